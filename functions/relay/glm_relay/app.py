@@ -1,0 +1,131 @@
+"""The relay application: routes a request, validates it, decides the status, starts the stream.
+
+One ``RelayApp`` lives per container (see ``handler.py``); it owns the cached credentials and the
+pooled upstream client, so warm invocations reuse both.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from typing import Any
+
+from glm_relay.config import Settings
+from glm_relay.context import InvocationContext
+from glm_relay.credentials import CredentialStore, PowertoolsSecretSource
+from glm_relay.errors import RelayError
+from glm_relay.relay import Clocks, Outcome, RelayBody
+from glm_relay.request import HttpRequest
+from glm_relay.response import StreamingResponse, fixed_response, single_chunk
+from glm_relay.sse import encode_event
+from glm_relay.validation import ChatRequest, chat_from_body, chat_from_query
+from glm_relay.zhipu import ZhipuClient
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    # Tells nginx-style proxies not to buffer the stream.
+    "X-Accel-Buffering": "no",
+}
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    # The page loads nothing from elsewhere; its script and style are inline.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src *; img-src data:; base-uri 'none'; form-action 'self'"
+    ),
+}
+ROUTES: dict[str, tuple[str, ...]] = {"/": ("GET", "HEAD"), "/chat": ("GET", "POST")}
+
+
+class RelayApp:
+    """Everything one container needs to serve requests.
+
+    Example:
+        app = RelayApp(Settings.from_env())
+        response = await app.handle(event, context)
+    """
+
+    def __init__(self, settings: Settings, *, credentials: CredentialStore | None = None) -> None:
+        self.settings = settings
+        self.credentials = credentials or CredentialStore(
+            PowertoolsSecretSource(
+                settings.zhipu_secret_id, max_age_seconds=settings.secret_max_age_seconds
+            ),
+            mode=settings.zhipu_auth_mode,
+            ttl_seconds=settings.jwt_ttl_seconds,
+            renew_before_seconds=settings.jwt_renew_before_seconds,
+        )
+        self.zhipu = ZhipuClient(settings, self.credentials)
+        self._page: bytes | None = None
+
+    async def handle(self, event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
+        """Serve one function-URL event."""
+        request: HttpRequest | None = None
+        try:
+            request = HttpRequest.from_event(event, context.aws_request_id)
+            return await self._route(request, context)
+        except RelayError as error:
+            return self.error_response(request, error)
+
+    async def _route(self, request: HttpRequest, context: InvocationContext) -> StreamingResponse:
+        methods = ROUTES.get(request.path)
+        if methods is None:
+            raise RelayError.of("not_found", "no such path")
+        if request.method not in methods:
+            error = RelayError.of(
+                "method_not_allowed", f"{request.path} accepts {', '.join(methods)}"
+            )
+            error.headers["Allow"] = ", ".join(methods)
+            raise error
+        if request.path == "/":
+            return self._page_response(request)
+        if not self.settings.origin_allowed(request.headers.get("origin")):
+            raise RelayError.of("origin_not_allowed", "this origin may not call the relay")
+        if "last-event-id" in request.headers:
+            # A browser reconnecting after the stream ended: never pay for a second answer.
+            return fixed_response(204, {"Cache-Control": "no-store"})
+        if request.method == "GET":
+            chat = chat_from_query(request, self.settings)
+        else:
+            chat = chat_from_body(request, self.settings)
+        return await self._chat(request, chat, context)
+
+    async def _chat(
+        self, request: HttpRequest, chat: ChatRequest, context: InvocationContext
+    ) -> StreamingResponse:
+        remaining = context.get_remaining_time_in_millis() - self.settings.deadline_margin_ms
+        deadline = time.monotonic() + max(0, remaining) / 1000
+        upstream = await self.zhipu.open_stream(chat.upstream_body(request.request_id), deadline)
+        outcome = Outcome(request.request_id, chat.model)
+        body = RelayBody(
+            upstream,
+            outcome,
+            Clocks(self.settings.keepalive_seconds, self.settings.idle_timeout_seconds, deadline),
+            meta={"request_id": request.request_id, "model": chat.model},
+        )
+        return StreamingResponse(200, {**SSE_HEADERS, "X-Request-Id": request.request_id}, body)
+
+    def _page_response(self, request: HttpRequest) -> StreamingResponse:
+        if self._page is None:
+            self._page = resources.files("glm_relay").joinpath("static/index.html").read_bytes()
+        if request.method == "HEAD":
+            return fixed_response(200, PAGE_HEADERS)
+        return fixed_response(200, PAGE_HEADERS, self._page)
+
+    def error_response(self, request: HttpRequest | None, error: RelayError) -> StreamingResponse:
+        """An error known before streaming: JSON with its status, or one SSE event for
+        EventSource (which cannot read the body of a non-200 answer)."""
+        if request is not None and request.wants_event_stream and request.method == "GET":
+            frame = encode_event("error", error.to_event_json(), f"{request.request_id}:1")
+            headers = {**SSE_HEADERS, "X-Request-Id": request.request_id}
+            return StreamingResponse(200, headers, single_chunk(frame))
+        headers = {**JSON_HEADERS, **error.headers}
+        if request is not None:
+            headers["X-Request-Id"] = request.request_id
+        if error.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(error.retry_after)))
+        return fixed_response(error.status, headers, error.to_json())

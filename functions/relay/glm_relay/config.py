@@ -1,0 +1,130 @@
+"""Every setting of the function, in one place: explicit argument > environment > default.
+
+Each field names its environment variable; the README's configuration table lists them all.
+
+Example:
+    settings = Settings.from_env()                      # Lambda: from the environment
+    settings = Settings.from_env({}, zhipu_base_url=u)  # tests: explicit values win
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_ALLOWED_MODELS = (
+    "glm-4-flash",
+    "glm-4-air",
+    "glm-4-plus",
+    "glm-4-long",
+    "glm-4",
+    "glm-4.5",
+    "glm-4.5-air",
+    "glm-4.6",
+)
+
+
+def _env(name: str) -> dict[str, str]:
+    return {"env": name}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The function's configuration; immutable for the life of a container."""
+
+    # Upstream
+    zhipu_secret_id: str = field(default="", metadata=_env("ZHIPU_SECRET_ID"))
+    zhipu_base_url: str = field(
+        default="https://open.bigmodel.cn/api/paas/v4", metadata=_env("ZHIPU_BASE_URL")
+    )
+    zhipu_auth_mode: str = field(default="jwt", metadata=_env("ZHIPU_AUTH_MODE"))
+    jwt_ttl_seconds: int = field(default=3600, metadata=_env("ZHIPU_JWT_TTL_SECONDS"))
+    jwt_renew_before_seconds: int = field(default=300, metadata=_env("ZHIPU_JWT_RENEW_SECONDS"))
+    secret_max_age_seconds: int = field(default=900, metadata=_env("SECRET_MAX_AGE_SECONDS"))
+    connect_timeout_seconds: float = field(default=5.0, metadata=_env("UPSTREAM_CONNECT_TIMEOUT"))
+    idle_timeout_seconds: float = field(default=60.0, metadata=_env("UPSTREAM_IDLE_TIMEOUT"))
+    # Requests
+    default_model: str = field(default="glm-4-flash", metadata=_env("DEFAULT_MODEL"))
+    allowed_models: tuple[str, ...] = field(
+        default=DEFAULT_ALLOWED_MODELS, metadata=_env("ALLOWED_MODELS")
+    )
+    max_tokens_cap: int = field(default=4096, metadata=_env("MAX_TOKENS_CAP"))
+    max_body_bytes: int = field(default=64 * 1024, metadata=_env("MAX_BODY_BYTES"))
+    max_prompt_chars: int = field(default=32_000, metadata=_env("MAX_PROMPT_CHARS"))
+    max_messages: int = field(default=50, metadata=_env("MAX_MESSAGES"))
+    # Stream
+    keepalive_seconds: float = field(default=15.0, metadata=_env("KEEPALIVE_SECONDS"))
+    deadline_margin_ms: int = field(default=2000, metadata=_env("DEADLINE_MARGIN_MS"))
+    max_duration_seconds: float = field(default=600.0, metadata=_env("MAX_DURATION_SECONDS"))
+    retry_attempts: int = field(default=3, metadata=_env("UPSTREAM_RETRY_ATTEMPTS"))
+    retry_base_delay_seconds: float = field(default=0.25, metadata=_env("UPSTREAM_RETRY_DELAY"))
+    retry_max_delay_seconds: float = field(default=4.0, metadata=_env("UPSTREAM_RETRY_MAX_DELAY"))
+    # Callers
+    require_access_token: bool = field(default=True, metadata=_env("REQUIRE_ACCESS_TOKEN"))
+    access_token_secret_id: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET_ID"))
+    access_token_secret: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET"))
+    allowed_origins: tuple[str, ...] = field(default=("*",), metadata=_env("ALLOWED_ORIGINS"))
+    # State
+    conversations_table: str = field(default="", metadata=_env("CONVERSATIONS_TABLE"))
+    conversation_budget_chars: int = field(
+        default=16_000, metadata=_env("CONVERSATION_BUDGET_CHARS")
+    )
+    quota_requests_per_day: int = field(default=200, metadata=_env("QUOTA_REQUESTS_PER_DAY"))
+    quota_tokens_per_day: int = field(default=200_000, metadata=_env("QUOTA_TOKENS_PER_DAY"))
+    # Observability
+    log_content: bool = field(default=False, metadata=_env("LOG_CONTENT"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings: ``overrides`` first, then ``environ`` (default ``os.environ``)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in overrides:
+                values[f.name] = overrides.pop(f.name)
+                continue
+            raw = environ.get(f.metadata["env"])
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _parse(f.type, raw.strip(), f.metadata["env"])
+        if overrides:
+            raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
+        return cls(**values)
+
+    def model_allowed(self, model: str) -> bool:
+        """Whether callers may ask for ``model``."""
+        return model in self.allowed_models
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Whether a browser page at ``origin`` may call (no Origin header: not a browser)."""
+        return origin is None or "*" in self.allowed_origins or origin in self.allowed_origins
+
+
+def _as_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+def _as_tuple(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": _as_bool,
+    "tuple[str, ...]": _as_tuple,
+}
+
+
+def _parse(type_name: Any, raw: str, env_name: str) -> Any:
+    try:
+        return _PARSERS[str(type_name)](raw)
+    except ValueError as exc:
+        raise ValueError(f"{env_name}: cannot read {raw!r} as {type_name}") from exc

@@ -1,0 +1,136 @@
+"""Server-Sent Events on the byte level: an encoder for what we send, a decoder for what we read.
+
+The decoder follows the WHATWG event-stream rules (LF, CR and CRLF line ends, comments, multi-line
+data, ``id`` and ``retry`` fields, a leading BOM) and is incremental: bytes may be split anywhere,
+even inside a CRLF pair or a UTF-8 sequence, because only complete lines are decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_LF = b"\n"
+_CR = b"\r"
+_CRLF = b"\r\n"
+_BOM = "\ufeff"
+KEEPALIVE_FRAME = b": keepalive\n\n"
+
+
+def encode_event(event: str, data: str, event_id: str | None = None) -> bytes:
+    """One event frame. ``data`` may hold newlines: each line becomes its own ``data:`` field.
+
+    Example:
+        encode_event("chat", '{"content":"Hi"}', "req-1:1")
+        # b'id: req-1:1\\nevent: chat\\ndata: {"content":"Hi"}\\n\\n'
+    """
+    head = f"id: {event_id}\nevent: {event}\n" if event_id is not None else f"event: {event}\n"
+    if "\n" in data or "\r" in data:
+        lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        body = "".join(f"data: {line}\n" for line in lines)
+    else:
+        body = f"data: {data}\n"
+    return (head + body + "\n").encode()
+
+
+def encode_comment(text: str) -> bytes:
+    """A comment frame: ignored by EventSource, keeps idle connections and proxies open."""
+    return f": {text}\n\n".encode()
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    """One dispatched event."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Turns a byte stream into events, whatever the chunking.
+
+    Example:
+        decoder = SSEDecoder()
+        for chunk in byte_chunks:
+            for event in decoder.feed(chunk):
+                handle(event)
+    """
+
+    __slots__ = ("_data", "_event", "_last_id", "_pending", "_retry", "_skip_lf", "_started")
+
+    def __init__(self) -> None:
+        self._pending = b""  # an incomplete last line
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF completes a CRLF
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self._last_id: str | None = None
+        self._retry: int | None = None
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The last ``id`` seen, which persists across events as the spec says."""
+        return self._last_id
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Consume ``chunk`` and return the events it completed."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == _LF:
+                chunk = chunk[1:]
+        buffer = self._pending + chunk if self._pending else chunk
+        if _CR in buffer:
+            self._skip_lf = buffer.endswith(_CR)
+            buffer = buffer.replace(_CRLF, _LF).replace(_CR, _LF)
+        lines = buffer.split(_LF)
+        self._pending = lines.pop()
+        events: list[ServerSentEvent] = []
+        for raw in lines:
+            event = self._line(raw.decode("utf-8", errors="replace"))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not self._started:
+            self._started = True
+            if line.startswith(_BOM):
+                line = line[1:]
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        if not self._data:
+            # An event with no data field is not dispatched; its type is reset.
+            self._event = ""
+            return None
+        event = ServerSentEvent(
+            data="\n".join(self._data),
+            event=self._event or "message",
+            id=self._last_id,
+            retry=self._retry,
+        )
+        self._data = []
+        self._event = ""
+        return event
+
+    @property
+    def has_partial_event(self) -> bool:
+        """Whether bytes or fields are waiting for a blank line (the stream was cut mid-event)."""
+        return bool(self._pending or self._data)
