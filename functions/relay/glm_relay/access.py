@@ -1,0 +1,384 @@
+"""Access tokens: who may spend money through the public function URL.
+
+The function URL has ``AuthType NONE``, so the function checks every request itself. A caller
+presents a short-lived HS256 JWT signed with the relay's own signing secret (not the Zhipu key).
+Claims:
+
+``iss``
+    Always ``"glm-relay"``: set by the minter, required by the verifier, so a token signed with the
+    same secret for some other purpose is not accepted here.
+``sub``
+    Who the token is for (required, non-empty printable string, at most 128 characters); used as
+    the quota key and in logs, hence printable only.
+``exp`` / ``iat`` / ``nbf``
+    Standard NumericDate seconds since the epoch. ``exp`` is required, ``nbf`` is honoured when
+    present, ``iat`` is informational (type-checked, not compared with the clock, so a minter
+    whose clock runs a little ahead does not produce tokens that fail for their first seconds).
+``limits``
+    Optional object with optional non-negative integer fields ``requests_per_day``,
+    ``tokens_per_day`` and ``max_tokens``: per-token overrides of the configured quotas. Unknown
+    fields are rejected, so a newer minter cannot grant something an older verifier would ignore.
+``aud``
+    Not used; a token carrying one is rejected (RFC 7519: a recipient that is not named in ``aud``
+    must reject it).
+
+Every rejection raises :class:`AccessDenied` with a short message that is safe to return to the
+caller and to log: it never contains the token or the key. A bad *key* (empty, shorter than 32
+bytes, or PEM text) is a deployment error, not a caller error, and raises ``ValueError``.
+
+pyjwt is imported on first use, so importing this module (for :func:`bearer_token` or
+:func:`redact_query`) costs nothing noticeable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+__all__ = [
+    "ALGORITHM",
+    "ISSUER",
+    "MAX_SUB_LENGTH",
+    "MAX_TOKEN_BYTES",
+    "MIN_KEY_BYTES",
+    "REDACTED",
+    "AccessClaims",
+    "AccessDenied",
+    "TokenLimits",
+    "bearer_token",
+    "mint_access_token",
+    "redact_query",
+    "verify_access_token",
+]
+
+ALGORITHM = "HS256"
+ISSUER = "glm-relay"
+MAX_TOKEN_BYTES = 4096
+MAX_SUB_LENGTH = 128
+# RFC 7518 section 3.2: an HS256 key must be at least as long as the hash output.
+MIN_KEY_BYTES = 32
+# Larger than any sane quota, small enough to stay exact in JSON doubles and SQL bigints.
+MAX_LIMIT_VALUE = 2**53 - 1
+
+_LIMIT_FIELDS = ("requests_per_day", "tokens_per_day", "max_tokens")
+# Compact JWS: three unpadded base64url segments; the signature may be empty (alg "none").
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"bearer[ \t]+(?P<credentials>.*)", re.IGNORECASE | re.DOTALL)
+
+REDACTED = "REDACTED"
+# A query parameter is secret-looking when one of the words of its name (split on "_", "-", "."
+# and camelCase) is one of these, or its name contains one of the substrings.
+_SECRET_PARAM_WORDS = frozenset(
+    {
+        "token",
+        "jwt",
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "sig",
+        "signature",
+        "credential",
+        "credentials",
+        "auth",
+        "authorization",
+        "session",
+        "sessionid",
+        "code",
+    }
+)
+_SECRET_PARAM_PARTS = ("secret", "passw", "credential")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NAME_WORD_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLimits:
+    """Per-token quota overrides; ``None`` means "use the configured default"."""
+
+    requests_per_day: int | None = None
+    tokens_per_day: int | None = None
+    max_tokens: int | None = None
+
+    def as_claim(self) -> dict[str, int]:
+        """The ``limits`` claim: only the fields that are set.
+
+        >>> TokenLimits(max_tokens=512).as_claim()
+        {'max_tokens': 512}
+        """
+        return {name: value for name in _LIMIT_FIELDS if (value := getattr(self, name)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a verified token grants: who, until when, and any quota overrides."""
+
+    sub: str
+    expires_at: int
+    limits: TokenLimits = TokenLimits()
+
+
+class AccessDenied(Exception):
+    """The request carries no usable access token; answer 401 with ``code`` and ``message``.
+
+    ``message`` is specific ("token expired", "bad signature", ...) and safe to show and log.
+    """
+
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def verify_access_token(
+    token: str | None,
+    signing_key: str,
+    *,
+    now: float | None = None,
+    leeway_seconds: int = 0,
+) -> AccessClaims:
+    """Check a token's algorithm, signature and claims; return what it grants.
+
+    Raises :class:`AccessDenied` for anything the caller sent, ``ValueError`` for an unusable key.
+    ``leeway_seconds`` widens ``exp`` and ``nbf`` by that much for clock skew.
+
+    >>> key = "k" * 32
+    >>> verify_access_token(mint_access_token("alice", 60, key, now=0), key, now=30).sub
+    'alice'
+    """
+    _check_key(signing_key)
+    if token is None or token == "":
+        raise AccessDenied("missing token")
+    if not isinstance(token, str):
+        raise AccessDenied("malformed token")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AccessDenied("token too large")
+    if not _COMPACT_JWS.fullmatch(token):
+        raise AccessDenied("malformed token")
+
+    payload = _verified_payload(token, signing_key)
+    current = time.time() if now is None else now
+    return _claims_from_payload(payload, current, leeway_seconds)
+
+
+def mint_access_token(
+    sub: str,
+    ttl_seconds: int,
+    signing_key: str,
+    *,
+    limits: TokenLimits | None = None,
+    now: float | None = None,
+) -> str:
+    """Sign a token for ``sub`` valid for ``ttl_seconds`` from ``now``.
+
+    Raises ``ValueError`` for an invalid ``sub``, TTL, limit or key, so a token that the verifier
+    would reject is never produced.
+
+    >>> token = mint_access_token("alice", 3600, "k" * 32, limits=TokenLimits(max_tokens=512))
+    >>> token.count(".")
+    2
+    """
+    import jwt
+
+    _check_key(signing_key)
+    if not _valid_sub(sub):
+        raise ValueError(
+            f"sub must be a non-empty printable string of at most {MAX_SUB_LENGTH} characters"
+        )
+    if not _is_int(ttl_seconds) or ttl_seconds <= 0:
+        raise ValueError("ttl_seconds must be a positive integer")
+    issued_at = int(time.time() if now is None else now)
+    payload: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": sub,
+        "iat": issued_at,
+        "exp": issued_at + ttl_seconds,
+    }
+    if limits is not None:
+        for name, value in limits.as_claim().items():
+            if not _valid_limit(value):
+                raise ValueError(f"limits.{name} must be an integer from 0 to {MAX_LIMIT_VALUE}")
+        if claim := limits.as_claim():
+            payload["limits"] = claim
+    token = jwt.encode(payload, signing_key, algorithm=ALGORITHM)
+    if len(token) > MAX_TOKEN_BYTES:  # only reachable with an absurd sub; keep the invariant
+        raise ValueError("token would exceed the maximum size")
+    return token
+
+
+def bearer_token(headers: Mapping[str, str] | None, query: Mapping[str, str] | None) -> str | None:
+    """The token a request presents, or ``None``.
+
+    ``Authorization: Bearer X`` (scheme case-insensitive, header name too) wins over
+    ``?access_token=X``, which exists because a browser ``EventSource`` cannot set headers. An
+    ``Authorization`` header with another scheme is ignored, not treated as a token.
+
+    >>> bearer_token({"Authorization": "Bearer abc"}, {"access_token": "xyz"})
+    'abc'
+    """
+    for name, value in (headers or {}).items():
+        if name.lower() != "authorization" or not isinstance(value, str):
+            continue
+        match = _BEARER.fullmatch(value.strip())
+        if match and (credentials := match.group("credentials").strip()):
+            return credentials
+    from_query = (query or {}).get("access_token")
+    if isinstance(from_query, str) and from_query.strip():
+        return from_query.strip()
+    return None
+
+
+def redact_query(raw_query: str) -> str:
+    """The query string with secret-looking values replaced by ``REDACTED``, for logging.
+
+    Redacts ``access_token`` and any parameter whose name looks like a credential: a word of the
+    name is ``token``, ``key``, ``sig``, ``signature``, ``auth``, ``jwt``, ``code``, ... (so
+    ``id_token``, ``apiKey`` and ``X-Amz-Signature`` are redacted, ``max_tokens`` is not), or the
+    name contains ``secret``, ``passw`` or ``credential``. Everything else, including order and
+    percent-encoding, is kept verbatim.
+
+    >>> redact_query("model=glm-4&access_token=eyJ.x.y&stream=1")
+    'model=glm-4&access_token=REDACTED&stream=1'
+    """
+    if not raw_query:
+        return raw_query
+    prefix, body = ("?", raw_query[1:]) if raw_query.startswith("?") else ("", raw_query)
+    parts = []
+    for part in body.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and value and _is_secret_param(name):
+            part = f"{name}={REDACTED}"
+        parts.append(part)
+    return prefix + "&".join(parts)
+
+
+def _is_secret_param(raw_name: str) -> bool:
+    name = _CAMEL_BOUNDARY.sub("_", unquote_plus(raw_name)).lower()
+    words = set(_NAME_WORD_SEPARATORS.split(name))
+    return bool(words & _SECRET_PARAM_WORDS) or any(part in name for part in _SECRET_PARAM_PARTS)
+
+
+def _check_key(signing_key: str) -> None:
+    if not isinstance(signing_key, str) or not signing_key:
+        raise ValueError("the access-token signing key is empty")
+    if len(signing_key.encode("utf-8")) < MIN_KEY_BYTES:
+        raise ValueError(f"the access-token signing key must be at least {MIN_KEY_BYTES} bytes")
+    if signing_key.lstrip().startswith("-----BEGIN"):
+        raise ValueError("the access-token signing key must be a secret string, not a PEM key")
+
+
+def _verified_payload(token: str, signing_key: str) -> dict[str, Any]:
+    """Signature and algorithm via pyjwt; every pyjwt failure becomes a specific AccessDenied."""
+    import jwt
+
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise AccessDenied("malformed token") from None
+    # Checked before pyjwt sees the key: nothing but HS256 ever reaches a verifier, so neither
+    # "none" nor an asymmetric algorithm can be tried against the HMAC secret.
+    if header.get("alg") != ALGORITHM:
+        raise AccessDenied("algorithm not allowed")
+    if "crit" in header or "b64" in header:
+        raise AccessDenied("malformed token")
+
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            signing_key,
+            algorithms=[ALGORITHM],
+            options={
+                "require": ["sub", "exp", "iss"],
+                "enforce_minimum_key_length": True,
+                # Times, issuer and types are checked below against an injectable clock.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_iss": False,
+                "verify_aud": False,
+                "verify_sub": False,
+                "verify_jti": False,
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise AccessDenied("bad signature") from None
+    except jwt.InvalidAlgorithmError:
+        raise AccessDenied("algorithm not allowed") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise AccessDenied(f"missing claim: {exc.claim}") from None
+    except jwt.InvalidKeyError:
+        raise ValueError("the access-token signing key is not usable for HS256") from None
+    except jwt.DecodeError:
+        raise AccessDenied("malformed token") from None
+    except jwt.PyJWTError:
+        raise AccessDenied("invalid token") from None
+    except (ValueError, TypeError, RecursionError):
+        raise AccessDenied("malformed token") from None
+    return payload
+
+
+def _claims_from_payload(payload: dict[str, Any], now: float, leeway: int) -> AccessClaims:
+    """Types first, then the clock: a token with a malformed claim is never "expired"."""
+    if payload.get("iss") != ISSUER:
+        raise AccessDenied("wrong issuer")
+    if "aud" in payload:
+        raise AccessDenied("audience not allowed")
+    sub = payload["sub"]
+    if not _valid_sub(sub):
+        raise AccessDenied("invalid claim: sub")
+    exp = payload["exp"]
+    if not _is_numeric_date(exp):
+        raise AccessDenied("invalid claim: exp")
+    nbf = payload.get("nbf")
+    if nbf is not None and not _is_numeric_date(nbf):
+        raise AccessDenied("invalid claim: nbf")
+    iat = payload.get("iat")
+    if iat is not None and not _is_numeric_date(iat):
+        raise AccessDenied("invalid claim: iat")
+    limits = _limits_from_claim(payload.get("limits"))
+
+    if now >= exp + leeway:
+        raise AccessDenied("token expired")
+    if nbf is not None and now < nbf - leeway:
+        raise AccessDenied("token not yet valid")
+    return AccessClaims(sub=sub, expires_at=math.floor(exp), limits=limits)
+
+
+def _limits_from_claim(claim: object) -> TokenLimits:
+    if claim is None:
+        return TokenLimits()
+    if not isinstance(claim, dict) or not set(claim) <= set(_LIMIT_FIELDS):
+        raise AccessDenied("invalid claim: limits")
+    values: dict[str, int | None] = {}
+    for name in _LIMIT_FIELDS:
+        value = claim.get(name)
+        if value is not None and not _valid_limit(value):
+            raise AccessDenied(f"invalid claim: limits.{name}")
+        values[name] = value
+    return TokenLimits(**values)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _valid_limit(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LIMIT_VALUE
+
+
+def _is_numeric_date(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_LIMIT_VALUE
+
+
+def _valid_sub(sub: object) -> bool:
+    return isinstance(sub, str) and 0 < len(sub) <= MAX_SUB_LENGTH and sub.isprintable()
