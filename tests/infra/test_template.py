@@ -255,8 +255,9 @@ def test_log_group_has_retention_and_is_the_functions(template: Doc, function: D
     assert group["Type"] == "AWS::Logs::LogGroup"
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "RelayLogGroup"}
-    name = function["FunctionName"]["Fn::Sub"]
-    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{name}"}
+    # /aws/lambda/<function name>: where Lambda (and every tool) looks for the function's logs.
+    assert function["FunctionName"] == {"Ref": "AWS::StackName"}
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}"}
     assert template["Parameters"]["LogRetentionDays"]["Default"] == 14
 
 
