@@ -1,0 +1,104 @@
+"""A real moto server on loopback and a fresh table per test, created the way the template does."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto.dynamodb.models import DynamoDBBackend
+from moto.server import ThreadedMotoServer
+
+from .fakes import FakeClock
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto in a thread, each single-item write made atomic.
+
+    DynamoDB applies a conditional write to one item atomically; moto checks and writes in Python
+    without a lock, so concurrent requests could interleave inside it. Serialising each call keeps
+    the emulator's guarantee equal to the service's; two separate calls (read, then write) still
+    race, which is what the concurrency tests are about.
+    """
+    lock = threading.Lock()
+    originals = {
+        name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")
+    }
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, _serialised(original, lock))
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+
+def _serialised(method: Callable[..., Any], lock: threading.Lock) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+@pytest.fixture(scope="session")
+def client_factory(moto_endpoint: str) -> Callable[[], Any]:
+    def factory() -> Any:
+        return boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=moto_endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(max_pool_connections=64),
+        )
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def dynamo(client_factory: Callable[[], Any]) -> Any:
+    """A client for tests to look at items directly."""
+    return client_factory()
+
+
+@pytest.fixture
+def table_name(dynamo: Any) -> Iterator[str]:
+    name = f"conversations-{uuid.uuid4().hex[:12]}"
+    dynamo.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    dynamo.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True},
+    )
+    yield name
+    dynamo.delete_table(TableName=name)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2025, 3, 14, 15, 9, 26, tzinfo=UTC))
