@@ -10,10 +10,12 @@ import time
 from importlib import resources
 from typing import Any
 
+from glm_relay.access import AccessClaims, AccessDenied, bearer_token, verify_access_token
 from glm_relay.config import Settings
 from glm_relay.context import InvocationContext
-from glm_relay.credentials import CredentialStore, PowertoolsSecretSource
+from glm_relay.credentials import CredentialStore, PowertoolsSecretSource, SecretSource
 from glm_relay.errors import RelayError
+from glm_relay.observability import Telemetry
 from glm_relay.relay import Clocks, Outcome, RelayBody
 from glm_relay.request import HttpRequest
 from glm_relay.response import StreamingResponse, fixed_response, single_chunk
@@ -60,6 +62,10 @@ class RelayApp:
             renew_before_seconds=settings.jwt_renew_before_seconds,
         )
         self.zhipu = ZhipuClient(settings, self.credentials)
+        self._signing_key_source: SecretSource = PowertoolsSecretSource(
+            settings.access_token_secret_id, max_age_seconds=settings.secret_max_age_seconds
+        )
+        self.telemetry = Telemetry(log_content=settings.log_content)
         self._page: bytes | None = None
 
     async def handle(self, event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
@@ -67,9 +73,15 @@ class RelayApp:
         request: HttpRequest | None = None
         try:
             request = HttpRequest.from_event(event, context.aws_request_id)
-            return await self._route(request, context)
+            response = await self._route(request, context)
         except RelayError as error:
+            self.telemetry.request_done(
+                request, status=error.status, outcome="rejected", error_code=error.code
+            )
             return self.error_response(request, error)
+        if not isinstance(response.body, RelayBody):
+            self.telemetry.request_done(request, status=response.status_code, outcome="served")
+        return response
 
     async def _route(self, request: HttpRequest, context: InvocationContext) -> StreamingResponse:
         methods = ROUTES.get(request.path)
@@ -88,24 +100,55 @@ class RelayApp:
         if "last-event-id" in request.headers:
             # A browser reconnecting after the stream ended: never pay for a second answer.
             return fixed_response(204, {"Cache-Control": "no-store"})
+        claims = await self.authenticate(request)
         if request.method == "GET":
             chat = chat_from_query(request, self.settings)
         else:
             chat = chat_from_body(request, self.settings)
-        return await self._chat(request, chat, context)
+        if claims is not None and claims.limits.max_tokens is not None:
+            chat = chat.capped(claims.limits.max_tokens)
+        return await self._chat(request, chat, context, claims)
+
+    async def authenticate(self, request: HttpRequest) -> AccessClaims | None:
+        """The caller's verified claims; ``None`` when access tokens are switched off."""
+        if not self.settings.require_access_token:
+            return None
+        key = self.settings.access_token_secret or await self._signing_key_source.fetch()
+        try:
+            return verify_access_token(bearer_token(request.headers, request.query), key)
+        except AccessDenied as denied:
+            error = RelayError.of("unauthorized", denied.message)
+            error.headers["WWW-Authenticate"] = 'Bearer realm="glm-relay"'
+            raise error from None
 
     async def _chat(
-        self, request: HttpRequest, chat: ChatRequest, context: InvocationContext
+        self,
+        request: HttpRequest,
+        chat: ChatRequest,
+        context: InvocationContext,
+        claims: AccessClaims | None,
     ) -> StreamingResponse:
         remaining = context.get_remaining_time_in_millis() - self.settings.deadline_margin_ms
         deadline = time.monotonic() + max(0, remaining) / 1000
         upstream = await self.zhipu.open_stream(chat.upstream_body(request.request_id), deadline)
         outcome = Outcome(request.request_id, chat.model)
+
+        async def completed(outcome: Outcome) -> None:
+            self.telemetry.request_done(
+                request,
+                status=200,
+                outcome=outcome.status,
+                stream=outcome,
+                subject=claims.sub if claims else None,
+                question=chat.messages[-1]["content"],
+            )
+
         body = RelayBody(
             upstream,
             outcome,
             Clocks(self.settings.keepalive_seconds, self.settings.idle_timeout_seconds, deadline),
             meta={"request_id": request.request_id, "model": chat.model},
+            on_complete=completed,
         )
         return StreamingResponse(200, {**SSE_HEADERS, "X-Request-Id": request.request_id}, body)
 

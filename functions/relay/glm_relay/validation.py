@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from glm_relay.config import Settings
@@ -45,6 +45,10 @@ class ChatRequest:
         if self.top_p is not None:
             body["top_p"] = self.top_p
         return body
+
+    def capped(self, max_tokens: int) -> ChatRequest:
+        """The same request with ``max_tokens`` lowered to ``max_tokens`` if above it."""
+        return replace(self, max_tokens=min(self.max_tokens, max_tokens))
 
     @property
     def prompt_chars(self) -> int:

@@ -1,0 +1,298 @@
+"""The whole relay on loopback: moto (Secrets Manager, DynamoDB), the fake Zhipu, the function URL.
+
+``make run`` runs this module; tests and benchmarks use ``DevStack`` so that what they exercise
+is exactly what a developer runs. Environment overrides (documented in the README):
+``PORT`` (3000), ``MOCK_PORT`` (8787), ``MOTO_PORT`` (5005), ``ZHIPU_API_KEY``
+(``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devtools.local_url import FunctionUrlConfig, LocalFunctionUrl, running_local_url
+from glm_relay.app import RelayApp
+from glm_relay.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_API_KEY = "devid.devsecret"
+DEV_ACCESS_TOKEN_SECRET = "dev-access-token-signing-key-not-for-production"
+REGION = "us-east-1"
+MOCK_COMMAND = (sys.executable, "-m", "mock_upstream", "--host", "127.0.0.1")
+# moto accepts any credentials; these only keep botocore from looking for real ones.
+DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class MotoBackend:
+    """A moto server holding the relay's secrets and table."""
+
+    port: int = 0
+    server: Any = None
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        self.port = self.port or free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        return self.endpoint
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def put_secret(self, name: str, value: str) -> str:
+        """Create or update a secret; returns its ARN."""
+        sm = self.client("secretsmanager")
+        try:
+            return str(sm.create_secret(Name=name, SecretString=value)["ARN"])
+        except sm.exceptions.ResourceExistsException:
+            return str(sm.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+
+    def create_table(self, name: str) -> None:
+        """The conversations/quotas table, shaped as in template.yaml."""
+        ddb = self.client("dynamodb")
+        with contextlib.suppress(ddb.exceptions.ResourceInUseException):
+            ddb.create_table(
+                TableName=name,
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+@dataclass
+class MockUpstreamProcess:
+    """The fake Zhipu server in its own process, as the real one would be."""
+
+    api_key: str
+    port: int = 0
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        self.port = self.port or free_port()
+        env = {**os.environ, "PYTHONPATH": _pythonpath(), "ZHIPU_API_KEY": self.api_key}
+        self.process = subprocess.Popen(
+            [*MOCK_COMMAND, "--port", str(self.port), *self.extra_args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        ready = self.process.stdout.readline()  # it prints one line when it is ready
+        if not ready:
+            raise RuntimeError("the fake upstream exited before it was ready")
+        return self.origin
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/api/paas/v4"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _pythonpath() -> str:
+    parts = [str(ROOT / "functions" / "relay"), str(ROOT)]
+    if os.environ.get("PYTHONPATH"):
+        parts.append(os.environ["PYTHONPATH"])
+    return os.pathsep.join(parts)
+
+
+@dataclass
+class DevStack:
+    """Everything ``make run`` starts, as one object.
+
+    Example:
+        with DevStack().running() as stack:
+            httpx.get(stack.url + "/chat", params={"q": "Hi", "access_token": stack.token})
+    """
+
+    port: int = 0
+    mock_port: int = 0
+    moto_port: int = 0
+    api_key: str = DEV_API_KEY
+    access_token_secret: str = DEV_ACCESS_TOKEN_SECRET
+    require_access_token: bool = True
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    mock_args: list[str] = field(default_factory=list)
+    moto: MotoBackend = field(default_factory=MotoBackend)
+    upstream: MockUpstreamProcess | None = None
+    app: RelayApp | None = None
+    url: str = ""
+    token: str = ""
+    names: dict[str, str] = field(default_factory=dict)
+
+    def start_backends(self) -> None:
+        """moto with the secrets and table, then the fake upstream; builds the app."""
+        self.moto.port = self.moto_port
+        endpoint = self.moto.start()
+        os.environ.update(DUMMY_AWS_ENV)
+        os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+        suffix = uuid.uuid4().hex[:8]  # each stack is a new "container" with its own secret
+        self.names = {
+            "zhipu_secret": f"glm-relay/zhipu-api-key-{suffix}",
+            "access_secret": f"glm-relay/access-token-key-{suffix}",
+            "table": f"glm-relay-{suffix}",
+        }
+        zhipu_arn = self.moto.put_secret(self.names["zhipu_secret"], self.api_key)
+        access_arn = self.moto.put_secret(self.names["access_secret"], self.access_token_secret)
+        self.moto.create_table(self.names["table"])
+        self.upstream = MockUpstreamProcess(self.api_key, self.mock_port, self.mock_args)
+        self.upstream.start()
+        overrides: dict[str, Any] = {
+            "zhipu_secret_id": zhipu_arn,
+            "zhipu_base_url": self.upstream.base_url,
+            "access_token_secret_id": access_arn,
+            "require_access_token": self.require_access_token,
+            "conversations_table": self.names["table"],
+            **self.settings_overrides,
+        }
+        self.app = RelayApp(Settings.from_env(os.environ, **overrides))
+        self.token = _mint_dev_token(self.access_token_secret)
+
+    def rotate_api_key(self, new_key: str) -> None:
+        """Put a new key in Secrets Manager (the function's cache does not know yet)."""
+        self.moto.put_secret(self.names["zhipu_secret"], new_key)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[DevStack]:
+        """Start everything, with the function URL served from a background thread."""
+        try:
+            self.start_backends()
+            assert self.app is not None
+            with running_local_url(self.app.handle, self.url_config(), port=self.port) as url:
+                self.url = url
+                yield self
+        finally:
+            self.stop()
+
+    def url_config(self) -> FunctionUrlConfig:
+        assert self.app is not None
+        return FunctionUrlConfig(allowed_origins=self.app.settings.allowed_origins)
+
+    def stop(self) -> None:
+        if self.upstream is not None:
+            self.upstream.stop()
+        self.moto.stop()
+
+
+def _mint_dev_token(secret: str) -> str:
+    try:
+        from glm_relay.access import mint_access_token
+    except ImportError:  # access tokens not built into this package
+        return ""
+    return mint_access_token("developer", 12 * 3600, secret)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+async def _serve(stack: DevStack) -> None:
+    assert stack.app is not None
+    server = LocalFunctionUrl(stack.app.handle, stack.url_config())
+    stack.url = await server.start("127.0.0.1", stack.port)
+    page = f"{stack.url}/#token={stack.token}" if stack.token else f"{stack.url}/"
+    print(
+        "\n".join(
+            [
+                "glm-relay is running on loopback:",
+                f"  demo page      {page}",
+                f"  function URL   {stack.url}  (GET /chat?q=..., POST /chat)",
+                f"  fake Zhipu     {stack.upstream.origin if stack.upstream else '?'}",
+                f"  moto           {stack.moto.endpoint}",
+                f"  access token   {stack.token or '(not required)'}",
+                "Try: curl -N '" + stack.url + "/chat?q=Hello&access_token=" + stack.token + "'",
+                "Ctrl-C stops everything.",
+            ]
+        ),
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()
+
+
+def main() -> None:
+    """``make run``."""
+    stack = DevStack(
+        port=_env_int("PORT", 3000),
+        mock_port=_env_int("MOCK_PORT", 8787),
+        moto_port=_env_int("MOTO_PORT", 5005),
+        api_key=os.environ.get("ZHIPU_API_KEY") or DEV_API_KEY,
+        access_token_secret=os.environ.get("ACCESS_TOKEN_SECRET") or DEV_ACCESS_TOKEN_SECRET,
+        require_access_token=os.environ.get("REQUIRE_ACCESS_TOKEN", "true").lower() != "false",
+    )
+    started = time.monotonic()
+    try:
+        stack.start_backends()
+        print(f"backends ready in {time.monotonic() - started:.1f}s", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(stack))
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
