@@ -1,0 +1,86 @@
+"""`python -m mock_upstream`: run the fake Zhipu server until interrupted.
+
+Prints exactly one line on stdout once it accepts connections:
+`mock_upstream ready base_url=http://127.0.0.1:8787/api/paas/v4`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+
+from mock_upstream.app import build_app
+from mock_upstream.options import API_KEY_ENV, DEFAULT_MODELS, MockOptions, api_key_from_env
+from mock_upstream.server import Server, base_url_of, bind, make_server
+
+READY_PREFIX = "mock_upstream ready base_url="
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = MockOptions(api_key="x.y")
+    p = argparse.ArgumentParser(prog="python -m mock_upstream", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787, help="0 picks a free port")
+    p.add_argument("--api-key", help=f"the accepted key 'id.secret' (default: ${API_KEY_ENV})")
+    p.add_argument("--first-token-ms", type=int, default=defaults.first_token_ms)
+    p.add_argument("--chunk-delay-ms", type=int, default=defaults.chunk_delay_ms)
+    p.add_argument("--max-prompt-tokens", type=int, default=defaults.max_prompt_tokens)
+    p.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated accepted model names",
+    )
+    p.add_argument("--slow-headers-ms", type=int, default=defaults.slow_headers_ms)
+    p.add_argument("--stall-ms", type=int, default=defaults.stall_ms)
+    p.add_argument(
+        "--retry-after", type=int, default=None, help="Retry-After seconds on 429/503 faults"
+    )
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--access-log", action="store_true")
+    return p
+
+
+async def _serve(server: Server, sockets: list[socket.socket]) -> None:
+    task = asyncio.create_task(server.serve(sockets=sockets))
+    while not server.ready.is_set() and not task.done():
+        await asyncio.sleep(0.01)
+    if server.ready.is_set():
+        print(READY_PREFIX + base_url_of(sockets[0]), flush=True)
+    await task
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    api_key = args.api_key or api_key_from_env()
+    if not api_key:
+        print(f"error: pass --api-key or set {API_KEY_ENV}", file=sys.stderr)
+        return 2
+    try:
+        options = MockOptions(
+            api_key=api_key,
+            first_token_ms=args.first_token_ms,
+            chunk_delay_ms=args.chunk_delay_ms,
+            max_prompt_tokens=args.max_prompt_tokens,
+            models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+            slow_headers_ms=args.slow_headers_ms,
+            stall_ms=args.stall_ms,
+            retry_after=args.retry_after,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sock = bind(args.host, args.port)
+    server = make_server(build_app(options), args.log_level, args.access_log)
+    try:
+        asyncio.run(_serve(server, [sock]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The Starlette application: the chat endpoint plus the `/_mock/*` introspection routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mock_upstream.chat import ChatCompletions, MockState
+from mock_upstream.options import MockOptions
+
+API_PREFIX = "/api/paas/v4"
+CHAT_PATH = API_PREFIX + "/chat/completions"
+
+
+def build_app(options: MockOptions) -> Starlette:
+    """The fake Zhipu server for `options`; its state lives in `app.state.mock`."""
+    state = MockState(options)
+
+    async def list_requests(request: Request) -> Response:
+        return JSONResponse(state.recorder.requests())
+
+    async def clear_requests(request: Request) -> Response:
+        state.clear()
+        return Response(status_code=204)
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(state.recorder.stats())
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route(CHAT_PATH, ChatCompletions(state), methods=["POST"]),
+            Route("/_mock/requests", list_requests, methods=["GET"]),
+            Route("/_mock/requests", clear_requests, methods=["DELETE"]),
+            Route("/_mock/stats", stats, methods=["GET"]),
+            Route("/_mock/health", health, methods=["GET"]),
+        ]
+    )
+    app.state.mock = state
+    return app
+
+
+def create_app(api_key: str, **options: Any) -> Starlette:
+    """Build the app from keyword options (see `MockOptions`), e.g. for an ASGI test client.
+
+    >>> app = create_app("devid.devsecret", chunk_delay_ms=5)
+    """
+    return build_app(MockOptions(api_key=api_key, **options))

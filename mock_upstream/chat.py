@@ -1,0 +1,136 @@
+"""`POST /api/paas/v4/chat/completions`: from a request to the script of its response.
+
+The checks run in the real service's order (authentication, body, model, messages, fields,
+prompt size), then the directives pick faults and timings, then the answer is built.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope, Send
+
+from mock_upstream import directives as directives_mod
+from mock_upstream import errors, faults, plan, wire
+from mock_upstream.answer import build_answer
+from mock_upstream.auth import check_authorization
+from mock_upstream.options import MockOptions
+from mock_upstream.prompt import last_user_text
+from mock_upstream.recorder import Recorder, RequestRecord
+from mock_upstream.responder import Responder
+from mock_upstream.validation import parse_body, validate
+
+
+@dataclass
+class MockState:
+    """Everything one server instance keeps between requests."""
+
+    options: MockOptions
+    recorder: Recorder = field(default_factory=Recorder)
+    fail_counter: faults.FailCounter = field(default_factory=faults.FailCounter)
+
+    def clear(self) -> None:
+        self.recorder.clear()
+        self.fail_counter.clear()
+
+
+def _logged_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw.decode("utf-8", "replace")
+
+
+def _seconds(directive_ms: int | None, default_ms: int) -> float:
+    return (default_ms if directive_ms is None else directive_ms) / 1000
+
+
+class ChatCompletions:
+    """The chat endpoint as a plain ASGI app, so its response can be a `Responder`."""
+
+    def __init__(self, state: MockState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            return
+        headers: dict[str, str] = {}
+        for key, value in request.headers.items():
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        record = self.state.recorder.new(
+            request.method, request.url.path, headers, _logged_body(raw)
+        )
+        steps, streaming = self._decide(request.headers.get("authorization"), raw, record)
+        await Responder(steps, self.state.recorder, record, streaming)(scope, receive, send)
+
+    def _decide(
+        self, authorization: str | None, raw: bytes, record: RequestRecord
+    ) -> tuple[Iterator[plan.Step], bool]:
+        options = self.state.options
+        auth = check_authorization(authorization, options)
+        record.auth, record.claims, record.jwt_header = auth.kind, auth.claims, auth.header
+        try:
+            if auth.error is not None:
+                raise auth.error
+            body = parse_body(raw)
+            record.stream = body.get("stream") is True
+            chat = validate(body, options)
+            try:
+                parsed, text = directives_mod.parse(last_user_text(chat.messages))
+            except directives_mod.DirectiveError as exc:
+                raise errors.ZhipuError(
+                    400, errors.BAD_PARAMETER, f"mock_upstream directive: {exc}"
+                ) from None
+            record.directives = parsed.as_dict()
+            failing = self.state.fail_counter.should_fail(chat.messages, parsed.times)
+            fault_set = faults.resolve(parsed.faults, failing)
+            record.faults = fault_set.names()
+            timing = plan.Timing(
+                first_s=_seconds(parsed.first_ms, options.first_token_ms),
+                delay_s=_seconds(parsed.delay_ms, options.chunk_delay_ms),
+                slow_headers_s=_seconds(parsed.hold_ms, options.slow_headers_ms),
+                stall_s=_seconds(parsed.hold_ms, options.stall_ms),
+            )
+            wait_s = timing.slow_headers_s if fault_set.slow_headers else 0.0
+            if fault_set.http is not None:
+                return self._refusal(fault_set.http, parsed, record, wait_s), False
+            answer = build_answer(body, parsed, text)
+            request_id = body.get("request_id")
+            identity = plan.Identity(
+                wire.completion_id(),
+                int(time.time()),
+                chat.model,
+                request_id if isinstance(request_id, str) else None,
+            )
+            if chat.stream:
+                return plan.stream_steps(answer, fault_set, timing, identity, parsed.after), True
+            return plan.completion_steps(answer, fault_set, timing, identity, parsed.after), False
+        except errors.ZhipuError as error:
+            record.error_code = error.code
+            return plan.error_steps(error), False
+
+    def _refusal(
+        self,
+        fault: faults.HttpFault,
+        parsed: directives_mod.Directives,
+        record: RequestRecord,
+        wait_s: float,
+    ) -> Iterator[plan.Step]:
+        # An explicit #retry_after applies to any refusal; the server-wide default only to the
+        # ones where waiting helps (rate limit, unavailable).
+        retry_after = parsed.retry_after
+        if retry_after is None and fault.retry_after:
+            retry_after = self.state.options.retry_after
+        headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+        record.error_code = fault.code
+        return plan.error_steps(
+            errors.ZhipuError(fault.status, fault.code, fault.message, headers), wait_s
+        )

@@ -1,0 +1,77 @@
+"""Server-wide settings of the fake Zhipu server, shared by the CLI, `create_app` and tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+API_KEY_ENV = "ZHIPU_API_KEY"
+
+# Models the fake accepts unless told otherwise; anything else gets 400 / code 1211.
+DEFAULT_MODELS: tuple[str, ...] = (
+    "glm-4",
+    "glm-4-plus",
+    "glm-4-air",
+    "glm-4-airx",
+    "glm-4-flash",
+    "glm-4-flashx",
+    "glm-4-long",
+    "glm-4.5",
+    "glm-4.5-air",
+    "glm-4.5-flash",
+    "glm-4.6",
+    "glm-4.7",
+    "glm-4.7-flash",
+    "glm-z1-air",
+    "glm-z1-airx",
+    "glm-z1-flash",
+)
+
+
+@dataclass(frozen=True)
+class MockOptions:
+    """Everything the server is configured with; per-request directives override the timings.
+
+    Times are in milliseconds except `retry_after`, which is in seconds like the HTTP header.
+
+    >>> MockOptions(api_key="devid.devsecret", chunk_delay_ms=5).key_id
+    'devid'
+    """
+
+    api_key: str
+    first_token_ms: int = 0
+    chunk_delay_ms: int = 0
+    max_prompt_tokens: int = 128_000
+    models: tuple[str, ...] = field(default=DEFAULT_MODELS)
+    slow_headers_ms: int = 30_000
+    stall_ms: int = 300_000
+    retry_after: int | None = None
+
+    def __post_init__(self) -> None:
+        key_id, dot, secret = self.api_key.partition(".")
+        if not dot or not key_id or not secret or "." in secret:
+            raise ValueError("api_key must look like '<id>.<secret>'")
+        for name in ("first_token_ms", "chunk_delay_ms", "slow_headers_ms", "stall_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.max_prompt_tokens < 1:
+            raise ValueError("max_prompt_tokens must be positive")
+        if self.retry_after is not None and self.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
+        # Accept any iterable of names (a list from a caller, a tuple from the CLI).
+        object.__setattr__(self, "models", tuple(self.models))
+
+    @property
+    def key_id(self) -> str:
+        return self.api_key.partition(".")[0]
+
+    @property
+    def key_secret(self) -> str:
+        return self.api_key.partition(".")[2]
+
+
+def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The key from `ZHIPU_API_KEY`, so the CLI and the relay can share one variable."""
+    value = (os.environ if environ is None else environ).get(API_KEY_ENV, "").strip()
+    return value or None
