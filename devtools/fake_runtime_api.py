@@ -1,0 +1,367 @@
+"""A loopback stand-in for the Lambda Runtime API, for tests and benchmarks.
+
+It hands queued events out on ``/next`` with the headers Lambda sends and records what the runtime
+posts back: every HTTP chunk of a streamed ``/response`` with its arrival time, the trailers, and
+``/error`` and ``/init/error`` reports. Plain asyncio and no threads: it runs in the caller's event
+loop, and the runtime under test is a real process pointed at ``api.address``.
+
+The protocol literals are spelled out here again on purpose instead of being imported from
+``glm_relay.runtime_api``: the stand-in is the oracle the runtime is tested against.
+
+Example:
+    async with FakeRuntimeAPI() as api:
+        invocation = api.enqueue({"rawPath": "/"})
+        # start `functions/relay/bootstrap` with AWS_LAMBDA_RUNTIME_API=api.address
+        await invocation.done
+        prelude_chunk, *frames = [chunk.data for chunk in invocation.chunks]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:glm-relay"
+DEFAULT_TIMEOUT_MS = 30_000
+
+NEXT_PATH = "/2018-06-01/runtime/invocation/next"
+INVOCATION_PREFIX = "/2018-06-01/runtime/invocation/"
+INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
+ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
+ERROR_BODY_HEADER = "lambda-runtime-function-error-body"
+
+HEAD_END = b"\r\n\r\n"
+CRLF = b"\r\n"
+ACCEPTED_BODY = b'{"status":"OK"}'
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One HTTP chunk of a streamed response, as it arrived."""
+
+    data: bytes
+    arrived_ns: int  # time.perf_counter_ns() once the whole chunk was read
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """A POST to ``/error`` or ``/init/error``."""
+
+    error_type: str | None  # the Lambda-Runtime-Function-Error-Type header
+    body: bytes
+
+    def json(self) -> Any:
+        """The decoded JSON error body."""
+        return json.loads(self.body)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request the stand-in received; ``status`` is set once it was answered."""
+
+    method: str
+    path: str
+    connection: int
+    headers: dict[str, str]
+    status: int | None = None
+
+
+@dataclass(eq=False)
+class Invocation:
+    """One queued event and everything the runtime sent back for it."""
+
+    request_id: str
+    event: bytes
+    deadline_ms: int
+    function_arn: str
+    trace_id: str | None
+    delivered: asyncio.Future[None] = field(init=False)  # handed out on /next
+    done: asyncio.Future[None] = field(init=False)  # /response ended or /error posted
+    chunks: list[Chunk] = field(default_factory=list)
+    response_headers: dict[str, str] = field(default_factory=dict)  # of POST /response
+    trailers: dict[str, str] = field(default_factory=dict)
+    error: ErrorReport | None = None
+    connection: int | None = None  # the connection /response came on
+    _arrivals: asyncio.Queue[Chunk | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.delivered = loop.create_future()
+        self.done = loop.create_future()
+        self._arrivals = asyncio.Queue()
+
+    @property
+    def body(self) -> bytes:
+        """The streamed response body as received (prelude, delimiter, frames)."""
+        return b"".join(chunk.data for chunk in self.chunks)
+
+    async def next_chunk(self) -> Chunk | None:
+        """The next response chunk the moment it arrives; None once the body has ended."""
+        return await self._arrivals.get()
+
+    def error_trailer(self) -> Any:
+        """The decoded ``Lambda-Runtime-Function-Error-Body`` trailer, or None if absent."""
+        encoded = self.trailers.get(ERROR_BODY_HEADER)
+        return None if encoded is None else json.loads(base64.b64decode(encoded))
+
+
+class FakeRuntimeAPI:
+    """An asyncio HTTP/1.1 server speaking the runtime side of the Lambda Runtime API.
+
+    ``keep_alive=False`` answers every request with ``Connection: close`` and closes, to exercise a
+    runtime's reconnects.
+
+    Example:
+        async with FakeRuntimeAPI() as api:
+            invocation = api.enqueue({"rawPath": "/"}, trace_id="Root=1-abc")
+            chunk = await invocation.next_chunk()
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", keep_alive: bool = True) -> None:
+        self._host = host
+        self._keep_alive = keep_alive
+        self._server: asyncio.Server | None = None
+        self._pending: asyncio.Queue[Invocation] = asyncio.Queue()
+        self._connections: dict[int, tuple[asyncio.Task[None], asyncio.StreamWriter]] = {}
+        self.invocations: dict[str, Invocation] = {}
+        self.requests: list[RequestRecord] = []
+        self.connections_opened = 0
+        self.init_error: asyncio.Future[ErrorReport]
+        self.address = ""
+
+    async def __aenter__(self) -> FakeRuntimeAPI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Listen on a free loopback port; ``address`` becomes ``host:port``."""
+        self.init_error = asyncio.get_running_loop().create_future()
+        self._server = await asyncio.start_server(self._serve_connection, self._host, 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.address = f"{self._host}:{port}"
+
+    async def close(self) -> None:
+        """Stop listening and drop every connection (a runtime blocked on /next sees EOF)."""
+        if self._server is not None:
+            self._server.close()
+        await self.drop_connections()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def drop_connections(self) -> None:
+        """Close every open connection, as a Runtime API that went away (or timed out) would."""
+        connections = list(self._connections.values())
+        for task, writer in connections:
+            writer.close()
+            task.cancel()
+        for task, _ in connections:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def enqueue(
+        self,
+        event: Any,
+        *,
+        deadline_ms: int | None = None,
+        request_id: str | None = None,
+        function_arn: str = DEFAULT_FUNCTION_ARN,
+        trace_id: str | None = None,
+    ) -> Invocation:
+        """Queue an event for /next; ``bytes`` are sent as they are, anything else as JSON.
+
+        ``deadline_ms`` defaults to now + 30 s (epoch ms); ``trace_id=None`` omits the header.
+        """
+        raw = event if isinstance(event, bytes) else json.dumps(event).encode()
+        invocation = Invocation(
+            request_id=request_id or str(uuid.uuid4()),
+            event=raw,
+            deadline_ms=deadline_ms or time.time_ns() // 1_000_000 + DEFAULT_TIMEOUT_MS,
+            function_arn=function_arn,
+            trace_id=trace_id,
+        )
+        self.invocations[invocation.request_id] = invocation
+        self._pending.put_nowait(invocation)
+        return invocation
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.connections_opened += 1
+        connection = self.connections_opened
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[connection] = (task, writer)
+        try:
+            while True:
+                head = await reader.readuntil(HEAD_END)
+                request = _parse_request_head(head, connection)
+                self.requests.append(request)
+                await self._dispatch(request, reader, writer)
+                if not self._keep_alive:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the runtime closed the connection (or died)
+        except asyncio.CancelledError:
+            # drop_connections() cancels this task; ending normally keeps asyncio's stream
+            # machinery from reporting the cancellation as an error.
+            pass
+        finally:
+            del self._connections[connection]
+            writer.close()
+
+    async def _dispatch(
+        self, request: RequestRecord, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        path = request.path
+        if request.method == "GET" and path == NEXT_PATH:
+            await self._next(request, writer)
+            return
+        if request.method == "POST" and path == INIT_ERROR_PATH:
+            report = ErrorReport(
+                request.headers.get(ERROR_TYPE_HEADER), await _read_all(reader, request)
+            )
+            if not self.init_error.done():
+                self.init_error.set_result(report)
+            await self._answer(writer, request, 202, ACCEPTED_BODY)
+            return
+        if request.method == "POST" and path.startswith(INVOCATION_PREFIX):
+            request_id, _, action = path[len(INVOCATION_PREFIX) :].partition("/")
+            invocation = self.invocations.get(request_id)
+            if invocation is not None and action == "response":
+                await self._response(invocation, request, reader, writer)
+                return
+            if invocation is not None and action == "error":
+                body = await _read_all(reader, request)
+                invocation.error = ErrorReport(request.headers.get(ERROR_TYPE_HEADER), body)
+                try:
+                    await self._answer(writer, request, 202, ACCEPTED_BODY)
+                finally:
+                    _finish(invocation)
+                return
+        await _read_all(reader, request)
+        await self._answer(writer, request, 404, b'{"errorType":"NotFound"}')
+
+    async def _next(self, request: RequestRecord, writer: asyncio.StreamWriter) -> None:
+        invocation = await self._pending.get()
+        headers = {
+            "Content-Type": "application/json",
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+        }
+        if invocation.trace_id is not None:
+            headers["Lambda-Runtime-Trace-Id"] = invocation.trace_id
+        await self._answer(writer, request, 200, invocation.event, headers)
+        invocation.delivered.set_result(None)
+
+    async def _response(
+        self,
+        invocation: Invocation,
+        request: RequestRecord,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        invocation.response_headers = request.headers
+        invocation.connection = request.connection
+        try:
+            if "chunked" in request.headers.get("transfer-encoding", ""):
+                await _read_chunks(reader, invocation)
+            else:
+                _record(invocation, await _read_all(reader, request))
+        except BaseException as exc:
+            invocation._arrivals.put_nowait(None)
+            if not invocation.done.done():
+                invocation.done.set_exception(ConnectionError(f"response stream broken: {exc!r}"))
+            raise
+        try:
+            await self._answer(writer, request, 202, ACCEPTED_BODY)
+        finally:
+            _finish(invocation)
+
+    async def _answer(
+        self,
+        writer: asyncio.StreamWriter,
+        request: RequestRecord,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+        lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
+        if "Content-Type" not in (headers or {}):
+            lines.append("Content-Type: application/json")
+        lines.append(f"Content-Length: {len(body)}")
+        if not self._keep_alive:
+            lines.append("Connection: close")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+        request.status = status
+
+
+_REASONS = {200: "OK", 202: "Accepted", 404: "Not Found"}
+
+
+def _parse_request_head(head: bytes, connection: int) -> RequestRecord:
+    request_line, *header_lines = head[: -len(HEAD_END)].decode("latin-1").split("\r\n")
+    method, path, _version = request_line.split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return RequestRecord(method, path, connection, headers)
+
+
+async def _read_all(reader: asyncio.StreamReader, request: RequestRecord) -> bytes:
+    if "chunked" in request.headers.get("transfer-encoding", ""):
+        parts = []
+        while (part := await _read_chunk(reader)) is not None:
+            parts.append(part)
+        await _read_trailers(reader)
+        return b"".join(parts)
+    return await reader.readexactly(int(request.headers.get("content-length", "0")))
+
+
+async def _read_chunks(reader: asyncio.StreamReader, invocation: Invocation) -> None:
+    while (data := await _read_chunk(reader)) is not None:
+        _record(invocation, data)
+    invocation.trailers = await _read_trailers(reader)
+
+
+async def _read_chunk(reader: asyncio.StreamReader) -> bytes | None:
+    """One chunk's data, or None for the last (zero-size) chunk."""
+    size = int((await reader.readuntil(CRLF)).split(b";", 1)[0], 16)
+    if size == 0:
+        return None
+    data = await reader.readexactly(size + len(CRLF))
+    if data[-2:] != CRLF:
+        raise ValueError("chunk data not followed by CRLF")
+    return data[:-2]
+
+
+async def _read_trailers(reader: asyncio.StreamReader) -> dict[str, str]:
+    trailers: dict[str, str] = {}
+    while (line := await reader.readuntil(CRLF)) != CRLF:
+        name, _, value = line.decode("latin-1").partition(":")
+        trailers[name.strip().lower()] = value.strip()
+    return trailers
+
+
+def _record(invocation: Invocation, data: bytes) -> None:
+    chunk = Chunk(data, time.perf_counter_ns())
+    invocation.chunks.append(chunk)
+    invocation._arrivals.put_nowait(chunk)
+
+
+def _finish(invocation: Invocation) -> None:
+    invocation._arrivals.put_nowait(None)
+    if not invocation.done.done():
+        invocation.done.set_result(None)
