@@ -6,6 +6,7 @@ pooled upstream client, so warm invocations reuse both.
 
 from __future__ import annotations
 
+import json
 import time
 from importlib import resources
 from typing import Any
@@ -16,10 +17,11 @@ from glm_relay.context import InvocationContext
 from glm_relay.credentials import CredentialStore, PowertoolsSecretSource, SecretSource
 from glm_relay.errors import RelayError
 from glm_relay.observability import Telemetry
-from glm_relay.relay import Clocks, Outcome, RelayBody
+from glm_relay.relay import ChatSession, Clocks, Outcome, RelayBody, RelayEvents
 from glm_relay.request import HttpRequest
 from glm_relay.response import StreamingResponse, fixed_response, single_chunk
 from glm_relay.sse import encode_event
+from glm_relay.state import ANONYMOUS, UserState
 from glm_relay.validation import ChatRequest, chat_from_body, chat_from_query
 from glm_relay.zhipu import ZhipuClient
 
@@ -40,7 +42,14 @@ PAGE_HEADERS = {
         "connect-src *; img-src data:; base-uri 'none'; form-action 'self'"
     ),
 }
-ROUTES: dict[str, tuple[str, ...]] = {"/": ("GET", "HEAD"), "/chat": ("GET", "POST")}
+ROUTES: dict[str, tuple[str, ...]] = {
+    "/": ("GET", "HEAD"),
+    "/chat": ("GET", "POST"),
+    "/conversations/": ("GET",),
+    "/v1/chat/completions": ("POST",),
+    "/v1/models": ("GET",),
+}
+CONVERSATION_PREFIX = "/conversations/"
 
 
 class RelayApp:
@@ -66,6 +75,7 @@ class RelayApp:
             settings.access_token_secret_id, max_age_seconds=settings.secret_max_age_seconds
         )
         self.telemetry = Telemetry(log_content=settings.log_content)
+        self.state = UserState(settings)
         self._page: bytes | None = None
 
     async def handle(self, event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
@@ -84,7 +94,10 @@ class RelayApp:
         return response
 
     async def _route(self, request: HttpRequest, context: InvocationContext) -> StreamingResponse:
-        methods = ROUTES.get(request.path)
+        route = request.path
+        if route.startswith(CONVERSATION_PREFIX) and len(route) > len(CONVERSATION_PREFIX):
+            route = CONVERSATION_PREFIX
+        methods = ROUTES.get(route)
         if methods is None:
             raise RelayError.of("not_found", "no such path")
         if request.method not in methods:
@@ -101,6 +114,14 @@ class RelayApp:
             # A browser reconnecting after the stream ended: never pay for a second answer.
             return fixed_response(204, {"Cache-Control": "no-store"})
         claims = await self.authenticate(request)
+        if route == CONVERSATION_PREFIX:
+            return await self._conversation(request, claims)
+        if route.startswith("/v1/"):
+            from glm_relay import openai_compat
+
+            if route == "/v1/models":
+                return openai_compat.models(self, request)
+            return await openai_compat.chat_completions(self, request, context, claims)
         if request.method == "GET":
             chat = chat_from_query(request, self.settings)
         else:
@@ -128,9 +149,38 @@ class RelayApp:
         context: InvocationContext,
         claims: AccessClaims | None,
     ) -> StreamingResponse:
+        session = await self.start_chat(request, chat, context, claims)
+        meta = {"request_id": request.request_id, "model": chat.model, **session.meta}
+        body = session.body(RelayEvents(request.request_id, meta))
+        return StreamingResponse(200, {**SSE_HEADERS, "X-Request-Id": request.request_id}, body)
+
+    async def start_chat(
+        self,
+        request: HttpRequest,
+        chat: ChatRequest,
+        context: InvocationContext,
+        claims: AccessClaims | None,
+    ) -> ChatSession:
+        """Everything before the first byte: history, quota, the upstream stream.
+
+        Any ``RelayError`` raised here is still an HTTP status; after it returns, the caller
+        streams ``session.body(wire_format)``.
+        """
         remaining = context.get_remaining_time_in_millis() - self.settings.deadline_margin_ms
         deadline = time.monotonic() + max(0, remaining) / 1000
-        upstream = await self.zhipu.open_stream(chat.upstream_body(request.request_id), deadline)
+        owner = claims.sub if claims else ANONYMOUS
+        meta: dict[str, Any] = {}
+        if chat.conversation_id is not None:
+            chat, conversation_id = await self.state.with_history(chat, owner)
+            meta["conversation_id"] = conversation_id
+        admission = await self.state.admit(claims, chat)
+        try:
+            upstream = await self.zhipu.open_stream(
+                chat.upstream_body(request.request_id), deadline
+            )
+        except RelayError:
+            await self.state.settle(claims, admission, None)
+            raise
         outcome = Outcome(request.request_id, chat.model)
 
         async def completed(outcome: Outcome) -> None:
@@ -142,15 +192,24 @@ class RelayApp:
                 subject=claims.sub if claims else None,
                 question=chat.messages[-1]["content"],
             )
+            await self.state.settle(claims, admission, outcome)
+            if "conversation_id" in meta:
+                await self.state.save_turn(meta["conversation_id"], owner, chat, outcome)
 
-        body = RelayBody(
-            upstream,
-            outcome,
-            Clocks(self.settings.keepalive_seconds, self.settings.idle_timeout_seconds, deadline),
-            meta={"request_id": request.request_id, "model": chat.model},
-            on_complete=completed,
+        clocks = Clocks(
+            self.settings.keepalive_seconds, self.settings.idle_timeout_seconds, deadline
         )
-        return StreamingResponse(200, {**SSE_HEADERS, "X-Request-Id": request.request_id}, body)
+        return ChatSession(upstream, outcome, clocks, completed, meta)
+
+    async def _conversation(
+        self, request: HttpRequest, claims: AccessClaims | None
+    ) -> StreamingResponse:
+        conversation_id = request.path[len(CONVERSATION_PREFIX) :]
+        owner = claims.sub if claims else ANONYMOUS
+        history = await self.state.history(conversation_id, owner)
+        payload = json.dumps(history, ensure_ascii=False).encode()
+        headers = {**JSON_HEADERS, "X-Request-Id": request.request_id}
+        return fixed_response(200, headers, payload)
 
     def _page_response(self, request: HttpRequest) -> StreamingResponse:
         if self._page is None:

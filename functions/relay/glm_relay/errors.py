@@ -26,6 +26,7 @@ class RelayError(Exception):
         self.retryable = retryable
         self.retry_after: float | None = None
         self.headers: dict[str, str] = {}
+        self.extra: dict[str, Any] = {}  # machine-readable details, e.g. when a quota resets
 
     @classmethod
     def of(cls, code: str, message: str) -> RelayError:
@@ -35,13 +36,17 @@ class RelayError(Exception):
 
     def to_json(self) -> bytes:
         """The JSON error body for non-streaming callers."""
-        return json.dumps(
-            {"error": {"code": self.code, "message": self.message}}, ensure_ascii=False
-        ).encode()
+        body = {"code": self.code, "message": self.message, **self.extra}
+        return json.dumps({"error": body}, ensure_ascii=False).encode()
 
     def event_data(self) -> dict[str, Any]:
         """The data of the terminal ``error`` event."""
-        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            **self.extra,
+        }
 
     def to_event_json(self) -> str:
         """``event_data`` as compact JSON."""
@@ -73,6 +78,8 @@ CATALOGUE: dict[str, tuple[int, bool]] = {
     "origin_not_allowed": (403, False),
     "quota_exceeded": (429, True),
     "conversation_not_found": (404, False),
+    "conversations_disabled": (400, False),
+    "state_unavailable": (503, True),
     # The upstream
     "rate_limited": (429, True),
     "insufficient_balance": (503, False),

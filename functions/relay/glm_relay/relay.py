@@ -14,13 +14,14 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from glm_relay.errors import RelayError
 from glm_relay.sse import KEEPALIVE_FRAME, encode_event
-from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, UpstreamStream
+from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
 
 _DRAIN_SECONDS = 1.0
+EVENT_OF_KIND = {"content": "chat", "reasoning": "reasoning"}
 
 
 @dataclass(slots=True)
@@ -51,6 +52,22 @@ class Clocks:
     deadline: float
 
 
+class WireFormat(Protocol):
+    """How a relayed answer is written on the wire; the relay loop is the same for all formats."""
+
+    def opening(self) -> bytes | None:
+        """The first frame, before any upstream piece (or ``None``)."""
+
+    def piece(self, piece: Piece) -> bytes:
+        """The frame of one content, reasoning or tool-call piece."""
+
+    def done(self, finish: Finish, outcome: Outcome) -> bytes:
+        """The terminal frame of an answer that ended normally."""
+
+    def error(self, error: RelayError) -> bytes:
+        """The terminal frame of an answer that failed."""
+
+
 class EventFramer:
     """Numbers events ``<request-id>:<n>`` and encodes their JSON data."""
 
@@ -66,7 +83,54 @@ class EventFramer:
         return encode_event(event, payload, self._prefix + str(self._count))
 
 
+class RelayEvents:
+    """The relay's own SSE events: meta, chat, reasoning, tool_call, then done or error."""
+
+    def __init__(self, request_id: str, meta: dict[str, Any]) -> None:
+        self._framer = EventFramer(request_id)
+        self._meta = meta
+
+    def opening(self) -> bytes | None:
+        return self._framer.frame("meta", self._meta)
+
+    def piece(self, piece: Piece) -> bytes:
+        if piece.kind == "tool_call":
+            return self._framer.frame("tool_call", piece.value)
+        return self._framer.frame(EVENT_OF_KIND[piece.kind], {"content": piece.value})
+
+    def done(self, finish: Finish, outcome: Outcome) -> bytes:
+        return self._framer.frame(
+            "done",
+            {
+                "finish_reason": finish.finish_reason,
+                "usage": finish.usage,
+                "model": finish.model or outcome.model,
+                "upstream_id": finish.upstream_id,
+            },
+        )
+
+    def error(self, error: RelayError) -> bytes:
+        return self._framer.frame("error", error.event_data())
+
+
 OnComplete = Callable[[Outcome], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ChatSession:
+    """An upstream stream that has begun, with what its body needs; ``meta`` goes to callers."""
+
+    upstream: UpstreamStream
+    outcome: Outcome
+    clocks: Clocks
+    on_complete: OnComplete
+    meta: dict[str, Any]
+
+    def body(self, wire: WireFormat) -> RelayBody:
+        """The response body, written in ``wire``'s format."""
+        return RelayBody(
+            self.upstream, self.outcome, self.clocks, wire, on_complete=self.on_complete
+        )
 
 
 class RelayBody:
@@ -81,14 +145,14 @@ class RelayBody:
         upstream: UpstreamStream,
         outcome: Outcome,
         clocks: Clocks,
+        wire: WireFormat,
         *,
-        meta: dict[str, Any],
         on_complete: OnComplete | None = None,
     ) -> None:
         self._upstream = upstream
         self._outcome = outcome
         self._clocks = clocks
-        self._meta = meta
+        self._wire = wire
         self._on_complete = on_complete
         self._events: AsyncIterator[bytes] | None = None
         self._closed = False
@@ -122,12 +186,13 @@ class RelayBody:
 
     async def _relay(self) -> AsyncIterator[bytes]:
         self._closed = True
-        outcome, upstream, clocks = self._outcome, self._upstream, self._clocks
-        framer = EventFramer(outcome.request_id)
+        outcome, upstream, clocks, wire = self._outcome, self._upstream, self._clocks, self._wire
         pending: asyncio.Future[bytes] | None = None
         terminal = False
         try:
-            yield framer.frame("meta", self._meta)
+            opening = wire.opening()
+            if opening is not None:
+                yield opening
             last_sent = last_data = time.monotonic()
             while not terminal:
                 if pending is None:
@@ -160,30 +225,27 @@ class RelayBody:
                 for piece in upstream.parse(data):
                     if piece.kind == "finish":
                         terminal = True
-                        yield self._terminal(framer, piece.value)
+                        yield self._terminal(piece.value)
                         break
                     outcome.pieces += 1
                     if outcome.first_token_ms is None:
                         outcome.first_token_ms = (last_data - outcome.started) * 1000
                     if piece.kind == "content":
                         outcome.answer.append(piece.value)
-                        yield framer.frame("chat", {"content": piece.value})
-                    elif piece.kind == "reasoning":
-                        yield framer.frame("reasoning", {"content": piece.value})
-                    else:
-                        yield framer.frame("tool_call", piece.value)
+                    yield wire.piece(piece)
                     last_sent = time.monotonic()
             await _drain(upstream)
         except RelayError as error:
             if not terminal:
                 terminal = True
-                yield _error_frame(framer, outcome, error)
+                yield self._failed(error)
         except Exception:
             # A bug must still end the stream with a terminal event that says so.
             if not terminal:
                 terminal = True
-                failure = RelayError.of("internal_error", "the relay failed while streaming")
-                yield _error_frame(framer, outcome, failure)
+                yield self._failed(
+                    RelayError.of("internal_error", "the relay failed while streaming")
+                )
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
@@ -191,24 +253,21 @@ class RelayBody:
                 outcome.status = "stopped"
             await self._finish()
 
-    def _terminal(self, framer: EventFramer, finish: Finish) -> bytes:
+    def _terminal(self, finish: Finish) -> bytes:
         outcome = self._outcome
         outcome.finish_reason = finish.finish_reason
         outcome.usage = finish.usage
         outcome.upstream_id = finish.upstream_id
         if finish.finish_reason in FAILED_FINISH_REASONS:
             code, message = FAILED_FINISH_REASONS[finish.finish_reason]
-            return _error_frame(framer, outcome, RelayError.of(code, message))
+            return self._failed(RelayError.of(code, message))
         outcome.status = "complete"
-        return framer.frame(
-            "done",
-            {
-                "finish_reason": finish.finish_reason,
-                "usage": finish.usage,
-                "model": finish.model or outcome.model,
-                "upstream_id": finish.upstream_id,
-            },
-        )
+        return self._wire.done(finish, outcome)
+
+    def _failed(self, error: RelayError) -> bytes:
+        self._outcome.status = "error"
+        self._outcome.error_code = error.code
+        return self._wire.error(error)
 
 
 def _result(pending: asyncio.Future[bytes]) -> bytes:
@@ -223,12 +282,6 @@ def _result(pending: asyncio.Future[bytes]) -> bytes:
         raise RelayError.of(
             "upstream_disconnected", "the upstream connection broke mid-answer"
         ) from None
-
-
-def _error_frame(framer: EventFramer, outcome: Outcome, error: RelayError) -> bytes:
-    outcome.status = "error"
-    outcome.error_code = error.code
-    return framer.frame("error", error.event_data())
 
 
 async def _drain(upstream: UpstreamStream) -> None:

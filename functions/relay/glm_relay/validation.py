@@ -16,7 +16,7 @@ from glm_relay.errors import RelayError
 from glm_relay.request import HttpRequest
 
 ROLES = frozenset({"system", "user", "assistant"})
-POST_FIELDS = frozenset({"messages", "model", "temperature", "top_p", "max_tokens"})
+POST_FIELDS = frozenset({"messages", "model", "temperature", "top_p", "max_tokens", "conversation"})
 GET_PARAMS = frozenset({"q", "model", "system", "access_token", "conversation"})
 
 
@@ -93,6 +93,9 @@ def chat_from_body(request: HttpRequest, settings: Settings) -> ChatRequest:
     model = payload.get("model")
     if model is not None and not isinstance(model, str):
         raise _bad("invalid_parameter", "model must be a string")
+    conversation = payload.get("conversation")
+    if conversation is not None and not isinstance(conversation, str):
+        raise _bad("invalid_parameter", "conversation must be a string")
     return _finish(
         settings,
         model=model,
@@ -100,6 +103,7 @@ def chat_from_body(request: HttpRequest, settings: Settings) -> ChatRequest:
         temperature=_number(payload, "temperature", 0.0, 1.0, low_open=False),
         top_p=_number(payload, "top_p", 0.0, 1.0, low_open=True),
         max_tokens=_max_tokens(payload.get("max_tokens"), settings),
+        conversation_id=conversation or None,
     )
 
 

@@ -1,0 +1,170 @@
+"""Per-user state around a chat: conversation history and daily quotas (DynamoDB).
+
+Both are off unless ``CONVERSATIONS_TABLE`` is set; quotas also need a caller identity (an access
+token's ``sub``). The stores, and boto3 with them, are created on first use only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from glm_relay.errors import RelayError
+
+if TYPE_CHECKING:
+    from glm_relay.access import AccessClaims
+    from glm_relay.config import Settings
+    from glm_relay.relay import Outcome
+    from glm_relay.store import ConversationStore, QuotaDecision, QuotaStore
+    from glm_relay.validation import ChatRequest
+
+ANONYMOUS = "anonymous"
+NEW_CONVERSATION = "new"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request let in by the quota, with the tokens reserved for it."""
+
+    decision: QuotaDecision
+    reserved_tokens: int
+
+
+def estimate_tokens(chat: ChatRequest) -> int:
+    """A cautious token estimate for a prompt (about one token per two characters)."""
+    return chat.prompt_chars // 2 + 1
+
+
+class UserState:
+    """Conversations and quotas for one container."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._conversations: ConversationStore | None = None
+        self._quotas: QuotaStore | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._settings.conversations_table)
+
+    @property
+    def conversations(self) -> ConversationStore:
+        if self._conversations is None:
+            from glm_relay.store import ConversationStore
+
+            self._conversations = ConversationStore(self._settings.conversations_table)
+        return self._conversations
+
+    @property
+    def quotas(self) -> QuotaStore:
+        if self._quotas is None:
+            from glm_relay.store import QuotaStore
+
+            self._quotas = QuotaStore(self._settings.conversations_table)
+        return self._quotas
+
+    async def with_history(self, chat: ChatRequest, owner: str) -> tuple[ChatRequest, str]:
+        """The request with the conversation's earlier turns before the new question."""
+        if not self.enabled:
+            raise RelayError.of("conversations_disabled", "conversations are not enabled here")
+        conversation_id = chat.conversation_id or NEW_CONVERSATION
+        if conversation_id == NEW_CONVERSATION:
+            return chat, await self._call(self.conversations.create(owner))
+        history = await self._call(
+            self.conversations.load_for_prompt(
+                conversation_id, owner, budget_chars=self._settings.conversation_budget_chars
+            )
+        )
+        system = [m for m in chat.messages if m["role"] == "system"]
+        rest = [m for m in chat.messages if m["role"] != "system"]
+        return replace(chat, messages=[*system, *history, *rest]), conversation_id
+
+    async def history(self, conversation_id: str, owner: str) -> dict[str, Any]:
+        """A conversation as JSON, for its owner only."""
+        if not self.enabled:
+            raise RelayError.of("conversations_disabled", "conversations are not enabled here")
+        return await self._call(self.conversations.history(conversation_id, owner))
+
+    async def save_turn(
+        self, conversation_id: str, owner: str, chat: ChatRequest, outcome: Outcome
+    ) -> None:
+        """Store the question and the answer, marked complete, error or stopped."""
+        await self.conversations.append_turn(
+            conversation_id,
+            owner,
+            question=chat.messages[-1]["content"],
+            answer="".join(outcome.answer),
+            status=outcome.status if outcome.status in ("complete", "error") else "stopped",
+            usage=outcome.usage,
+            model=outcome.model,
+            finish_reason=outcome.finish_reason,
+            error_code=outcome.error_code,
+        )
+
+    async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Admission | None:
+        """Count the request against the caller's day, or refuse it with ``quota_exceeded``."""
+        settings = self._settings
+        if claims is None or not self.enabled:
+            return None
+        from glm_relay.store import QuotaLimits
+
+        limits = QuotaLimits(
+            requests_per_day=_first(
+                claims.limits.requests_per_day, settings.quota_requests_per_day
+            ),
+            tokens_per_day=_first(claims.limits.tokens_per_day, settings.quota_tokens_per_day),
+        )
+        reserve = chat.max_tokens + estimate_tokens(chat)
+        decision = await self._call(self.quotas.admit(claims.sub, limits, reserve_tokens=reserve))
+        if not decision.allowed:
+            what = "requests" if decision.reason == "requests" else "tokens"
+            error = RelayError.of(
+                "quota_exceeded",
+                f"the daily {what} quota is used up; it resets at {_iso(decision.resets_at)}",
+            )
+            error.retry_after = max(1.0, decision.resets_at - time.time())
+            error.extra["resets_at"] = decision.resets_at
+            raise error
+        return Admission(decision, reserve)
+
+    async def settle(
+        self, claims: AccessClaims | None, admission: Admission | None, outcome: Outcome | None
+    ) -> None:
+        """Replace the reservation by what the answer really cost (nothing if it never began)."""
+        if claims is None or admission is None:
+            return
+        actual = 0
+        if outcome is not None:
+            usage = outcome.usage or {}
+            actual = int(usage.get("total_tokens") or 0) or sum(len(p) for p in outcome.answer)
+        await self.quotas.reconcile(
+            claims.sub,
+            reserved_tokens=admission.reserved_tokens,
+            actual_tokens=actual,
+            day=admission.decision.day,
+        )
+
+    async def _call(self, awaitable: Any) -> Any:
+        """Map the stores' refusals and outages onto the relay's codes."""
+        from glm_relay.store import ConversationForbidden, ConversationNotFound
+
+        try:
+            return await awaitable
+        except (ConversationNotFound, ConversationForbidden):
+            # The same answer for both, so nobody can probe which ids exist.
+            raise RelayError.of("conversation_not_found", "no such conversation") from None
+        except RelayError:
+            raise
+        except ValueError as exc:
+            raise RelayError.of("invalid_parameter", str(exc)[:200]) from None
+        except Exception:
+            raise RelayError.of("state_unavailable", "the state store is unavailable") from None
+
+
+def _first(override: int | None, default: int) -> int:
+    return default if override is None else override
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
