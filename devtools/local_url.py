@@ -313,7 +313,11 @@ class LocalFunctionUrl:
                 await pump
             return False
         finally:
-            gone.cancel()
+            if not gone.done():
+                gone.cancel()
+                # The next request on this connection must not race the cancelled read.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gone
             await _close_body(response)
 
 

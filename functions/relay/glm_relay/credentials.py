@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -127,10 +128,13 @@ class CredentialStore:
         import jwt
 
         now_ms = int(now * 1000)
-        token = jwt.encode(
-            {"api_key": key.id, "exp": now_ms + self._ttl * 1000, "timestamp": now_ms},
-            key.secret,
-            algorithm="HS256",
-            headers={"alg": "HS256", "sign_type": "SIGN"},
-        )
+        with warnings.catch_warnings():
+            # Zhipu issues the secret; its length is not ours to choose.
+            warnings.simplefilter("ignore")
+            token = jwt.encode(
+                {"api_key": key.id, "exp": now_ms + self._ttl * 1000, "timestamp": now_ms},
+                key.secret,
+                algorithm="HS256",
+                headers={"alg": "HS256", "sign_type": "SIGN"},
+            )
         return f"Bearer {token}", now + self._ttl - self._renew_before
