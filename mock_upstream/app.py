@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,7 +22,7 @@ def build_app(options: MockOptions) -> Starlette:
     state = MockState(options)
 
     async def list_requests(request: Request) -> Response:
-        return JSONResponse(state.recorder.requests())
+        return JSONResponse({"requests": state.recorder.requests()})
 
     async def clear_requests(request: Request) -> Response:
         state.clear()
@@ -29,6 +30,14 @@ def build_app(options: MockOptions) -> Starlette:
 
     async def stats(request: Request) -> Response:
         return JSONResponse(state.recorder.stats())
+
+    async def set_api_key(request: Request) -> Response:
+        try:
+            payload = await request.json()
+            state.options = replace(state.options, api_key=payload["api_key"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"expected {{'api_key': 'id.secret'}}: {exc}"}, 400)
+        return Response(status_code=204)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -39,6 +48,7 @@ def build_app(options: MockOptions) -> Starlette:
             Route("/_mock/requests", list_requests, methods=["GET"]),
             Route("/_mock/requests", clear_requests, methods=["DELETE"]),
             Route("/_mock/stats", stats, methods=["GET"]),
+            Route("/_mock/api-key", set_api_key, methods=["PUT"]),
             Route("/_mock/health", health, methods=["GET"]),
         ]
     )

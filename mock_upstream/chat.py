@@ -76,7 +76,8 @@ class ChatCompletions:
     ) -> tuple[Iterator[plan.Step], bool]:
         options = self.state.options
         auth = check_authorization(authorization, options)
-        record.auth, record.claims, record.jwt_header = auth.kind, auth.claims, auth.header
+        record.authorization = authorization
+        record.auth, record.jwt_claims, record.jwt_header = auth.kind, auth.claims, auth.header
         try:
             if auth.error is not None:
                 raise auth.error

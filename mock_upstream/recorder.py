@@ -22,8 +22,9 @@ class RequestRecord:
     headers: dict[str, str]
     body: Any
     stream: bool = False
+    authorization: str | None = None  # the header as received
     auth: str | None = None  # "jwt" | "api_key" | "missing" | "invalid"
-    claims: dict[str, Any] | None = None
+    jwt_claims: dict[str, Any] | None = None
     jwt_header: dict[str, Any] | None = None
     directives: dict[str, Any] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
@@ -44,8 +45,9 @@ class RequestRecord:
             "headers": self.headers,
             "body": self.body,
             "stream": self.stream,
+            "authorization": self.authorization,
             "auth": self.auth,
-            "claims": self.claims,
+            "jwt_claims": self.jwt_claims,
             "jwt_header": self.jwt_header,
             "directives": self.directives,
             "faults": self.faults,

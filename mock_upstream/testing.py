@@ -5,11 +5,12 @@ from mock_upstream.testing import running_mock_upstream
 with running_mock_upstream(api_key="devid.devsecret", chunk_delay_ms=2) as upstream:
     client = ZhipuAiClient(api_key="devid.devsecret", base_url=upstream.base_url)
     ...
-    assert upstream.requests()[-1]["claims"] is None
+    assert upstream.requests()[-1]["auth"] == "api_key"
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ from mock_upstream.server import bind, make_server, origin_of
 
 START_TIMEOUT_S = 10.0
 
+# httpx writes a request's headers and body in two sends; with Nagle's algorithm on, the body
+# waits for the server's delayed ACK (40 ms on Linux), so every PUT would take 40 ms.
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
 
 class MockUpstream:
     """A handle on a running server: its URLs and its introspection endpoints."""
@@ -33,20 +38,35 @@ class MockUpstream:
         self.base_url = origin + API_PREFIX
         self.options = options
         self.api_key = options.api_key
+        # One client for the introspection calls: building one per call costs more than the call.
+        self._http = httpx.Client(
+            base_url=origin,
+            timeout=10.0,
+            trust_env=False,
+            transport=httpx.HTTPTransport(socket_options=NODELAY),
+        )
 
-    def _call(self, method: str, path: str) -> httpx.Response:
-        response = httpx.request(method, self.origin + path, timeout=10.0)
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
         response.raise_for_status()
         return response
 
+    def close(self) -> None:
+        self._http.close()
+
     def requests(self) -> list[dict[str, Any]]:
         """The requests received so far, oldest first (see README for the fields)."""
-        result: list[dict[str, Any]] = self._call("GET", "/_mock/requests").json()
+        result: list[dict[str, Any]] = self._call("GET", "/_mock/requests").json()["requests"]
         return result
 
     def clear(self) -> None:
         """Forget the request log, the counters and the `#times` history."""
         self._call("DELETE", "/_mock/requests")
+
+    def set_api_key(self, api_key: str) -> None:
+        """Accept `api_key` instead of the current key from now on (a key rotation)."""
+        self._call("PUT", "/_mock/api-key", json={"api_key": api_key})
+        self.api_key = api_key
 
     def stats(self) -> dict[str, int]:
         result: dict[str, int] = self._call("GET", "/_mock/stats").json()
@@ -81,7 +101,11 @@ def running_mock_upstream(
     try:
         if not server.ready.wait(START_TIMEOUT_S):
             raise RuntimeError("mock upstream did not start")
-        yield MockUpstream(origin_of(sock), mock_options)
+        handle = MockUpstream(origin_of(sock), mock_options)
+        try:
+            yield handle
+        finally:
+            handle.close()
     finally:
         server.should_exit = True
         thread.join(timeout=5.0)
