@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,6 +49,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_ATOMIC_LOCK = threading.Lock()
+
+
+def make_item_writes_atomic() -> None:
+    """Give moto DynamoDB's guarantee that one conditional write to one item is atomic.
+
+    moto checks a condition and writes in Python without a lock, so concurrent requests could
+    both pass the check; serialising each single-item call makes it behave like the service.
+    Separate calls (read, then write) still race, as they do against DynamoDB.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item"):
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_serialised", False):
+            continue
+
+        def locked(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _ATOMIC_LOCK:
+                return _method(*args, **kwargs)
+
+        locked._serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, functools.wraps(method)(locked))
+
+
 @dataclass
 class MotoBackend:
     """A moto server holding the relay's secrets and table."""
@@ -57,6 +84,7 @@ class MotoBackend:
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        make_item_writes_atomic()
         self.port = self.port or free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
