@@ -229,13 +229,18 @@ class ResponseStream:
         ``data`` must not be empty: a zero-length chunk would end the body.
         """
         self._writer.write(b"%x\r\n%b\r\n" % (len(data), data))
-        # The transport sends at once when the socket has room; drain only when it queued bytes
-        # (back-pressure) or the connection is gone (drain raises the error).
-        if self._transport.get_write_buffer_size() or self._transport.is_closing():
-            await self._writer.drain()
+        # Fast path: the transport sent the bytes at once and the connection is healthy.
+        transport = self._transport
+        if transport.get_write_buffer_size() or transport.is_closing() or self._reader.at_eof():
+            await self.drain_if_needed()
 
     async def drain_if_needed(self) -> None:
-        """Apply back-pressure or surface a lost connection."""
+        """Apply back-pressure, or raise if the Runtime API has gone away."""
+        # The API answers only after the whole body, so an end of its side now means it is gone:
+        # stop at once instead of producing frames nobody reads.
+        if self._reader.at_eof():
+            raise ConnectionResetError("Runtime API closed the connection mid-stream")
+        # Bytes left queued (back-pressure) or a closing connection: drain waits, or raises.
         if self._transport.get_write_buffer_size() or self._transport.is_closing():
             await self._writer.drain()
 
