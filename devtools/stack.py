@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import socket
 import subprocess
@@ -85,6 +86,8 @@ class MotoBackend:
         from moto.server import ThreadedMotoServer
 
         make_item_writes_atomic()
+        # One access line per AWS call would drown the relay's own request lines.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.port = self.port or free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
