@@ -2,9 +2,9 @@
 
 The same body always gets the same pieces, so a test can predict the exact text with
 `expected_chunks(body)` instead of hard-coding it. The words come from a hash of the last user
-message with its directives removed; `#chunks=N` sets how many content pieces there are (each
-piece is one token, so `usage.completion_tokens` counts pieces), and a longer answer starts with
-the shorter one.
+message with its directives removed; `#chunks=N` sets how many content pieces there are, and a
+longer answer starts with the shorter one. Each piece is one token (a word or a full stop), so
+`usage.completion_tokens` is the number of pieces sent.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _seed(text: str) -> bytes:
 
 
 def _words(seed: bytes) -> Iterator[str]:
-    """An endless, reproducible stream of sentence-shaped tokens."""
+    """An endless, reproducible stream of sentence-shaped tokens (a word or a full stop)."""
     index = 0
     while True:
         head = hashlib.blake2b(seed + index.to_bytes(8, "big"), digest_size=16).digest()
@@ -98,9 +98,8 @@ def _words(seed: bytes) -> Iterator[str]:
             word = _WORDS[head[1 + position] % len(_WORDS)]
             if position == 0:
                 word = word.capitalize()
-            if position == length - 1:
-                word += "."
             yield word if index == 0 and position == 0 else " " + word
+        yield "."
         index += 1
 
 

@@ -91,7 +91,7 @@ def test_open_streams_counts_streams_in_progress(upstream: MockUpstream) -> None
         http.stream(
             "POST",
             upstream.base_url + "/chat/completions",
-            json=body("#chunks=50 #delay=10"),
+            json=body("#chunks=20 #delay=10"),
             headers={"Authorization": f"Bearer {API_KEY}"},
         ) as response,
     ):
