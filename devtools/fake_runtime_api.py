@@ -115,7 +115,8 @@ class FakeRuntimeAPI:
     """An asyncio HTTP/1.1 server speaking the runtime side of the Lambda Runtime API.
 
     ``keep_alive=False`` answers every request with ``Connection: close`` and closes, to exercise a
-    runtime's reconnects.
+    runtime's reconnects; ``chunked_answers=True`` sends answer bodies chunked instead of with a
+    Content-Length, as an HTTP/1.1 server may.
 
     Example:
         async with FakeRuntimeAPI() as api:
@@ -123,9 +124,12 @@ class FakeRuntimeAPI:
             chunk = await invocation.next_chunk()
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", keep_alive: bool = True) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", keep_alive: bool = True, chunked_answers: bool = False
+    ) -> None:
         self._host = host
         self._keep_alive = keep_alive
+        self._chunked_answers = chunked_answers
         self._server: asyncio.Server | None = None
         self._pending: asyncio.Queue[Invocation] = asyncio.Queue()
         self._connections: dict[int, tuple[asyncio.Task[None], asyncio.StreamWriter]] = {}
@@ -299,7 +303,13 @@ class FakeRuntimeAPI:
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
         if "Content-Type" not in (headers or {}):
             lines.append("Content-Type: application/json")
-        lines.append(f"Content-Length: {len(body)}")
+        if self._chunked_answers:
+            lines.append("Transfer-Encoding: chunked")
+            half = len(body) // 2
+            body = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in (body[:half], body[half:]) if p)
+            body += b"0\r\n\r\n"
+        else:
+            lines.append(f"Content-Length: {len(body)}")
         if not self._keep_alive:
             lines.append("Connection: close")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)

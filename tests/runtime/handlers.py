@@ -92,6 +92,11 @@ async def returns_dict(event: dict[str, Any], context: InvocationContext) -> Any
     return {"statusCode": 200, "body": "hello"}
 
 
+async def list_body(event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
+    """Returns a StreamingResponse whose body is a list, not an async iterator."""
+    return StreamingResponse(200, {}, [b"data: x\n\n"])  # type: ignore[arg-type]
+
+
 async def yields_text(event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
     """Yields a str frame where bytes are required."""
 

@@ -62,6 +62,17 @@ async def test_runtime_opens_a_new_connection_after_each_connection_close_answer
         assert closing_api.connections_opened >= 6  # one per /next and one per /response
 
 
+async def test_runtime_reads_chunked_answers_from_the_api(start_runtime: StartRuntime) -> None:
+    async with FakeRuntimeAPI(chunked_answers=True) as chunking_api:
+        await start_runtime(f"{HANDLERS}.identity", chunking_api)
+        invocations = [chunking_api.enqueue({"n": n}) for n in range(2)]
+        for invocation in invocations:
+            await asyncio.wait_for(invocation.done, WAIT)
+
+        assert [_payload(i)["event"] for i in invocations] == [{"n": 0}, {"n": 1}]
+        assert chunking_api.connections_opened == 1
+
+
 async def test_a_stream_lost_midway_closes_the_body_and_the_next_invocation_is_served(
     api: FakeRuntimeAPI, start_runtime: StartRuntime, gate: Gate
 ) -> None:

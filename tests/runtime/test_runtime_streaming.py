@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from devtools.fake_runtime_api import FakeRuntimeAPI
 
 from .conftest import HANDLERS, WAIT, Gate, StartRuntime
@@ -103,11 +105,12 @@ async def test_error_raised_by_handle_goes_to_error_endpoint_and_nothing_is_stre
     assert not [r for r in api.requests if r.path.endswith(f"{invocation.request_id}/response")]
 
 
-async def test_a_non_streaming_return_value_is_reported_before_the_first_byte(
-    api: FakeRuntimeAPI, start_runtime: StartRuntime
+@pytest.mark.parametrize("handler", ["returns_dict", "list_body"])
+async def test_a_response_that_cannot_stream_is_reported_before_the_first_byte(
+    api: FakeRuntimeAPI, start_runtime: StartRuntime, handler: str
 ) -> None:
     invocation = api.enqueue({})
-    await start_runtime(f"{HANDLERS}.returns_dict")
+    await start_runtime(f"{HANDLERS}.{handler}")
     await asyncio.wait_for(invocation.done, WAIT)
 
     assert invocation.error is not None

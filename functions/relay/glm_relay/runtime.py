@@ -159,11 +159,13 @@ async def invoke(api: RuntimeAPIClient, handler: Handler, invocation: NextInvoca
         response = await handler(event, context)
         if not isinstance(response, StreamingResponse):
             raise TypeError(f"handler returned {type(response).__name__}, not StreamingResponse")
+        if not hasattr(response.body, "__anext__"):
+            raise TypeError("StreamingResponse.body must be an async iterator of bytes")
         first_chunk = response.prelude() + PRELUDE_DELIMITER
     except Exception as exc:
         if isinstance(response, StreamingResponse):
             await _close(response.body, request_id)
-        await _report_before_first_byte(api, request_id, type(exc).__name__, exc)
+        await _report_before_first_byte(api, request_id, _error_type(exc), exc)
         return
 
     await _stream(api, request_id, first_chunk, response.body)
@@ -243,10 +245,15 @@ def _error_body(error_type: str, message: str) -> bytes:
 
 
 def _error_trailers(exc: Exception) -> tuple[tuple[str, str], ...]:
-    error_type = type(exc).__name__
+    error_type = _error_type(exc)
     # Header values cannot carry arbitrary text, so the JSON error body travels base64-encoded.
     encoded = base64.b64encode(_error_body(error_type, str(exc))).decode("ascii")
     return ((ERROR_TYPE_HEADER, error_type), (ERROR_BODY_HEADER, encoded))
+
+
+def _error_type(exc: BaseException) -> str:
+    """The exception's class name, kept ASCII: it travels in an HTTP header."""
+    return type(exc).__name__.encode("ascii", "replace").decode("ascii")
 
 
 def _log_failure(
@@ -255,7 +262,7 @@ def _log_failure(
     _log(
         message,
         requestId=request_id,
-        errorType=error_type or type(exc).__name__,
+        errorType=error_type or _error_type(exc),
         errorMessage=str(exc),
         stackTrace=traceback.format_exception(exc),
     )

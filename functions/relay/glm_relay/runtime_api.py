@@ -47,6 +47,8 @@ STATUS_ACCEPTED = 202  # /response, /error, /init/error
 STATUS_CONTAINER_ERROR = 500
 
 CRLF = b"\r\n"
+# One chunk of a chunked body: size in hex, CRLF, the data, CRLF.
+CHUNK_FORMAT = b"%x\r\n%b\r\n"
 HEAD_END = b"\r\n\r\n"
 # A chunk of size zero ends a chunked body; the trailer section and an empty line follow it.
 LAST_CHUNK = b"0\r\n"
@@ -135,7 +137,7 @@ class RuntimeAPIClient:
                 ("Content-Type", HTTP_INTEGRATION_CONTENT_TYPE),
             ),
         )
-        writer.write(head + _chunk(first_chunk))
+        writer.write(head + CHUNK_FORMAT % (len(first_chunk), first_chunk))
         stream = ResponseStream(self, path, reader, writer)
         await stream.drain_if_needed()
         return stream
@@ -186,8 +188,9 @@ class RuntimeAPIClient:
         new one. A failure on a fresh connection is real and propagates.
         """
         while True:
-            reused = self._writer is not None
+            opened = self.connections_opened
             reader, writer = await self._connection()
+            reused = self.connections_opened == opened
             head = _request_head(
                 method, path, self._host_header, (*headers, ("Content-Length", str(len(body))))
             )
@@ -228,7 +231,7 @@ class ResponseStream:
 
         ``data`` must not be empty: a zero-length chunk would end the body.
         """
-        self._writer.write(b"%x\r\n%b\r\n" % (len(data), data))
+        self._writer.write(CHUNK_FORMAT % (len(data), data))
         # Fast path: the transport sent the bytes at once and the connection is healthy.
         transport = self._transport
         if transport.get_write_buffer_size() or transport.is_closing() or self._reader.at_eof():
@@ -254,10 +257,6 @@ class ResponseStream:
             self._client.discard_connection()
         if response.status != STATUS_ACCEPTED:
             raise RuntimeAPIError("POST", self._path, response.status, response.body)
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 def _request_head(method: str, path: str, host: str, headers: tuple[tuple[str, str], ...]) -> bytes:
