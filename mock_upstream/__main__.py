@@ -20,25 +20,53 @@ READY_PREFIX = "mock_upstream ready base_url="
 
 def _parser() -> argparse.ArgumentParser:
     defaults = MockOptions(api_key="x.y")
-    p = argparse.ArgumentParser(prog="python -m mock_upstream", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m mock_upstream",
+        description="Run the fake Zhipu chat server until stopped; see mock_upstream/README.md.",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8787, help="0 picks a free port")
     p.add_argument("--api-key", help=f"the accepted key 'id.secret' (default: ${API_KEY_ENV})")
-    p.add_argument("--first-token-ms", type=int, default=defaults.first_token_ms)
-    p.add_argument("--chunk-delay-ms", type=int, default=defaults.chunk_delay_ms)
-    p.add_argument("--max-prompt-tokens", type=int, default=defaults.max_prompt_tokens)
+    p.add_argument(
+        "--first-token-ms",
+        type=int,
+        default=defaults.first_token_ms,
+        help="wait before the first data frame (default %(default)s)",
+    )
+    p.add_argument(
+        "--chunk-delay-ms",
+        type=int,
+        default=defaults.chunk_delay_ms,
+        help="wait before every later data frame (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=defaults.max_prompt_tokens,
+        help="longer prompts get 400 / 1261 (default %(default)s)",
+    )
     p.add_argument(
         "--models",
         default=",".join(DEFAULT_MODELS),
         help="comma-separated accepted model names",
     )
-    p.add_argument("--slow-headers-ms", type=int, default=defaults.slow_headers_ms)
-    p.add_argument("--stall-ms", type=int, default=defaults.stall_ms)
+    p.add_argument(
+        "--slow-headers-ms",
+        type=int,
+        default=defaults.slow_headers_ms,
+        help="how long #fault=slow_headers holds the headers (default %(default)s)",
+    )
+    p.add_argument(
+        "--stall-ms",
+        type=int,
+        default=defaults.stall_ms,
+        help="how long #fault=stall goes silent mid-stream (default %(default)s)",
+    )
     p.add_argument(
         "--retry-after", type=int, default=None, help="Retry-After seconds on 429/503 faults"
     )
-    p.add_argument("--log-level", default="warning")
-    p.add_argument("--access-log", action="store_true")
+    p.add_argument("--log-level", default="warning", help="uvicorn's log level (on stderr)")
+    p.add_argument("--access-log", action="store_true", help="log each request (on stderr)")
     return p
 
 
