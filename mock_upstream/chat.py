@@ -50,6 +50,24 @@ def _seconds(directive_ms: int | None, default_ms: int) -> float:
     return (default_ms if directive_ms is None else directive_ms) / 1000
 
 
+def _directives(messages: Any) -> tuple[directives_mod.Directives, str]:
+    try:
+        return directives_mod.parse(last_user_text(messages))
+    except directives_mod.DirectiveError as exc:
+        message = f"mock_upstream directive: {exc}"
+        raise errors.ZhipuError(400, errors.BAD_PARAMETER, message) from None
+
+
+def _timing(parsed: directives_mod.Directives, options: MockOptions) -> plan.Timing:
+    """Per-request directives first, then the server-wide settings."""
+    return plan.Timing(
+        first_s=_seconds(parsed.first_ms, options.first_token_ms),
+        delay_s=_seconds(parsed.delay_ms, options.chunk_delay_ms),
+        slow_headers_s=_seconds(parsed.hold_ms, options.slow_headers_ms),
+        stall_s=_seconds(parsed.hold_ms, options.stall_ms),
+    )
+
+
 class ChatCompletions:
     """The chat endpoint as a plain ASGI app, so its response can be a `Responder`."""
 
@@ -84,22 +102,12 @@ class ChatCompletions:
             body = parse_body(raw)
             record.stream = body.get("stream") is True
             chat = validate(body, options)
-            try:
-                parsed, text = directives_mod.parse(last_user_text(chat.messages))
-            except directives_mod.DirectiveError as exc:
-                raise errors.ZhipuError(
-                    400, errors.BAD_PARAMETER, f"mock_upstream directive: {exc}"
-                ) from None
+            parsed, text = _directives(chat.messages)
             record.directives = parsed.as_dict()
             failing = self.state.fail_counter.should_fail(chat.messages, parsed.times)
             fault_set = faults.resolve(parsed.faults, failing)
             record.faults = fault_set.names()
-            timing = plan.Timing(
-                first_s=_seconds(parsed.first_ms, options.first_token_ms),
-                delay_s=_seconds(parsed.delay_ms, options.chunk_delay_ms),
-                slow_headers_s=_seconds(parsed.hold_ms, options.slow_headers_ms),
-                stall_s=_seconds(parsed.hold_ms, options.stall_ms),
-            )
+            timing = _timing(parsed, options)
             wait_s = timing.slow_headers_s if fault_set.slow_headers else 0.0
             if fault_set.http is not None:
                 return self._refusal(fault_set.http, parsed, record, wait_s), False

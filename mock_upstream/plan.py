@@ -69,13 +69,17 @@ def _piece_text(piece: Piece) -> str:
     return _stamp() if piece.text is None else piece.text
 
 
+# Mid-stream failures that end the answer early with their own finish reason.
+_ENDINGS = frozenset({"sensitive", "network_error", "length"})
+
+
 def _cut(answer: Answer, fault_set: faults.FaultSet, after: int | None) -> tuple[int, str]:
-    """How many pieces are sent, and the finish reason of the last chunk."""
+    """How many pieces go out before a mid-stream failure, and the last chunk's finish reason."""
     total = len(answer.pieces)
     if fault_set.midstream is None:
         return total, answer.finish_reason
     stop = min(total // 2 if after is None else after, total)
-    if fault_set.midstream in ("sensitive", "network_error", "length"):
+    if fault_set.midstream in _ENDINGS:
         return stop, fault_set.midstream
     return stop, answer.finish_reason
 
@@ -118,9 +122,6 @@ def _piece_frame(enc: wire.ChunkEncoder, piece: Piece) -> bytes:
     if piece.kind == "reasoning":
         return enc.reasoning(_piece_text(piece))
     return enc.content(_piece_text(piece))
-
-
-_ENDINGS = frozenset({"sensitive", "network_error", "length"})
 
 
 def stream_steps(
@@ -191,7 +192,7 @@ def completion_steps(
         wait += timing.slow_headers_s
     if mid == "stall":
         wait += timing.stall_s
-    wait += timing.first_s + timing.delay_s * max(0, len(sent))
+    wait += timing.first_s + timing.delay_s * len(sent)
     if wait:
         yield Sleep(wait)
 
@@ -219,11 +220,9 @@ def completion_steps(
         )
     if mid == "malformed":
         body = body[: len(body) // 2]
-    headers = {**wire.JSON_HEADERS}
+    yield Start(200, {**wire.JSON_HEADERS, "content-length": str(len(body))})
     if mid == "drop":
-        yield Start(200, {**headers, "content-length": str(len(body))})
         yield Send(body[: len(body) // 2])
         yield Drop()
-        return
-    yield Start(200, {**headers, "content-length": str(len(body))})
-    yield Send(body)
+    else:
+        yield Send(body)
