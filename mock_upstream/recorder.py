@@ -7,6 +7,7 @@ other threads read it over HTTP.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,11 +61,16 @@ class RequestRecord:
         }
 
 
+# A long `make run` session should not grow without bound; tests never get near this.
+MAX_RECORDS = 10_000
+
+
 class Recorder:
-    """Keeps the log and the counters; `clear()` starts both afresh (open streams stay open)."""
+    """Keeps the log (the latest `MAX_RECORDS`) and the counters; `clear()` starts both afresh
+    (open streams stay open)."""
 
     def __init__(self) -> None:
-        self._records: list[RequestRecord] = []
+        self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._seq = 0
         self.open_streams = 0
         self._counts = self._zero()
