@@ -17,7 +17,7 @@ from glm_relay.context import InvocationContext
 from glm_relay.credentials import CredentialStore, PowertoolsSecretSource, SecretSource
 from glm_relay.errors import RelayError
 from glm_relay.observability import Telemetry
-from glm_relay.relay import ChatSession, Clocks, Outcome, RelayBody, RelayEvents
+from glm_relay.relay import ChatSession, Clocks, Outcome, RelayEvents
 from glm_relay.request import HttpRequest
 from glm_relay.response import StreamingResponse, fixed_response, single_chunk
 from glm_relay.sse import encode_event
@@ -89,7 +89,7 @@ class RelayApp:
                 request, status=error.status, outcome="rejected", error_code=error.code
             )
             return self.error_response(request, error)
-        if not isinstance(response.body, RelayBody):
+        if not response.accounted:
             self.telemetry.request_done(request, status=response.status_code, outcome="served")
         return response
 
@@ -152,7 +152,8 @@ class RelayApp:
         session = await self.start_chat(request, chat, context, claims)
         meta = {"request_id": request.request_id, "model": chat.model, **session.meta}
         body = session.body(RelayEvents(request.request_id, meta))
-        return StreamingResponse(200, {**SSE_HEADERS, "X-Request-Id": request.request_id}, body)
+        headers = {**SSE_HEADERS, "X-Request-Id": request.request_id}
+        return StreamingResponse(200, headers, body, accounted=True)
 
     async def start_chat(
         self,
@@ -220,7 +221,11 @@ class RelayApp:
 
     def error_response(self, request: HttpRequest | None, error: RelayError) -> StreamingResponse:
         """An error known before streaming: JSON with its status, or one SSE event for
-        EventSource (which cannot read the body of a non-200 answer)."""
+        EventSource (which cannot read the body of a non-200 answer); OpenAI's shape on /v1."""
+        if request is not None and request.path.startswith("/v1/"):
+            from glm_relay import openai_compat
+
+            return openai_compat.error_response(request, error)
         if request is not None and request.wants_event_stream and request.method == "GET":
             frame = encode_event("error", error.to_event_json(), f"{request.request_id}:1")
             headers = {**SSE_HEADERS, "X-Request-Id": request.request_id}

@@ -64,20 +64,17 @@ async def chat_completions(
     claims: AccessClaims | None,
 ) -> StreamingResponse:
     """``POST /v1/chat/completions``: an SSE stream of chunks, or one ``chat.completion``."""
-    try:
-        completion = parse_completion(read_json_object(request, app.settings), app.settings)
-        chat = completion.chat
-        if claims is not None and claims.limits.max_tokens is not None:
-            chat = chat.capped(claims.limits.max_tokens)
-        session = await app.start_chat(request, chat, context, claims)
-    except RelayError as error:
-        return error_response(request, error)
+    completion = parse_completion(read_json_object(request, app.settings), app.settings)
+    chat = completion.chat
+    if claims is not None and claims.limits.max_tokens is not None:
+        chat = chat.capped(claims.limits.max_tokens)
+    session = await app.start_chat(request, chat, context, claims)
     completion_id = "chatcmpl-" + request.request_id
     created = int(time.time())
     if completion.stream:
         wire = OpenAIChunks(completion_id, chat.model, created, completion.include_usage)
         headers = {**SSE_HEADERS, "X-Request-Id": request.request_id}
-        return StreamingResponse(200, headers, session.body(wire))
+        return StreamingResponse(200, headers, session.body(wire), accounted=True)
     return await _whole_answer(request, session, completion_id, chat.model, created)
 
 
@@ -324,7 +321,9 @@ async def _whole_answer(
         await body.aclose()
     if answer.failure is not None or answer.finish is None:
         failure = answer.failure or RelayError.of("internal_error", "the answer did not finish")
-        return error_response(request, failure)
+        response = error_response(request, failure)
+        response.accounted = True
+        return response
     message: dict[str, Any] = {"role": "assistant", "content": "".join(answer.content)}
     if answer.reasoning:
         message["reasoning_content"] = "".join(answer.reasoning)
@@ -339,7 +338,9 @@ async def _whole_answer(
         "choices": [{"index": 0, "message": message, "finish_reason": answer.finish.finish_reason}],
         "usage": answer.finish.usage,
     }
-    return _json(request, 200, completion)
+    response = _json(request, 200, completion)
+    response.accounted = True
+    return response
 
 
 def _json(request: HttpRequest, status: int, data: dict[str, Any]) -> StreamingResponse:
