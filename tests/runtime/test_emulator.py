@@ -12,7 +12,7 @@ import pytest
 
 from devtools.emulator import Emulator, parse_framed
 
-from .conftest import HANDLERS, ROOT
+from .support import HANDLERS, ROOT
 
 NUL8 = b"\x00" * 8
 EVENTS = sorted((ROOT / "events").glob("*.json"))

@@ -9,7 +9,7 @@ import pytest
 
 from devtools.fake_runtime_api import FakeRuntimeAPI
 
-from .conftest import HANDLERS, NEXT_PATH, WAIT, Gate, StartRuntime, wait_for_next_requests
+from .support import HANDLERS, NEXT_PATH, WAIT, Gate, StartRuntime, wait_for_next_requests
 
 
 def _payload(invocation) -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 from devtools.fake_runtime_api import FakeRuntimeAPI
 
-from .conftest import HANDLERS, WAIT, Gate, StartRuntime
+from .support import HANDLERS, WAIT, Gate, StartRuntime
 
 NUL8 = b"\x00" * 8
 
