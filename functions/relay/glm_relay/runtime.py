@@ -9,6 +9,10 @@ the ``StreamingResponse`` it returns: the prelude JSON and 8 NUL bytes as the fi
 each body frame as its own chunk, written the moment the body yields it. All invocations run in one
 event loop, so clients the handler keeps (httpx) stay bound to a live loop across invocations.
 
+Lambda never tells a function that the browser went away, so a body runs to its end; the loop stops
+early only if the Runtime API connection itself breaks. Either way the body is ``aclose()``d, which
+releases whatever it holds (the upstream request).
+
 Only the standard library is imported here: this module is on the cold-start path.
 """
 
@@ -69,7 +73,7 @@ class InitError(Exception):
 
 
 def main() -> None:
-    """Entry point of ``python -m glm_relay.runtime``; returns only on a fatal error."""
+    """Entry point of ``python -m glm_relay.runtime``; exits (non-zero) only on a fatal error."""
     sys.exit(asyncio.run(run()))
 
 
