@@ -23,7 +23,6 @@ and wire formats differ. Compatibility choices:
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 from glm_relay.app import JSON_HEADERS, SSE_HEADERS
 from glm_relay.errors import RelayError
 from glm_relay.response import StreamingResponse, fixed_response
-from glm_relay.validation import ChatRequest, read_json_object
+from glm_relay.validation import (
+    ChatRequest,
+    build_chat,
+    checked_content,
+    max_tokens_param,
+    message_list,
+    number_param,
+    read_json_object,
+    require_user_message,
+)
 
 if TYPE_CHECKING:
     from glm_relay.access import AccessClaims
@@ -125,8 +133,6 @@ def parse_completion(payload: dict[str, Any], settings: Settings) -> Completion:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("invalid_parameter", "model is required and must be a string")
-    if not settings.model_allowed(model):
-        raise RelayError.of("model_not_allowed", f"model {model[:64]!r} is not allowed here")
     n = payload.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
         raise _bad("invalid_parameter", "n must be 1: the relay returns one choice")
@@ -142,17 +148,15 @@ def parse_completion(payload: dict[str, Any], settings: Settings) -> Completion:
     include_usage = (options or {}).get("include_usage")
     if include_usage is not None and not isinstance(include_usage, bool):
         raise _bad("invalid_parameter", "stream_options.include_usage must be a boolean")
-    newer = _max_tokens(payload, "max_completion_tokens", settings)
-    limit = newer or _max_tokens(payload, "max_tokens", settings)
-    chat = ChatRequest(
+    newer = max_tokens_param(payload, "max_completion_tokens", settings)
+    chat = build_chat(
+        settings,
         model=model,
         messages=_messages(payload.get("messages"), settings),
-        max_tokens=limit or settings.max_tokens_cap,
-        temperature=_number(payload, "temperature", low_open=False),
-        top_p=_number(payload, "top_p", low_open=True),
+        max_tokens=newer or max_tokens_param(payload, "max_tokens", settings),
+        temperature=number_param(payload, "temperature", low_open=False),
+        top_p=number_param(payload, "top_p", low_open=True),
     )
-    if chat.prompt_chars > settings.max_prompt_chars:
-        raise _bad("prompt_too_long", f"the prompt is over {settings.max_prompt_chars} characters")
     return Completion(chat, bool(stream), bool(include_usage))
 
 
@@ -161,12 +165,8 @@ def _bad(code: str, message: str) -> RelayError:
 
 
 def _messages(raw: Any, settings: Settings) -> list[dict[str, str]]:
-    if not isinstance(raw, list) or not raw:
-        raise _bad("invalid_messages", "messages must be a non-empty list")
-    if len(raw) > settings.max_messages:
-        raise _bad("too_many_messages", f"at most {settings.max_messages} messages are allowed")
     messages = []
-    for index, message in enumerate(raw):
+    for index, message in enumerate(message_list(raw, settings)):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
             raise _bad("invalid_messages", f"{where} must be an object")
@@ -176,15 +176,9 @@ def _messages(raw: Any, settings: Settings) -> list[dict[str, str]]:
             raise _bad("invalid_messages", f"{where}.role must be system, user or assistant")
         if message.get("tool_calls") or message.get("function_call"):
             raise _bad("invalid_messages", f"{where}: tool calls are not supported by this relay")
-        content = _text(message.get("content"), where)
-        if not content.strip():
-            raise _bad("invalid_messages", f"{where}.content must not be empty")
-        if "\0" in content:
-            raise _bad("invalid_messages", f"{where}.content holds a NUL character")
+        content = checked_content(_text(message.get("content"), where), where)
         messages.append({"role": role, "content": content})
-    if not any(m["role"] == "user" for m in messages):
-        raise _bad("invalid_messages", "messages must include a user message")
-    return messages
+    return require_user_message(messages)
 
 
 def _text(content: Any, where: str) -> str:
@@ -201,29 +195,6 @@ def _text(content: Any, where: str) -> str:
             raise _bad("invalid_messages", f"{where}.content: a text part needs a string text")
         texts.append(part["text"])
     return "\n".join(texts)
-
-
-def _number(payload: dict[str, Any], name: str, *, low_open: bool) -> float | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad("invalid_parameter", f"{name} must be a number")
-    if (value <= 0 if low_open else value < 0) or value > 1:
-        interval = "(0, 1]" if low_open else "[0, 1]"
-        raise _bad("invalid_parameter", f"{name} must be in {interval}: Zhipu's range")
-    return float(value)
-
-
-def _max_tokens(payload: dict[str, Any], name: str, settings: Settings) -> int | None:
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("invalid_parameter", f"{name} must be an integer")
-    if not 1 <= value <= settings.max_tokens_cap:
-        raise _bad("invalid_parameter", f"{name} must be between 1 and {settings.max_tokens_cap}")
-    return value
 
 
 def _frame(data: dict[str, Any]) -> bytes:

@@ -75,7 +75,7 @@ def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
             raise _bad("invalid_parameter", "system must not be empty when given")
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": question})
-    return _finish(
+    return build_chat(
         settings,
         model=request.query.get("model"),
         messages=messages,
@@ -96,13 +96,13 @@ def chat_from_body(request: HttpRequest, settings: Settings) -> ChatRequest:
     conversation = payload.get("conversation")
     if conversation is not None and not isinstance(conversation, str):
         raise _bad("invalid_parameter", "conversation must be a string")
-    return _finish(
+    return build_chat(
         settings,
         model=model,
         messages=messages,
-        temperature=_number(payload, "temperature", 0.0, 1.0, low_open=False),
-        top_p=_number(payload, "top_p", 0.0, 1.0, low_open=True),
-        max_tokens=_max_tokens(payload.get("max_tokens"), settings),
+        temperature=number_param(payload, "temperature", low_open=False),
+        top_p=number_param(payload, "top_p", low_open=True),
+        max_tokens=max_tokens_param(payload, "max_tokens", settings),
         conversation_id=conversation or None,
     )
 
@@ -127,33 +127,48 @@ def read_json_object(request: HttpRequest, settings: Settings) -> dict[str, Any]
     return payload
 
 
-def _messages(raw: Any, settings: Settings) -> list[dict[str, str]]:
+def message_list(raw: Any, settings: Settings) -> list[Any]:
+    """``messages`` must be a non-empty list within the configured count."""
     if not isinstance(raw, list) or not raw:
         raise _bad("invalid_messages", "messages must be a non-empty list")
     if len(raw) > settings.max_messages:
         raise _bad("too_many_messages", f"at most {settings.max_messages} messages are allowed")
-    messages = []
-    for index, message in enumerate(raw):
-        if not isinstance(message, dict) or set(message) - {"role", "content"}:
-            raise _bad("invalid_messages", f"messages[{index}] must be {{role, content}}")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise _bad(
-                "invalid_messages", f"messages[{index}].role must be system, user or assistant"
-            )
-        if not isinstance(content, str) or not content.strip():
-            raise _bad("invalid_messages", f"messages[{index}].content must be a non-empty string")
-        if "\0" in content:
-            raise _bad("invalid_messages", f"messages[{index}].content holds a NUL character")
-        messages.append({"role": role, "content": content})
+    return raw
+
+
+def checked_content(content: Any, where: str) -> str:
+    """A message's text: a non-empty string with no NUL character."""
+    if not isinstance(content, str) or not content.strip():
+        raise _bad("invalid_messages", f"{where}.content must be a non-empty string")
+    if "\0" in content:
+        raise _bad("invalid_messages", f"{where}.content holds a NUL character")
+    return content
+
+
+def require_user_message(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A conversation the model can answer has at least one user turn."""
     if not any(m["role"] == "user" for m in messages):
         raise _bad("invalid_messages", "messages must include a user message")
     return messages
 
 
-def _number(
-    payload: dict[str, Any], name: str, low: float, high: float, *, low_open: bool
+def _messages(raw: Any, settings: Settings) -> list[dict[str, str]]:
+    messages = []
+    for index, message in enumerate(message_list(raw, settings)):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict) or set(message) - {"role", "content"}:
+            raise _bad("invalid_messages", f"{where} must be {{role, content}}")
+        role = message.get("role")
+        if role not in ROLES:
+            raise _bad("invalid_messages", f"{where}.role must be system, user or assistant")
+        messages.append({"role": role, "content": checked_content(message.get("content"), where)})
+    return require_user_message(messages)
+
+
+def number_param(
+    payload: dict[str, Any], name: str, *, low_open: bool, low: float = 0.0, high: float = 1.0
 ) -> float | None:
+    """An optional finite number in [low, high] (or (low, high] with ``low_open``)."""
     value = payload.get(name)
     if value is None:
         return None
@@ -161,24 +176,25 @@ def _number(
         raise _bad("invalid_parameter", f"{name} must be a number")
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
-        interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        interval = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
         raise _bad("invalid_parameter", f"{name} must be in {interval}")
     return float(value)
 
 
-def _max_tokens(value: Any, settings: Settings) -> int | None:
+def max_tokens_param(payload: dict[str, Any], name: str, settings: Settings) -> int | None:
+    """An optional integer from 1 to the configured cap."""
+    value = payload.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("invalid_parameter", "max_tokens must be an integer")
+        raise _bad("invalid_parameter", f"{name} must be an integer")
     if not 1 <= value <= settings.max_tokens_cap:
-        raise _bad(
-            "invalid_parameter", f"max_tokens must be between 1 and {settings.max_tokens_cap}"
-        )
+        cap = settings.max_tokens_cap
+        raise _bad("invalid_parameter", f"{name} must be between 1 and {cap}")
     return value
 
 
-def _finish(
+def build_chat(
     settings: Settings,
     *,
     model: str | None,
@@ -188,6 +204,7 @@ def _finish(
     max_tokens: int | None = None,
     conversation_id: str | None = None,
 ) -> ChatRequest:
+    """The checked request: an allowed model, and a prompt within the configured length."""
     chosen = model or settings.default_model
     if not settings.model_allowed(chosen):
         raise _bad("model_not_allowed", f"model {chosen[:64]!r} is not allowed here")
