@@ -192,4 +192,4 @@ def test_server_wide_timing_applies_unless_a_directive_overrides_it() -> None:
         post(up.base_url, body("#chunks=2 #first=0"))
         overridden = time.monotonic() - started
 
-    assert default >= 0.2 and overridden < 0.15
+    assert default >= 0.2 and overridden < default - 0.1
