@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -222,6 +223,10 @@ class LocalFunctionUrl:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = str((writer.get_extra_info("peername") or ("127.0.0.1",))[0])
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # asyncio leaves Nagle on for accepted sockets; each frame must leave at once.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
                 try:

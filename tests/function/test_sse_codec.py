@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from glm_relay.sse import SSEDecoder, encode_comment, encode_event
+from glm_relay.sse import SSEDecoder, dumps_data, encode_comment, encode_event
 
 STREAM = (
     b"\xef\xbb\xbf: a comment\r\n"
@@ -65,3 +65,11 @@ def test_encoded_frames_round_trip_any_text() -> None:
     assert json.loads(events[0][1]) == {"content": text}
     assert events[0][0] == "chat" and events[0][2] == "r:1"
     assert events[1] == ("raw", "a\nb\nc", "r:2")
+
+
+def test_data_json_escapes_separators_that_line_splitting_clients_break_on() -> None:
+    text = "a\u2028b\u2029c\u0085d"
+    data = dumps_data({"content": text})
+
+    assert data.splitlines() == [data]
+    assert json.loads(data) == {"content": text}

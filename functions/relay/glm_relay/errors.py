@@ -50,7 +50,9 @@ class RelayError(Exception):
 
     def to_event_json(self) -> str:
         """``event_data`` as compact JSON."""
-        return json.dumps(self.event_data(), ensure_ascii=False, separators=(",", ":"))
+        from glm_relay.sse import dumps_data
+
+        return dumps_data(self.event_data())
 
     def __repr__(self) -> str:
         return f"RelayError({self.code!r}, {self.message!r}, {self.status})"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from glm_relay.app import JSON_HEADERS, SSE_HEADERS
 from glm_relay.errors import RelayError
 from glm_relay.response import StreamingResponse, fixed_response
+from glm_relay.sse import dumps_data
 from glm_relay.validation import (
     ChatRequest,
     build_chat,
@@ -198,9 +199,8 @@ def _text(content: Any, where: str) -> str:
 
 
 def _frame(data: dict[str, Any]) -> bytes:
-    """One ``data:`` line; compact JSON never holds a raw newline, so one line is enough."""
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"data: {payload}\n\n".encode()
+    """One ``data:`` line: the JSON holds no raw line break of any kind."""
+    return f"data: {dumps_data(data)}\n\n".encode()
 
 
 class OpenAIChunks:

@@ -10,14 +10,13 @@ browsers keep the connection), the upstream idle timeout (a stalled upstream bec
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from glm_relay.errors import RelayError
-from glm_relay.sse import KEEPALIVE_FRAME, encode_event
+from glm_relay.sse import KEEPALIVE_FRAME, dumps_data, encode_event
 from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
 
 _DRAIN_SECONDS = 1.0
@@ -79,8 +78,7 @@ class EventFramer:
 
     def frame(self, event: str, data: dict[str, Any]) -> bytes:
         self._count += 1
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        return encode_event(event, payload, self._prefix + str(self._count))
+        return encode_event(event, dumps_data(data), self._prefix + str(self._count))
 
 
 class RelayEvents:

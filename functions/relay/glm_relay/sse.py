@@ -7,7 +7,9 @@ even inside a CRLF pair or a UTF-8 sequence, because only complete lines are dec
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 _LF = b"\n"
 _CR = b"\r"
@@ -30,6 +32,24 @@ def encode_event(event: str, data: str, event_id: str | None = None) -> bytes:
     else:
         body = f"data: {data}\n"
     return (head + body + "\n").encode()
+
+
+# Line separators JSON leaves raw but str.splitlines() splits on; some SSE clients read lines that
+# way (the official Python SDKs do), so they are sent escaped.
+_SPLITLINES_ONLY = ("\u0085", "\u2028", "\u2029")
+
+
+def dumps_data(value: Any) -> str:
+    """Compact JSON for a ``data:`` field: one line for every SSE client.
+
+    Example:
+        dumps_data({"content": "a\u2028b"})  # '{"content":"a\\u2028b"}'
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for separator in _SPLITLINES_ONLY:
+        if separator in text:
+            text = text.replace(separator, f"\\u{ord(separator):04x}")
+    return text
 
 
 def encode_comment(text: str) -> bytes:
