@@ -81,27 +81,6 @@ def get(target: str, status: int, code: str, id: str, **kwargs: Any) -> Case:
     return Case(id, status, code, method="GET", target=target, content_type=None, **kwargs)
 
 
-NUL_IN_QUERY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="validation.chat_from_query does not check q/system for NUL (checked_content is "
-    "applied to POST messages only): the question is sent upstream",
-)
-BAD_QUERY_UTF8_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="request.HttpRequest.from_event decodes the query with parse_qsl's errors='replace': "
-    "invalid UTF-8 in q becomes U+FFFD and the question is sent upstream",
-)
-DEEP_JSON_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="validation.read_json_object catches ValueError only; json.loads raises "
-    "RecursionError on deep nesting, the handler fails and the URL answers 502",
-)
-LONE_SURROGATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="a JSON \\ud800 escape passes validation; zhipu.open_stream's .encode() raises "
-    "UnicodeEncodeError, the handler fails and the URL answers 502",
-)
-
 # fmt: off
 CASES = [
     # The body: encoding, syntax and shape
@@ -114,7 +93,6 @@ CASES = [
     Case("json-number", 400, "invalid_body", body=b"42"),
     Case(
         "deeply-nested-json", 400, "invalid_json", body=b"[" * 5000 + b"]" * 5000,
-        marks=(DEEP_JSON_BUG,),
     ),
     Case(
         "invalid-utf8-body", 400, "invalid_encoding",
@@ -123,7 +101,6 @@ CASES = [
     Case(
         "lone-surrogate-escape", 400, "invalid_messages",
         body=b'{"messages": [{"role": "user", "content": "hi \\ud800"}]}',
-        marks=(LONE_SURROGATE_BUG,),
     ),
     Case("body-too-large", 413, "body_too_large", body=body() + b" " * MAX_BODY),
     Case("text-plain", 415, "unsupported_media_type", body=body(), content_type="text/plain"),
@@ -257,15 +234,12 @@ CASES = [
     ),
     get(
         "/chat?q=hi%00there", 400, "invalid_parameter", "get-q-with-nul",
-        marks=(NUL_IN_QUERY_BUG,),
     ),
     get(
         "/chat?q=hi&system=be%00brief", 400, "invalid_parameter", "get-system-with-nul",
-        marks=(NUL_IN_QUERY_BUG,),
     ),
     get(
         "/chat?q=caf%E9", 400, "invalid_encoding", "get-q-invalid-utf8",
-        marks=(BAD_QUERY_UTF8_BUG,),
     ),
     # Methods
     Case("delete-chat", 405, "method_not_allowed", method="DELETE", allow="GET, POST"),

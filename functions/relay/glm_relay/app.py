@@ -14,7 +14,7 @@ from typing import Any
 from glm_relay.access import AccessClaims, AccessDenied, bearer_token, verify_access_token
 from glm_relay.config import Settings
 from glm_relay.context import InvocationContext
-from glm_relay.credentials import CredentialStore, PowertoolsSecretSource, SecretSource
+from glm_relay.credentials import CredentialStore, SecretSource, secret_source
 from glm_relay.errors import RelayError
 from glm_relay.observability import Telemetry
 from glm_relay.relay import ChatSession, Clocks, Outcome, RelayEvents
@@ -63,16 +63,20 @@ class RelayApp:
     def __init__(self, settings: Settings, *, credentials: CredentialStore | None = None) -> None:
         self.settings = settings
         self.credentials = credentials or CredentialStore(
-            PowertoolsSecretSource(
-                settings.zhipu_secret_id, max_age_seconds=settings.secret_max_age_seconds
+            secret_source(
+                settings.zhipu_secret_id,
+                source=settings.secrets_source,
+                max_age_seconds=settings.secret_max_age_seconds,
             ),
             mode=settings.zhipu_auth_mode,
             ttl_seconds=settings.jwt_ttl_seconds,
             renew_before_seconds=settings.jwt_renew_before_seconds,
         )
         self.zhipu = ZhipuClient(settings, self.credentials)
-        self._signing_key_source: SecretSource = PowertoolsSecretSource(
-            settings.access_token_secret_id, max_age_seconds=settings.secret_max_age_seconds
+        self._signing_key_source: SecretSource = secret_source(
+            settings.access_token_secret_id,
+            source=settings.secrets_source,
+            max_age_seconds=settings.secret_max_age_seconds,
         )
         self.telemetry = Telemetry(log_content=settings.log_content)
         self.state = UserState(settings)
@@ -86,9 +90,25 @@ class RelayApp:
             response = await self._route(request, context)
         except RelayError as error:
             self.telemetry.request_done(
-                request, status=error.status, outcome="rejected", error_code=error.code
+                request,
+                status=error.status,
+                outcome="rejected",
+                error_code=error.code,
+                request_id=context.aws_request_id,
             )
-            return self.error_response(request, error)
+            return self.error_response(request, error, context.aws_request_id)
+        except Exception as exc:
+            # A bug: answer like any other failure rather than leaving the caller a bare 502.
+            # Only the type is logged; a message could quote request content.
+            failure = RelayError.of("internal_error", "the relay failed")
+            self.telemetry.request_done(
+                request,
+                status=failure.status,
+                outcome="failed",
+                error_code=type(exc).__name__,
+                request_id=context.aws_request_id,
+            )
+            return self.error_response(request, failure, context.aws_request_id)
         if not response.accounted:
             self.telemetry.request_done(request, status=response.status_code, outcome="served")
         return response
@@ -179,7 +199,7 @@ class RelayApp:
             upstream = await self.zhipu.open_stream(
                 chat.upstream_body(request.request_id), deadline
             )
-        except RelayError:
+        except Exception:
             await self.state.settle(claims, admission, None)
             raise
         outcome = Outcome(request.request_id, chat.model)
@@ -219,7 +239,9 @@ class RelayApp:
             return fixed_response(200, PAGE_HEADERS)
         return fixed_response(200, PAGE_HEADERS, self._page)
 
-    def error_response(self, request: HttpRequest | None, error: RelayError) -> StreamingResponse:
+    def error_response(
+        self, request: HttpRequest | None, error: RelayError, request_id: str = ""
+    ) -> StreamingResponse:
         """An error known before streaming: JSON with its status, or one SSE event for
         EventSource (which cannot read the body of a non-200 answer); OpenAI's shape on /v1."""
         if request is not None and request.path.startswith("/v1/"):
@@ -230,7 +252,7 @@ class RelayApp:
             frame = encode_event("error", error.to_event_json(), f"{request.request_id}:1")
             headers = {**SSE_HEADERS, "X-Request-Id": request.request_id}
             return StreamingResponse(200, headers, single_chunk(frame))
-        headers = {**JSON_HEADERS, **error.headers}
+        headers = {**JSON_HEADERS, **error.headers, "X-Request-Id": request_id}
         if request is not None:
             headers["X-Request-Id"] = request.request_id
         if error.retry_after is not None:

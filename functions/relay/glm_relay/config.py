@@ -43,6 +43,9 @@ class Settings:
     jwt_ttl_seconds: int = field(default=3600, metadata=_env("ZHIPU_JWT_TTL_SECONDS"))
     jwt_renew_before_seconds: int = field(default=300, metadata=_env("ZHIPU_JWT_RENEW_SECONDS"))
     secret_max_age_seconds: int = field(default=900, metadata=_env("SECRET_MAX_AGE_SECONDS"))
+    # Where secrets are read: "extension" (Parameters and Secrets Lambda Extension), "sdk"
+    # (Powertools and boto3), or "auto" (the extension when its layer or port variable is there).
+    secrets_source: str = field(default="auto", metadata=_env("SECRETS_SOURCE"))
     connect_timeout_seconds: float = field(default=5.0, metadata=_env("UPSTREAM_CONNECT_TIMEOUT"))
     idle_timeout_seconds: float = field(default=60.0, metadata=_env("UPSTREAM_IDLE_TIMEOUT"))
     # Requests

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,6 +76,39 @@ class PowertoolsSecretSource:
         if isinstance(value, bytes):
             return value.decode()
         return str(value)
+
+
+SECRETS_SOURCES = ("auto", "extension", "sdk")
+
+
+def secret_source(
+    secret_id: str,
+    *,
+    source: str = "auto",
+    max_age_seconds: int,
+    environ: Mapping[str, str] | None = None,
+) -> SecretSource:
+    """The source ``SECRETS_SOURCE`` names for ``secret_id``.
+
+    ``extension``: the Parameters and Secrets Lambda Extension (no SDK; a forced read after a key
+    rotation still goes through the SDK, since the extension's own cache cannot be skipped).
+    ``sdk``: Powertools and boto3. ``auto``: the extension when its layer or port variable is
+    present, else the SDK.
+    """
+    if source not in SECRETS_SOURCES:
+        raise RelayError.of(
+            "configuration_error", "SECRETS_SOURCE must be 'auto', 'extension' or 'sdk'"
+        )
+    sdk = PowertoolsSecretSource(secret_id, max_age_seconds=max_age_seconds)
+    if source == "sdk":
+        return sdk
+    from glm_relay.secrets_extension import ExtensionSecretSource, extension_available
+
+    if source == "auto" and not extension_available(environ):
+        return sdk
+    return ExtensionSecretSource(
+        secret_id, max_age_seconds=max_age_seconds, fallback=sdk, environ=environ
+    )
 
 
 class CredentialStore:

@@ -59,10 +59,11 @@ class Telemetry:
         subject: str | None = None,
         model: str | None = None,
         question: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Write the request's summary line and metrics."""
         fields: dict[str, Any] = {
-            "request_id": request.request_id if request else None,
+            "request_id": request.request_id if request else request_id,
             "method": request.method if request else None,
             "path": request.path if request else None,
             "query": redact_query(request.raw_query) if request and request.raw_query else None,

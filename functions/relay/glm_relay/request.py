@@ -30,7 +30,10 @@ class HttpRequest:
         http = (event.get("requestContext") or {}).get("http") or {}
         raw_query = event.get("rawQueryString") or ""
         # parse_qsl keeps the last value of a repeated name, as the function URL does not.
-        query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        try:
+            query = dict(parse_qsl(raw_query, keep_blank_values=True, errors="strict"))
+        except UnicodeDecodeError:
+            raise RelayError.of("invalid_encoding", "the query string is not valid UTF-8") from None
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
         body = event.get("body") or ""
         if event.get("isBase64Encoded"):

@@ -73,7 +73,8 @@ def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
     if system is not None:
         if not system.strip():
             raise _bad("invalid_parameter", "system must not be empty when given")
-        messages.append({"role": "system", "content": system})
+        messages.append({"role": "system", "content": _sendable(system, "system")})
+    question = _sendable(question, "q")
     messages.append({"role": "user", "content": question})
     return build_chat(
         settings,
@@ -120,8 +121,8 @@ def read_json_object(request: HttpRequest, settings: Settings) -> dict[str, Any]
         raise _bad("invalid_encoding", "the body is not valid UTF-8") from None
     try:
         payload = json.loads(text)
-    except ValueError:
-        raise _bad("invalid_json", "the body is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise _bad("invalid_json", "the body is not valid JSON (or nested too deeply)") from None
     if not isinstance(payload, dict):
         raise _bad("invalid_body", "the body must be a JSON object")
     return payload
@@ -137,12 +138,21 @@ def message_list(raw: Any, settings: Settings) -> list[Any]:
 
 
 def checked_content(content: Any, where: str) -> str:
-    """A message's text: a non-empty string with no NUL character."""
+    """A message's text: a non-empty string the upstream can take."""
     if not isinstance(content, str) or not content.strip():
         raise _bad("invalid_messages", f"{where}.content must be a non-empty string")
-    if "\0" in content:
-        raise _bad("invalid_messages", f"{where}.content holds a NUL character")
-    return content
+    return _sendable(content, f"{where}.content", code="invalid_messages")
+
+
+def _sendable(text: str, where: str, *, code: str = "invalid_parameter") -> str:
+    """Refuse what JSON can carry but the upstream cannot: NUL and unpaired surrogates."""
+    if "\0" in text:
+        raise _bad(code, f"{where} holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad(code, f"{where} holds an unpaired surrogate") from None
+    return text
 
 
 def require_user_message(messages: list[dict[str, str]]) -> list[dict[str, str]]:

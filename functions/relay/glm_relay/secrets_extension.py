@@ -1,0 +1,140 @@
+"""Secrets from the AWS Parameters and Secrets Lambda Extension: no SDK on the request path.
+
+The extension (an AWS-published layer, see ``template.yaml``) runs beside the function and serves
+``GET http://localhost:{port}/secretsmanager/get?secretId={id}`` with the JSON of
+``GetSecretValue``, authenticated by the header ``X-Aws-Parameters-Secrets-Token:
+$AWS_SESSION_TOKEN``; ``port`` is ``$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`` (default 2773). It
+caches each secret itself (``SECRETS_MANAGER_TTL``, at most 300 s) and does the Secrets Manager
+call with its own client, so the function never imports boto3 for a secret: measured here (fresh
+process, ``python -m bench``), reading a secret through Powertools costs about 275 ms, nearly all
+of it importing boto3 and building a client; through the extension it costs about 5 ms.
+
+The request is one plain HTTP/1.1 GET on a raw asyncio connection, answered with
+``glm_relay.runtime_api.read_response`` (already imported by the runtime loop): no thread, no new
+module. Measured at cold start: this 4.6 ms, ``http.client`` 10 ms (12 ms from a worker thread),
+the httpx client 45 ms to build plus 72 ms to import when nothing else has.
+
+``force`` skips this object's own cache. The extension has no documented way to skip *its*
+cache, so a forced read (after the upstream rejected the key: it may have been rotated) goes to
+``fallback`` when one is given, normally the SDK source; without one it asks the extension again.
+
+Example:
+    source = ExtensionSecretSource("zhipu/api-key", max_age_seconds=900)
+    key = await source.fetch()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from glm_relay.errors import RelayError
+
+if TYPE_CHECKING:
+    from glm_relay.credentials import SecretSource
+
+PORT_ENV = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
+DEFAULT_PORT = 2773
+DEFAULT_HOST = "localhost"
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+TOKEN_ENV = "AWS_SESSION_TOKEN"
+GET_PATH = "/secretsmanager/get"
+# Where Lambda puts the extension's executable when the layer is attached.
+EXTENSION_EXECUTABLE = "/opt/extensions/AWSParametersAndSecretsLambdaExtension"
+DEFAULT_TIMEOUT_SECONDS = 5.0
+
+
+def extension_available(
+    environ: Mapping[str, str] | None = None,
+    *,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> bool:
+    """Whether the extension is there: its port variable is set, or its layer is attached."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get(PORT_ENV, "").strip()) or exists(EXTENSION_EXECUTABLE)
+
+
+class ExtensionSecretSource:
+    """A ``SecretSource`` that asks the Parameters and Secrets Lambda Extension.
+
+    The value is also kept in this object for ``max_age_seconds``, so a warm request (the access
+    token check reads its key on every request) costs no local round trip.
+    """
+
+    def __init__(
+        self,
+        secret_id: str,
+        *,
+        max_age_seconds: int,
+        fallback: SecretSource | None = None,
+        environ: Mapping[str, str] | None = None,
+        host: str = DEFAULT_HOST,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        environ = os.environ if environ is None else environ
+        self.secret_id = secret_id
+        self.max_age_seconds = max_age_seconds
+        self.fallback = fallback
+        self.host = host
+        self.port = int(environ.get(PORT_ENV, "").strip() or DEFAULT_PORT)
+        self.timeout_seconds = timeout_seconds
+        self._environ = environ
+        self._clock = clock
+        self._value: str | None = None
+        self._fetched_at = 0.0
+        self.requests = 0  # reads that reached the extension
+
+    async def fetch(self, *, force: bool = False) -> str:
+        if not self.secret_id:
+            raise RelayError.of("configuration_error", "no secret is configured")
+        value = self._value
+        fresh = self._clock() - self._fetched_at < self.max_age_seconds
+        if value is not None and fresh and not force:
+            return value
+        if force and self.fallback is not None:
+            value = await self.fallback.fetch(force=True)
+        else:
+            value = await self._get()
+        self._value, self._fetched_at = value, self._clock()
+        return value
+
+    async def _get(self) -> str:
+        from glm_relay.runtime_api import read_response
+
+        target = f"{GET_PATH}?secretId={quote(self.secret_id, safe='')}"
+        token = self._environ.get(TOKEN_ENV, "")
+        head = (
+            f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{TOKEN_HEADER}: {token}\r\nConnection: close\r\n\r\n"
+        )
+        self.requests += 1
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                writer.write(head.encode("latin-1"))
+                response = await read_response(reader)
+        except (OSError, TimeoutError, EOFError, asyncio.LimitOverrunError, ValueError):
+            raise RelayError.of("internal_error", "the secrets extension did not answer") from None
+        finally:
+            if writer is not None:
+                writer.close()
+        if response.status != 200:
+            # 4xx: the secret is missing or not ours to read; the body may name it, so not shown.
+            code = "configuration_error" if 400 <= response.status < 500 else "internal_error"
+            raise RelayError.of(
+                code, f"the secrets extension refused the secret ({response.status})"
+            )
+        try:
+            value = json.loads(response.body)["SecretString"]
+        except (ValueError, KeyError, TypeError):
+            raise RelayError.of("configuration_error", "the secret has no SecretString") from None
+        if not isinstance(value, str):
+            raise RelayError.of("configuration_error", "the secret has no SecretString")
+        return value
