@@ -1,0 +1,337 @@
+"""Cold-path figures: a new container's first token, the handler's import time, the secret read.
+
+Every run uses a Lambda-shaped task root (``bench/lambda_site.py``): the function's package as
+``sam build`` ships it and only its dependencies, not this virtualenv's extras.
+
+- Cold start under the Runtime Interface Emulator: a fresh emulator starts the real bootstrap on
+  its first invocation; timed from sending that invocation to the whole framed response of a
+  one-chunk answer (the emulator buffers, so this is first token plus the ``done`` frame). The
+  work is what a first visitor waits for: process start, imports, the secret (from moto, through
+  the extension stand-in with an empty cache, or through the SDK), the JWT, the upstream request.
+- The same, first token exactly: the runtime loop against the Runtime API stand-in, timed from
+  spawning the bootstrap to the arrival of the first content chunk.
+- Baseline: ``bench/baseline_relay.py`` (uvicorn + Starlette, SDK) spawned fresh, timed from
+  spawning it to the first content of its first answer.
+- Import time of ``glm_relay.handler`` (``python -X importtime``, cumulative), beside the
+  baseline app module's.
+- The secret read itself in a fresh process, per option (SDK, extension over raw asyncio,
+  extension over ``http.client``, extension over a new httpx client): time from the first
+  import the option needs to the secret string.
+
+    python -m bench.coldstart [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import (
+    Backends,
+    Child,
+    Figure,
+    chat_event,
+    median,
+    python_env,
+    relay_request,
+    stream,
+)
+from bench.lambda_site import LambdaSite
+
+COLD_QUESTION = "cold start #chunks=1"
+HANDLER = "glm_relay.handler.handle"
+IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\S+)\s*$")
+
+# One fresh interpreter per option; each prints the milliseconds from its first import to the
+# secret string. glm_relay.handler is imported first, as the runtime loop has by then.
+_SECRET_PRELUDE = """\
+import asyncio, os, time
+import glm_relay.handler
+ARN = os.environ["ZHIPU_SECRET_ID"]
+PORT = int(os.environ["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"])
+TOKEN = os.environ["AWS_SESSION_TOKEN"]
+"""
+SECRET_OPTIONS = {
+    "sdk": """
+t = time.perf_counter()
+from glm_relay.credentials import PowertoolsSecretSource
+value = asyncio.run(PowertoolsSecretSource(ARN, max_age_seconds=900).fetch())
+""",
+    "extension": """
+t = time.perf_counter()
+from glm_relay.secrets_extension import ExtensionSecretSource
+value = asyncio.run(ExtensionSecretSource(ARN, max_age_seconds=900, host="127.0.0.1").fetch())
+""",
+    "http.client": """
+t = time.perf_counter()
+import http.client, json, urllib.parse
+def get():
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+    path = "/secretsmanager/get?secretId=" + urllib.parse.quote(ARN, safe="")
+    connection.request("GET", path, headers={"X-Aws-Parameters-Secrets-Token": TOKEN})
+    return json.loads(connection.getresponse().read())["SecretString"]
+value = asyncio.run(asyncio.to_thread(get))
+""",
+    "httpx": """
+t = time.perf_counter()
+import httpx
+async def get():
+    async with httpx.AsyncClient(trust_env=False) as client:
+        answer = await client.get(
+            f"http://127.0.0.1:{PORT}/secretsmanager/get", params={"secretId": ARN},
+            headers={"X-Aws-Parameters-Secrets-Token": TOKEN},
+        )
+        return answer.json()["SecretString"]
+value = asyncio.run(get())
+""",
+}
+_SECRET_EPILOGUE = """
+assert value.startswith("benchid."), value
+print((time.perf_counter() - t) * 1000)
+"""
+
+
+def rie_cold(backends: Backends, site: LambdaSite | None, secrets: str) -> float:
+    """Milliseconds from the first invocation to its whole response, in a new emulator.
+
+    ``site``: the Lambda-shaped task root, or None for the repository's bootstrap in this
+    virtualenv."""
+    from devtools.emulator import BOOTSTRAP as REPO_BOOTSTRAP
+    from devtools.emulator import Emulator, parse_framed
+
+    backends.standin.clear_cache()
+    extra = {**backends.relay_env(secrets), "_HANDLER": HANDLER}
+    env = site.env(extra) if site is not None else python_env(extra)
+    bootstrap = site.bootstrap if site is not None else REPO_BOOTSTRAP
+    with Emulator(env=env, bootstrap=bootstrap) as emulator:
+        started = time.perf_counter()
+        raw = emulator.invoke(chat_event(COLD_QUESTION))
+        elapsed = (time.perf_counter() - started) * 1000
+        framed = parse_framed(raw)
+        if framed.status_code != 200 or b"event: chat" not in framed.body:
+            raise RuntimeError(f"cold invocation failed: {raw[:300]!r}\n{emulator.logs()}")
+    return elapsed
+
+
+async def _api_cold(backends: Backends, site: LambdaSite, secrets: str) -> float:
+    from devtools.fake_runtime_api import FakeRuntimeAPI
+
+    backends.standin.clear_cache()
+    async with FakeRuntimeAPI() as api:
+        invocation = api.enqueue(chat_event(COLD_QUESTION))
+        env = site.env(
+            {
+                **backends.relay_env(secrets),
+                "_HANDLER": HANDLER,
+                "AWS_LAMBDA_RUNTIME_API": api.address,
+            }
+        )
+        started = time.perf_counter_ns()
+        process = await asyncio.create_subprocess_exec(
+            str(site.bootstrap),
+            env=env,
+            cwd=site.path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    chunk = await invocation.next_chunk()
+                    if chunk is None:
+                        raise RuntimeError(f"no content in {invocation.body[:300]!r}")
+                    if b'"content":"' in chunk.data:
+                        first_token = (chunk.arrived_ns - started) / 1e6
+                        await invocation.done  # the one-chunk answer ends at once
+                        return first_token
+        finally:
+            process.kill()
+            await process.wait()
+
+
+def api_cold(backends: Backends, site: LambdaSite, secrets: str) -> float:
+    """Milliseconds from spawning the bootstrap to the first content chunk at the Runtime API."""
+    return asyncio.run(_api_cold(backends, site, secrets))
+
+
+def start_baseline(backends: Backends, site: LambdaSite, secrets: str) -> Child:
+    return Child(
+        site.python("-m", "bench.baseline_relay", "--port", "0"),
+        site.env(backends.relay_env(secrets), repository=True),
+        ready_prefix="baseline relay ready port=",
+    )
+
+
+def baseline_cold(backends: Backends, site: LambdaSite, secrets: str) -> float:
+    """Milliseconds from spawning the baseline server to the first content of its first answer."""
+    backends.standin.clear_cache()
+    started = time.time_ns()
+    child = start_baseline(backends, site, secrets)
+    try:
+        port = int(child.ready_line)
+        timing = stream(
+            ("127.0.0.1", port),
+            relay_request("127.0.0.1", port, COLD_QUESTION),
+            end_marker=b"event: done",
+        )
+    finally:
+        child.stop()
+    assert timing.first_content_ns is not None
+    return (timing.first_content_ns - started) / 1e6
+
+
+def import_ms(site: LambdaSite, module: str) -> float:
+    """Cumulative import time of ``module`` in a fresh interpreter, from ``-X importtime``."""
+    result = subprocess.run(
+        site.python("-X", "importtime", "-c", f"import {module}"),
+        env=site.env(repository=module.startswith("bench.")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for line in reversed(result.stderr.splitlines()):
+        match = IMPORT_LINE.match(line)
+        if match and match.group(2) == module:
+            return int(match.group(1)) / 1000
+    raise RuntimeError(f"no import line for {module}:\n{result.stderr[-2000:]}")
+
+
+def secret_read_ms(backends: Backends, site: LambdaSite, option: str) -> float:
+    backends.standin.clear_cache()
+    code = _SECRET_PRELUDE + SECRET_OPTIONS[option] + _SECRET_EPILOGUE
+    result = subprocess.run(
+        site.python("-c", code),
+        env=site.env(backends.relay_env("extension")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"secret read ({option}) failed:\n{result.stderr[-2000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def _repeat(runs: int, measure: Callable[..., float], *args: Any) -> list[float]:
+    return [measure(*args) for _ in range(runs)]
+
+
+def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
+    runs = 3 if quick else 7
+    extra_runs = 2 if quick else 4
+    with (
+        LambdaSite() as site,
+        LambdaSite(baseline=True) as baseline_site,
+        LambdaSite(compiled=True) as compiled_site,
+    ):
+        ours_rie = _repeat(runs, rie_cold, backends, site, "extension")
+        baseline = _repeat(runs, baseline_cold, backends, baseline_site, "sdk")
+        ours_api = _repeat(runs, api_cold, backends, site, "extension")
+        ours_sdk_rie = _repeat(extra_runs, rie_cold, backends, site, "sdk")
+        baseline_ext = _repeat(extra_runs, baseline_cold, backends, baseline_site, "extension")
+        detail: dict[str, list[float]] = {
+            "ours_rie_extension": ours_rie,
+            "ours_runtime_api_extension": ours_api,
+            "ours_rie_sdk": ours_sdk_rie,
+            "baseline_sdk": baseline,
+            "baseline_extension": baseline_ext,
+        }
+        if not quick:
+            detail["ours_runtime_api_compiled"] = _repeat(
+                extra_runs, api_cold, backends, compiled_site, "extension"
+            )
+            detail["ours_rie_dev_virtualenv"] = _repeat(
+                extra_runs, rie_cold, backends, None, "extension"
+            )
+        handler = _repeat(runs, import_ms, site, "glm_relay.handler")
+        handler_compiled = _repeat(runs, import_ms, compiled_site, "glm_relay.handler")
+        baseline_import = _repeat(runs, import_ms, baseline_site, "bench.baseline_relay")
+        options = {
+            name: _repeat(runs, secret_read_ms, backends, site, name) for name in SECRET_OPTIONS
+        }
+    cold, base = median(ours_rie), median(baseline)
+    medians = {name: median(values) for name, values in detail.items()}
+    note = (
+        f"ours under the emulator (whole 1-chunk answer); same with the SDK "
+        f"{medians['ours_rie_sdk']:.0f} ms; baseline with the extension "
+        f"{medians['baseline_extension']:.0f} ms"
+    )
+    if "ours_rie_dev_virtualenv" in medians:
+        note += f"; ours in the dev virtualenv {medians['ours_rie_dev_virtualenv']:.0f} ms"
+    figures = [
+        Figure(
+            key="cold_start",
+            name="cold start: first invocation, first token",
+            unit="ms",
+            ours=cold,
+            baseline=base,
+            target="<= 50% of baseline",
+            met=cold <= base / 2,
+            note=note,
+            runs=runs,
+            detail=detail,
+        ),
+        Figure(
+            key="cold_start_runtime_api",
+            name="cold start: spawn to first token (Runtime API)",
+            unit="ms",
+            ours=medians["ours_runtime_api_extension"],
+            baseline=base,
+            note="exact first-token time at the Runtime API stand-in"
+            + (
+                f"; with glm_relay bytecode shipped {medians['ours_runtime_api_compiled']:.0f} ms"
+                if "ours_runtime_api_compiled" in medians
+                else ""
+            ),
+            runs=runs,
+        ),
+        Figure(
+            key="handler_import",
+            name="import of the handler module",
+            unit="ms",
+            ours=median(handler),
+            baseline=median(baseline_import),
+            target="< 150 ms",
+            met=median(handler) < 150,
+            note=(
+                f"-X importtime, cumulative, source as sam build ships it; with bytecode "
+                f"{median(handler_compiled):.0f} ms; baseline: its app module"
+            ),
+            runs=runs,
+            detail={
+                "ours": handler,
+                "ours_compiled": handler_compiled,
+                "baseline": baseline_import,
+            },
+        ),
+        Figure(
+            key="secret_read_cold",
+            name="secret read, first in a new process",
+            unit="ms",
+            ours=median(options["extension"]),
+            baseline=median(options["sdk"]),
+            note=(
+                f"ours: extension over raw asyncio; baseline: SDK (Powertools); extension over "
+                f"http.client {median(options['http.client']):.1f} ms, over a new httpx client "
+                f"{median(options['httpx']):.0f} ms"
+            ),
+            runs=runs,
+            detail=options,
+        ),
+    ]
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.__main__ import main as suite
+
+    return suite(["--only", "coldstart", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
