@@ -28,8 +28,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 from bench.common import (
     Backends,
@@ -217,10 +215,6 @@ def secret_read_ms(backends: Backends, site: LambdaSite, option: str) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def _repeat(runs: int, measure: Callable[..., float], *args: Any) -> list[float]:
-    return [measure(*args) for _ in range(runs)]
-
-
 def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
     runs = 3 if quick else 7
     extra_runs = 2 if quick else 4
@@ -229,31 +223,44 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
         LambdaSite(baseline=True) as baseline_site,
         LambdaSite(compiled=True) as compiled_site,
     ):
-        ours_rie = _repeat(runs, rie_cold, backends, site, "extension")
-        baseline = _repeat(runs, baseline_cold, backends, baseline_site, "sdk")
-        ours_api = _repeat(runs, api_cold, backends, site, "extension")
-        ours_sdk_rie = _repeat(extra_runs, rie_cold, backends, site, "sdk")
-        baseline_ext = _repeat(extra_runs, baseline_cold, backends, baseline_site, "extension")
+        # Interleaved, so that a load change on the machine falls on both sides alike.
         detail: dict[str, list[float]] = {
-            "ours_rie_extension": ours_rie,
-            "ours_runtime_api_extension": ours_api,
-            "ours_rie_sdk": ours_sdk_rie,
-            "baseline_sdk": baseline,
-            "baseline_extension": baseline_ext,
+            name: []
+            for name in (
+                "ours_rie_extension",
+                "baseline_sdk",
+                "ours_runtime_api_extension",
+                "ours_rie_sdk",
+                "baseline_extension",
+            )
         }
         if not quick:
-            detail["ours_runtime_api_compiled"] = _repeat(
-                extra_runs, api_cold, backends, compiled_site, "extension"
-            )
-            detail["ours_rie_dev_virtualenv"] = _repeat(
-                extra_runs, rie_cold, backends, None, "extension"
-            )
-        handler = _repeat(runs, import_ms, site, "glm_relay.handler")
-        handler_compiled = _repeat(runs, import_ms, compiled_site, "glm_relay.handler")
-        baseline_import = _repeat(runs, import_ms, baseline_site, "bench.baseline_relay")
-        options = {
-            name: _repeat(runs, secret_read_ms, backends, site, name) for name in SECRET_OPTIONS
-        }
+            detail["ours_runtime_api_compiled"] = []
+            detail["ours_rie_dev_virtualenv"] = []
+        handler: list[float] = []
+        handler_compiled: list[float] = []
+        baseline_import: list[float] = []
+        options: dict[str, list[float]] = {name: [] for name in SECRET_OPTIONS}
+        for index in range(runs):
+            detail["ours_rie_extension"].append(rie_cold(backends, site, "extension"))
+            detail["baseline_sdk"].append(baseline_cold(backends, baseline_site, "sdk"))
+            detail["ours_runtime_api_extension"].append(api_cold(backends, site, "extension"))
+            if index < extra_runs:
+                detail["ours_rie_sdk"].append(rie_cold(backends, site, "sdk"))
+                detail["baseline_extension"].append(
+                    baseline_cold(backends, baseline_site, "extension")
+                )
+                if not quick:
+                    detail["ours_runtime_api_compiled"].append(
+                        api_cold(backends, compiled_site, "extension")
+                    )
+                    detail["ours_rie_dev_virtualenv"].append(rie_cold(backends, None, "extension"))
+            handler.append(import_ms(site, "glm_relay.handler"))
+            handler_compiled.append(import_ms(compiled_site, "glm_relay.handler"))
+            baseline_import.append(import_ms(baseline_site, "bench.baseline_relay"))
+            for name in SECRET_OPTIONS:
+                options[name].append(secret_read_ms(backends, site, name))
+    ours_rie, baseline = detail["ours_rie_extension"], detail["baseline_sdk"]
     cold, base = median(ours_rie), median(baseline)
     medians = {name: median(values) for name, values in detail.items()}
     note = (

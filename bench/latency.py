@@ -6,7 +6,8 @@ Three ways to the same fake Zhipu, measured in the same run by the same client:
 - ours: the function's local URL (``python -m devtools.local_url``, the real handler, secret read
   through the Parameters and Secrets extension stand-in), in its own process;
 - baseline: the same handler logic under uvicorn + Starlette (``bench/baseline_relay.py``, the
-  Lambda Web Adapter shape, secret through the SDK), in its own process.
+  Lambda Web Adapter shape, secret through the SDK), in its own process;
+- floor (per-chunk latency only): a do-nothing asyncio proxy (``bench/null_proxy.py``).
 
 Per-chunk latency uses ``#stamp`` answers (each chunk's text is its send time in epoch ns):
 received minus sent, per chunk. "Added" is a relay's percentile minus the direct percentile of
@@ -83,13 +84,28 @@ def _address(url_or_port: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def targets(backends: Backends, ours: Child, baseline: Child) -> dict[str, Target]:
+def start_floor(backends: Backends) -> Child:
+    """The do-nothing proxy in front of the fake Zhipu (``bench/null_proxy.py``)."""
+    host, port = backends.upstream_address
+    return Child(
+        [sys.executable, "-m", "bench.null_proxy", host, str(port)],
+        python_env(),
+        ready_prefix="null proxy ready port=",
+    )
+
+
+def targets(
+    backends: Backends, ours: Child, baseline: Child, floor: Child | None = None
+) -> dict[str, Target]:
     base_path = "/" + backends.upstream_base_url.split("//", 1)[1].split("/", 1)[1]
-    return {
+    ways = {
         "direct": Target("direct", backends.upstream_address, base_path),
         "ours": Target("ours", _address(ours.ready_line)),
         "baseline": Target("baseline", _address(baseline.ready_line)),
     }
+    if floor is not None:
+        ways["floor"] = Target("floor", _address(floor.ready_line), base_path)
+    return ways
 
 
 def _rotated(names: list[str], round_index: int) -> list[str]:
@@ -99,9 +115,8 @@ def _rotated(names: list[str], round_index: int) -> list[str]:
 
 
 def per_chunk(ways: dict[str, Target], rounds: int) -> list[Figure]:
-    added: dict[str, dict[str, list[float]]] = {
-        name: {"p50": [], "p99": []} for name in ("ours", "baseline")
-    }
+    relays = [name for name in ways if name != "direct"]
+    added: dict[str, dict[str, list[float]]] = {name: {"p50": [], "p99": []} for name in relays}
     direct: dict[str, list[float]] = {"p50": [], "p99": []}
     for index in range(rounds):
         seen: dict[str, list[float]] = {}
@@ -113,11 +128,17 @@ def per_chunk(ways: dict[str, Target], rounds: int) -> list[Figure]:
         for pct in ("p50", "p99"):
             reference = percentile(seen["direct"], float(pct[1:]))
             direct[pct].append(reference)
-            for name in ("ours", "baseline"):
+            for name in relays:
                 added[name][pct].append(percentile(seen[name], float(pct[1:])) - reference)
     figures = []
     for pct, target in (("p50", 0.3), ("p99", 1.0)):
         ours, baseline = median(added["ours"][pct]), median(added["baseline"][pct])
+        note = f"direct {pct} {median(direct[pct]):.3f} ms; 200 chunks 5 ms apart"
+        if "floor" in added:
+            note += (
+                f"; a do-nothing asyncio proxy adds {median(added['floor'][pct]):.3f} ms "
+                "(the floor of one more Python hop)"
+            )
         figures.append(
             Figure(
                 key=f"chunk_added_{pct}",
@@ -127,15 +148,16 @@ def per_chunk(ways: dict[str, Target], rounds: int) -> list[Figure]:
                 baseline=baseline,
                 target=f"< {target} ms",
                 met=ours < target,
-                note=f"direct {pct} {median(direct[pct]):.3f} ms; 200 chunks 5 ms apart",
+                note=note,
                 runs=rounds,
-                detail={"ours": added["ours"][pct], "baseline": added["baseline"][pct]},
+                detail={name: values[pct] for name, values in added.items()},
             )
         )
     return figures
 
 
 def first_token(ways: dict[str, Target], requests: int) -> Figure:
+    ways = {name: way for name, way in ways.items() if name != "floor"}
     seen: dict[str, list[float]] = {name: [] for name in ways}
     for index in range(requests):
         for name in _rotated(list(ways), index):
@@ -157,6 +179,7 @@ def first_token(ways: dict[str, Target], requests: int) -> Figure:
 
 
 def throughput(ways: dict[str, Target], runs: int) -> Figure:
+    ways = {name: way for name, way in ways.items() if name != "floor"}
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for index in range(runs):
         for name in _rotated(list(ways), index):
@@ -182,11 +205,13 @@ def throughput(ways: dict[str, Target], runs: int) -> Figure:
 def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
     ours = start_ours(backends)
     baseline = start_baseline(backends)
+    floor = start_floor(backends)
     try:
-        ways = targets(backends, ours, baseline)
+        ways = targets(backends, ours, baseline, floor)
         for _ in range(3):  # warm: secret read, JWT, upstream connection, first-use imports
-            for way in ways.values():
-                way.ask(FIRST_TOKEN)
+            for name, way in ways.items():
+                if name != "floor":
+                    way.ask(FIRST_TOKEN)
         figures = per_chunk(ways, rounds=2 if quick else 7)
         figures.append(first_token(ways, requests=8 if quick else 25))
         figures.append(throughput(ways, runs=2 if quick else 5))
@@ -198,6 +223,7 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
     finally:
         ours.stop()
         baseline.stop()
+        floor.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
