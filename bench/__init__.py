@@ -1,1 +1,2 @@
-"""Benchmarks: plain scripts that print numbers (`python -m bench.<name>`)."""
+"""Benchmarks: ``python -m bench`` (``make bench``) prints every performance figure in one table;
+each part also runs alone (``python -m bench.latency``, ``bench.coldstart``, ``bench.memory``)."""
