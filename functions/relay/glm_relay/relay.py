@@ -10,8 +10,10 @@ browsers keep the connection), the upstream idle timeout (a stalled upstream bec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,8 +136,11 @@ class ChatSession:
 class RelayBody:
     """The response body: an async iterator of frames that owns the upstream stream.
 
-    ``aclose()`` always releases the upstream request, even when iteration never started, and
-    the completion callback runs exactly once however the body ends.
+    One pump task per stream reads the upstream, turns pieces into frames and queues them; the
+    consumer takes them off the queue, and while the queue is empty waits on a single future with
+    one timer for the nearest of the three clocks. No task or wait set is created per chunk.
+    ``aclose()`` always releases the upstream request, even when iteration never started, and the
+    completion callback runs exactly once however the body ends.
     """
 
     def __init__(
@@ -152,104 +157,129 @@ class RelayBody:
         self._clocks = clocks
         self._wire = wire
         self._on_complete = on_complete
-        self._events: AsyncIterator[bytes] | None = None
-        self._closed = False
+        self._frames: deque[bytes] = deque()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._started = False
+        self._ended = False  # the terminal frame is queued: nothing may follow it
+        self._finished = False
+        self._last_sent = self._last_data = time.monotonic()
         outcome.attempts = upstream.attempts
 
     def __aiter__(self) -> RelayBody:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._events is None:
-            if self._closed:
+        if not self._started:
+            self._started = True
+            self._pump_task = asyncio.ensure_future(self._pump())
+            opening = self._wire.opening()
+            if opening is not None:
+                return opening
+        frames = self._frames
+        while not frames:
+            if self._ended or self._finished:
+                await self._finish()
                 raise StopAsyncIteration
-            self._events = self._relay()
-        return await anext(self._events)
+            await self._wait()
+        self._last_sent = time.monotonic()
+        return frames.popleft()
 
     async def aclose(self) -> None:
         """Stop now (the client went away): the upstream request is closed at once."""
-        if self._events is not None:
-            await self._events.aclose()  # type: ignore[attr-defined]
-        elif not self._closed:
-            self._closed = True
+        if not self._ended:
+            self._ended = True
             self._outcome.status = "stopped"
-            await self._finish()
+        await self._finish(drain=False)
 
-    async def _finish(self) -> None:
+    async def _wait(self) -> None:
+        """Sleep until a frame is queued or the nearest clock runs out, then act on the clock."""
+        clocks = self._clocks
+        now = time.monotonic()
+        wake_at = min(self._last_sent + clocks.keepalive, self._last_data + clocks.idle)
+        wake_at = min(wake_at, clocks.deadline)
+        if wake_at > now:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            timer = asyncio.get_running_loop().call_later(wake_at - now, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if self._frames or self._ended:
+                return
+            now = time.monotonic()
+        if now >= clocks.deadline:
+            self._fail(RelayError.of("deadline_exceeded", "the answer did not finish in time"))
+        elif now >= self._last_data + clocks.idle:
+            message = f"the upstream sent nothing for {clocks.idle:g} seconds"
+            self._fail(RelayError.of("upstream_stalled", message))
+        elif now >= self._last_sent + clocks.keepalive:
+            self._frames.append(KEEPALIVE_FRAME)
+
+    def _fail(self, error: RelayError) -> None:
+        """End the stream with ``error`` (the pump is stopped when the body finishes)."""
+        if not self._ended:
+            self._frames.append(self._failed(error))
+            self._ended = True
+
+    async def _pump(self) -> None:
+        outcome, upstream, wire, frames = self._outcome, self._upstream, self._wire, self._frames
+        try:
+            while not self._ended:
+                data = await _read(upstream)
+                if not data:
+                    raise RelayError.of(
+                        "upstream_disconnected", "the upstream stream ended before the answer did"
+                    )
+                self._last_data = now = time.monotonic()
+                for piece in upstream.parse(data):
+                    if self._ended:
+                        break
+                    if piece.kind == "finish":
+                        frames.append(self._terminal(piece.value))
+                        self._ended = True
+                        break
+                    outcome.pieces += 1
+                    if outcome.first_token_ms is None:
+                        outcome.first_token_ms = (now - outcome.started) * 1000
+                    if piece.kind == "content":
+                        outcome.answer.append(piece.value)
+                    frames.append(wire.piece(piece))
+                if frames:
+                    self._wake()
+        except RelayError as error:
+            self._fail(error)
+        except Exception:
+            # A bug must still end the stream with a terminal event that says so.
+            self._fail(RelayError.of("internal_error", "the relay failed while streaming"))
+        finally:
+            self._wake()
+        if outcome.status == "complete":
+            await _drain(upstream)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _finish(self, *, drain: bool = True) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        pump = self._pump_task
+        if pump is not None and not pump.done():
+            if drain and self._outcome.status == "complete":
+                # Let the pump read the body to its end, so the connection goes back to the pool.
+                await asyncio.wait((pump,), timeout=_DRAIN_SECONDS)
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
         await self._upstream.aclose()
         outcome = self._outcome
         outcome.duration_ms = (time.monotonic() - outcome.started) * 1000
         if self._on_complete is not None:
             await self._on_complete(outcome)
-
-    async def _relay(self) -> AsyncIterator[bytes]:
-        self._closed = True
-        outcome, upstream, clocks, wire = self._outcome, self._upstream, self._clocks, self._wire
-        pending: asyncio.Future[bytes] | None = None
-        terminal = False
-        try:
-            opening = wire.opening()
-            if opening is not None:
-                yield opening
-            last_sent = last_data = time.monotonic()
-            while not terminal:
-                if pending is None:
-                    pending = asyncio.ensure_future(upstream.read())
-                now = time.monotonic()
-                wait = min(last_sent + clocks.keepalive, last_data + clocks.idle, clocks.deadline)
-                if not pending.done() and wait > now:
-                    await asyncio.wait((pending,), timeout=wait - now)
-                if not pending.done():
-                    now = time.monotonic()
-                    if now >= clocks.deadline:
-                        raise RelayError.of(
-                            "deadline_exceeded", "the answer did not finish before the deadline"
-                        )
-                    if now >= last_data + clocks.idle:
-                        raise RelayError.of(
-                            "upstream_stalled",
-                            f"the upstream sent nothing for {clocks.idle:g} seconds",
-                        )
-                    yield KEEPALIVE_FRAME
-                    last_sent = now
-                    continue
-                data = _result(pending)
-                pending = None
-                if not data:
-                    raise RelayError.of(
-                        "upstream_disconnected", "the upstream stream ended before the answer did"
-                    )
-                last_data = time.monotonic()
-                for piece in upstream.parse(data):
-                    if piece.kind == "finish":
-                        terminal = True
-                        yield self._terminal(piece.value)
-                        break
-                    outcome.pieces += 1
-                    if outcome.first_token_ms is None:
-                        outcome.first_token_ms = (last_data - outcome.started) * 1000
-                    if piece.kind == "content":
-                        outcome.answer.append(piece.value)
-                    yield wire.piece(piece)
-                    last_sent = time.monotonic()
-            await _drain(upstream)
-        except RelayError as error:
-            if not terminal:
-                terminal = True
-                yield self._failed(error)
-        except Exception:
-            # A bug must still end the stream with a terminal event that says so.
-            if not terminal:
-                terminal = True
-                yield self._failed(
-                    RelayError.of("internal_error", "the relay failed while streaming")
-                )
-        finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
-            if not terminal:
-                outcome.status = "stopped"
-            await self._finish()
 
     def _terminal(self, finish: Finish) -> bytes:
         outcome = self._outcome
@@ -268,12 +298,17 @@ class RelayBody:
         return self._wire.error(error)
 
 
-def _result(pending: asyncio.Future[bytes]) -> bytes:
-    """The read's bytes, with transport failures mapped to our codes."""
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _read(upstream: UpstreamStream) -> bytes:
+    """The next bytes, with transport failures mapped to our codes."""
     import httpx
 
     try:
-        return pending.result()
+        return await upstream.read()
     except httpx.ReadTimeout:
         raise RelayError.of("upstream_stalled", "the upstream stopped sending") from None
     except httpx.TransportError:
@@ -283,15 +318,10 @@ def _result(pending: asyncio.Future[bytes]) -> bytes:
 
 
 async def _drain(upstream: UpstreamStream) -> None:
-    """Read to ``[DONE]`` so the pooled connection can be reused; give up quickly."""
-    if upstream.finished:
-        return
+    """Read to the end of the body so the pooled connection can be reused; give up quickly."""
     try:
         async with asyncio.timeout(_DRAIN_SECONDS):
-            while not upstream.finished:
-                data = await upstream.read()
-                if not data:
-                    return
-                upstream.parse(data)
+            while await upstream.read():
+                pass
     except Exception:
         return
