@@ -7,6 +7,7 @@ import json
 import pytest
 
 from glm_relay.sse import SSEDecoder, dumps_data, encode_comment, encode_event
+from glm_relay.zhipu import _plain_content
 
 STREAM = (
     b"\xef\xbb\xbf: a comment\r\n"
@@ -73,3 +74,32 @@ def test_data_json_escapes_separators_that_line_splitting_clients_break_on() -> 
 
     assert data.splitlines() == [data]
     assert json.loads(data) == {"content": text}
+
+
+def _upstream_chunk(content: str, **extra: object) -> str:
+    choice = {"index": 0, "delta": {"role": "assistant", "content": content}, **extra}
+    body = {"id": "1", "created": 1, "model": "glm-4", "choices": [choice]}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    "content", ["plain", 'quote " and \\ backslash', "line\nbreak\r", "你好 😀", "\u2028", ""]
+)
+def test_plain_chunks_take_the_fast_path_with_the_same_content(content: str) -> None:
+    data = _upstream_chunk(content)
+    piece = _plain_content(data)
+
+    assert piece is not None and piece.value == json.loads(data)["choices"][0]["delta"]["content"]
+    assert piece.literal is not None and json.loads(piece.literal) == content
+
+
+def test_chunks_of_other_shapes_take_the_general_path() -> None:
+    assert _plain_content(_upstream_chunk("x", finish_reason="stop")) is None
+    assert (
+        _plain_content('{"choices":[{"index":0,"delta":{"content":"x","role":"assistant"}}]}')
+        is None
+    )
+    assert (
+        _plain_content('{"choices":[{"index":0,"delta":{"role":"assistant","content":"a"b"}}]}')
+        is None
+    )

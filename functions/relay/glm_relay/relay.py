@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from glm_relay.errors import RelayError
-from glm_relay.sse import KEEPALIVE_FRAME, dumps_data, encode_event
+from glm_relay.sse import KEEPALIVE_FRAME, dumps_data
 from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
 
 _DRAIN_SECONDS = 1.0
 EVENT_OF_KIND = {"content": "chat", "reasoning": "reasoning"}
+_SPLITLINES_ONLY = frozenset("\u0085\u2028\u2029")
 
 
 @dataclass(slots=True)
@@ -79,8 +80,12 @@ class EventFramer:
         self._count = 0
 
     def frame(self, event: str, data: dict[str, Any]) -> bytes:
+        return self.frame_json(event, dumps_data(data))
+
+    def frame_json(self, event: str, payload: str) -> bytes:
+        """A frame whose data is already single-line JSON."""
         self._count += 1
-        return encode_event(event, dumps_data(data), self._prefix + str(self._count))
+        return f"id: {self._prefix}{self._count}\nevent: {event}\ndata: {payload}\n\n".encode()
 
 
 class RelayEvents:
@@ -96,6 +101,10 @@ class RelayEvents:
     def piece(self, piece: Piece) -> bytes:
         if piece.kind == "tool_call":
             return self._framer.frame("tool_call", piece.value)
+        literal = piece.literal
+        if literal is not None and not _SPLITLINES_ONLY.intersection(literal):
+            # The upstream's JSON string is already valid JSON: no decode, no re-encode.
+            return self._framer.frame_json("chat", '{"content":' + literal + "}")
         return self._framer.frame(EVENT_OF_KIND[piece.kind], {"content": piece.value})
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:

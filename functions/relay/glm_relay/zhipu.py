@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.errors import RelayError
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from glm_relay.credentials import CredentialStore
 
 _DONE = "[DONE]"
+_PLAIN_MARK = '"choices":[{"index":0,"delta":{"role":"assistant","content":"'
+_PLAIN_END = '"}}]}'
 _CHAT_PATH = "/chat/completions"
 # Finish reasons that mean the answer was cut short by the upstream: reported as errors.
 FAILED_FINISH_REASONS = {
@@ -46,10 +49,15 @@ class Finish:
 
 @dataclass(slots=True)
 class Piece:
-    """One decoded unit of an answer: ``kind`` is content, reasoning, tool_call or finish."""
+    """One decoded unit of an answer: ``kind`` is content, reasoning, tool_call or finish.
+
+    ``literal`` is the content exactly as the upstream's JSON spelled it (quotes included), when
+    the chunk had the plain shape, so a wire format can pass it on without re-encoding.
+    """
 
     kind: str
     value: Any
+    literal: str | None = None
 
 
 class UpstreamStream:
@@ -76,6 +84,11 @@ class UpstreamStream:
             if event.data == _DONE:
                 self.finished = True
                 continue
+            plain = _plain_content(event.data)
+            if plain is not None:
+                if plain.value:
+                    pieces.append(plain)
+                continue
             try:
                 chunk = json.loads(event.data)
             except ValueError:
@@ -97,6 +110,29 @@ class UpstreamStream:
     async def aclose(self) -> None:
         """Release the connection (closing it if the body was not read to the end)."""
         await self.response.aclose()
+
+
+def _plain_content(data: str) -> Piece | None:
+    """The content of a chunk shaped ``{…,"choices":[{"index":0,"delta":{"role":"assistant",
+    "content":"…"}}]}`` (nearly every chunk), read without parsing the whole JSON.
+
+    ``scanstring`` (the json module's C string scanner) finds where the content string ends and
+    decodes it; anything else about the chunk (a finish reason, reasoning, tool calls, another
+    key order) sends it down the general path.
+    """
+    if not data.endswith(_PLAIN_END):
+        return None
+    mark = data.find(_PLAIN_MARK)
+    if mark < 0 or data.find('"finish_reason"', 0, mark) >= 0:
+        return None
+    start = mark + len(_PLAIN_MARK)
+    try:
+        content, end = scanstring(data, start)
+    except ValueError:
+        return None
+    if end != len(data) - len(_PLAIN_END) + 1:
+        return None
+    return Piece("content", content, data[start - 1 : end])
 
 
 def _pieces_of(chunk: dict[str, Any], out: list[Piece]) -> None:
