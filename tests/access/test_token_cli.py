@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 from access_support import SIGNING_KEY
-from moto.server import ThreadedMotoServer
 
+from devtools.stack import MotoBackend
 from glm_relay.access import AccessDenied, TokenLimits, mint_access_token, verify_access_token
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,13 +31,11 @@ class Run:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    moto = MotoBackend()
     try:
-        yield f"http://{host}:{port}"
+        yield moto.start()
     finally:
-        server.stop()
+        moto.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -12,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto.dynamodb.models import DynamoDBBackend
-from moto.server import ThreadedMotoServer
+
+from devtools.stack import MotoBackend
 
 from .fakes import FakeClock
 
@@ -22,37 +20,14 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto in a thread, each single-item write made atomic.
-
-    DynamoDB applies a conditional write to one item atomically; moto checks and writes in Python
-    without a lock, so concurrent requests could interleave inside it. Serialising each call keeps
-    the emulator's guarantee equal to the service's; two separate calls (read, then write) still
-    race, which is what the concurrency tests are about.
-    """
-    lock = threading.Lock()
-    originals = {
-        name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")
-    }
-    for name, original in originals.items():
-        setattr(DynamoDBBackend, name, _serialised(original, lock))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    """moto in a thread, each single-item write made atomic as DynamoDB's are (see
+    ``devtools.stack.make_item_writes_atomic``): two separate calls (read, then write) still race,
+    which is what the concurrency tests are about."""
+    moto = MotoBackend()
     try:
-        yield f"http://{host}:{port}"
+        yield moto.start()
     finally:
-        server.stop()
-        for name, original in originals.items():
-            setattr(DynamoDBBackend, name, original)
-
-
-def _serialised(method: Callable[..., Any], lock: threading.Lock) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return method(*args, **kwargs)
-
-    return locked
+        moto.stop()
 
 
 @pytest.fixture(scope="session")
