@@ -219,9 +219,11 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
     runs = 3 if quick else 7
     extra_runs = 2 if quick else 4
     with (
-        LambdaSite() as site,
+        # Ours as `sam build` ships it (functions/relay/Makefile: with bytecode); the same from
+        # source for comparison; the baseline as an adapter-shaped app ships (source).
+        LambdaSite(compiled=True) as site,
         LambdaSite(baseline=True) as baseline_site,
-        LambdaSite(compiled=True) as compiled_site,
+        LambdaSite() as source_site,
     ):
         # Interleaved, so that a load change on the machine falls on both sides alike.
         detail: dict[str, list[float]] = {
@@ -235,10 +237,10 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
             )
         }
         if not quick:
-            detail["ours_runtime_api_compiled"] = []
+            detail["ours_runtime_api_source"] = []
             detail["ours_rie_dev_virtualenv"] = []
         handler: list[float] = []
-        handler_compiled: list[float] = []
+        handler_source: list[float] = []
         baseline_import: list[float] = []
         options: dict[str, list[float]] = {name: [] for name in SECRET_OPTIONS}
         for index in range(runs):
@@ -251,12 +253,12 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
                     baseline_cold(backends, baseline_site, "extension")
                 )
                 if not quick:
-                    detail["ours_runtime_api_compiled"].append(
-                        api_cold(backends, compiled_site, "extension")
+                    detail["ours_runtime_api_source"].append(
+                        api_cold(backends, source_site, "extension")
                     )
                     detail["ours_rie_dev_virtualenv"].append(rie_cold(backends, None, "extension"))
             handler.append(import_ms(site, "glm_relay.handler"))
-            handler_compiled.append(import_ms(compiled_site, "glm_relay.handler"))
+            handler_source.append(import_ms(source_site, "glm_relay.handler"))
             baseline_import.append(import_ms(baseline_site, "bench.baseline_relay"))
             for name in SECRET_OPTIONS:
                 options[name].append(secret_read_ms(backends, site, name))
@@ -291,8 +293,8 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
             baseline=base,
             note="exact first-token time at the Runtime API stand-in"
             + (
-                f"; with glm_relay bytecode shipped {medians['ours_runtime_api_compiled']:.0f} ms"
-                if "ours_runtime_api_compiled" in medians
+                f"; from source (no bytecode) {medians['ours_runtime_api_source']:.0f} ms"
+                if "ours_runtime_api_source" in medians
                 else ""
             ),
             runs=runs,
@@ -306,13 +308,13 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
             target="< 150 ms",
             met=median(handler) < 150,
             note=(
-                f"-X importtime, cumulative, source as sam build ships it; with bytecode "
-                f"{median(handler_compiled):.0f} ms; baseline: its app module"
+                f"-X importtime, cumulative, with bytecode as sam build ships it; from source "
+                f"{median(handler_source):.0f} ms; baseline: its app module"
             ),
             runs=runs,
             detail={
                 "ours": handler,
-                "ours_compiled": handler_compiled,
+                "ours_source": handler_source,
                 "baseline": baseline_import,
             },
         ),

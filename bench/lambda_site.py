@@ -94,12 +94,13 @@ def _top_level(dist: metadata.Distribution) -> set[str]:
 class LambdaSite:
     """A temporary task root shaped like the ``sam build`` artifact (``/var/task`` in Lambda).
 
-    It holds a copy of ``glm_relay`` as source only (``sam build`` copies no bytecode, and
-    ``/var/task`` is read-only, so Lambda compiles the function's own modules at every cold start),
-    the bootstrap, and links to the dependencies (installed with their bytecode, as pip does).
+    It holds a copy of ``glm_relay``, the bootstrap, and links to the dependencies (installed
+    with their bytecode, as pip does). ``compiled`` ships ``glm_relay``'s bytecode too
+    (unchecked-hash ``.pyc``, valid whatever the file times), as ``functions/relay/Makefile`` does
+    for ``sam build``; without it the package is source only, as a default Python build ships it,
+    and since ``/var/task`` is read-only Lambda would compile those modules at every cold start.
+    ``baseline`` adds what the adapter-shaped baseline ships: Starlette and uvicorn.
     The bootstrap's interpreter runs with ``-S``, so this virtualenv's other packages stay out.
-    ``baseline`` adds what the adapter-shaped baseline ships: Starlette and uvicorn; ``compiled``
-    ships ``glm_relay``'s bytecode too (unchecked-hash ``.pyc``, valid whatever the file times).
     """
 
     def __init__(self, *, baseline: bool = False, compiled: bool = False) -> None:

@@ -95,7 +95,7 @@ def _growth_mb(samples: list[int]) -> float:
 
 
 def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
-    with LambdaSite() as site, LambdaSite(baseline=True) as baseline_site:
+    with LambdaSite(compiled=True) as site, LambdaSite(baseline=True) as baseline_site:
         ours, ours_peak = asyncio.run(_ours(backends, site, "extension"))
         base, base_peak = _baseline(backends, baseline_site)
         detail: dict[str, object] = {"ours_rss_kb": ours, "baseline_rss_kb": base}
