@@ -158,7 +158,7 @@ def _pieces_of(chunk: dict[str, Any], out: list[Piece]) -> None:
 
 
 class ZhipuClient:
-    """Streams chat completions from Zhipu, with one HTTP client per container.
+    """Streams chat completions from Zhipu, with one connection pool per container.
 
     Example:
         client = ZhipuClient(settings, credentials)
@@ -175,7 +175,7 @@ class ZhipuClient:
         self._settings = settings
         self._credentials = credentials
         self._url = settings.zhipu_base_url.rstrip("/") + _CHAT_PATH
-        self._client: httpx.AsyncHTTPTransport | None = None
+        self._transport: httpx.AsyncHTTPTransport | None = None
         self._timeout: dict[str, float | None] = {}
         self._sleep = sleep
 
@@ -188,7 +188,7 @@ class ZhipuClient:
         flows, redirects, event hooks) does nothing for one fixed POST and costs a few hundred
         microseconds on every request's path to the first token.
         """
-        if self._client is None:
+        if self._transport is None:
             import httpx
 
             s = self._settings
@@ -198,17 +198,17 @@ class ZhipuClient:
                 write=s.connect_timeout_seconds,
                 pool=s.connect_timeout_seconds,
             ).as_dict()
-            self._client = httpx.AsyncHTTPTransport(
+            self._transport = httpx.AsyncHTTPTransport(
                 limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60),
                 retries=0,
             )
-        return self._client
+        return self._transport
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
 
     async def open_stream(self, body: dict[str, Any], deadline: float) -> UpstreamStream:
         """POST ``body`` with ``stream=true`` and return once a 200 stream has begun.
