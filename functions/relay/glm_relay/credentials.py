@@ -51,6 +51,32 @@ class ApiKey:
         return cls(key_id, secret)
 
 
+class RecentValue:
+    """The last value read and when: fresh for ``max_age_seconds``.
+
+    Secrets are read on every request (the access-token check needs its key), so a fresh value
+    is answered from memory, with no thread hop or local round trip.
+    """
+
+    __slots__ = ("_clock", "_max_age", "_read_at", "_value")
+
+    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._value: str | None = None
+        self._read_at = 0.0
+
+    def get(self) -> str | None:
+        """The value if it is still fresh."""
+        if self._value is not None and self._clock() - self._read_at < self._max_age:
+            return self._value
+        return None
+
+    def put(self, value: str) -> str:
+        self._value, self._read_at = value, self._clock()
+        return value
+
+
 class PowertoolsSecretSource:
     """Secrets Manager through Powertools' cached ``get_secret`` (boto3 under the hood).
 
@@ -61,11 +87,15 @@ class PowertoolsSecretSource:
     def __init__(self, secret_id: str, *, max_age_seconds: int) -> None:
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
+        self._recent = RecentValue(max_age_seconds)
 
     async def fetch(self, *, force: bool = False) -> str:
         if not self.secret_id:
             raise RelayError.of("configuration_error", "no secret is configured")
-        return await asyncio.to_thread(self._fetch_blocking, force)
+        value = None if force else self._recent.get()
+        if value is None:
+            value = self._recent.put(await asyncio.to_thread(self._fetch_blocking, force))
+        return value
 
     def _fetch_blocking(self, force: bool) -> str:
         from aws_lambda_powertools.utilities import parameters

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from glm_relay.credentials import RecentValue
 from glm_relay.errors import RelayError
 
 if TYPE_CHECKING:
@@ -85,24 +86,18 @@ class ExtensionSecretSource:
         self.port = int(environ.get(PORT_ENV, "").strip() or DEFAULT_PORT)
         self.timeout_seconds = timeout_seconds
         self._environ = environ
-        self._clock = clock
-        self._value: str | None = None
-        self._fetched_at = 0.0
+        self._recent = RecentValue(max_age_seconds, clock)
         self.requests = 0  # reads that reached the extension
 
     async def fetch(self, *, force: bool = False) -> str:
         if not self.secret_id:
             raise RelayError.of("configuration_error", "no secret is configured")
-        value = self._value
-        fresh = self._clock() - self._fetched_at < self.max_age_seconds
-        if value is not None and fresh and not force:
+        value = None if force else self._recent.get()
+        if value is not None:
             return value
         if force and self.fallback is not None:
-            value = await self.fallback.fetch(force=True)
-        else:
-            value = await self._get()
-        self._value, self._fetched_at = value, self._clock()
-        return value
+            return self._recent.put(await self.fallback.fetch(force=True))
+        return self._recent.put(await self._get())
 
     async def _get(self) -> str:
         from glm_relay.runtime_api import read_response
