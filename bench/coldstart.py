@@ -130,13 +130,7 @@ async def _api_cold(backends: Backends, site: LambdaSite, secrets: str) -> float
             }
         )
         started = time.perf_counter_ns()
-        process = await asyncio.create_subprocess_exec(
-            str(site.bootstrap),
-            env=env,
-            cwd=site.path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        process = await site.spawn_runtime(env)
         try:
             async with asyncio.timeout(30):
                 while True:

@@ -17,6 +17,7 @@ temporary directory; nothing is downloaded. Extras are not followed, exactly as 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import py_compile
 import re
@@ -155,6 +156,16 @@ class LambdaSite:
         env["LAMBDA_TASK_ROOT"] = str(self.path)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
+
+    async def spawn_runtime(self, env: Mapping[str, str]) -> asyncio.subprocess.Process:
+        """The bootstrap started as Lambda starts it, in the task root, output discarded."""
+        return await asyncio.create_subprocess_exec(
+            str(self.bootstrap),
+            env=dict(env),
+            cwd=self.path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
 
     def python(self, *args: str) -> list[str]:
         """The interpreter command line, without site-packages."""

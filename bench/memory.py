@@ -44,13 +44,7 @@ async def _ours(backends: Backends, site: LambdaSite, secrets: str) -> tuple[lis
                 "AWS_LAMBDA_RUNTIME_API": api.address,
             }
         )
-        process = await asyncio.create_subprocess_exec(
-            str(site.bootstrap),
-            env=env,
-            cwd=site.path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        process = await site.spawn_runtime(env)
         samples: list[int] = []
         try:
             for _ in range(INVOCATIONS):
