@@ -271,9 +271,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw", action="store_true", help="write the exact bytes (NULs too)")
     parser.add_argument("--logs", action="store_true", help="print emulator and runtime output")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per invocation")
+    parser.add_argument(
+        "--no-backends",
+        action="store_true",
+        help="do not start moto and the fake Zhipu (the environment points elsewhere)",
+    )
     args = parser.parse_args(argv)
 
     env = dict(_assignment(item) for item in args.env)
+    with contextlib.ExitStack() as backends:
+        if not args.no_backends and "ZHIPU_SECRET_ID" not in {**os.environ, **env}:
+            # Like `make run`: the secret in moto, the fake Zhipu answering.
+            from devtools.stack import DevStack
+
+            stack = DevStack(require_access_token=False)
+            backends.callback(stack.stop)
+            stack.start_backends()
+            env = {**stack.runtime_env(), **env}
+        return _invoke_all(args, env)
+
+
+def _invoke_all(args: argparse.Namespace, env: dict[str, str]) -> int:
     out = sys.stdout.buffer
     status = 0
     with Emulator(env=env) as emulator:

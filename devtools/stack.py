@@ -240,6 +240,20 @@ class DevStack:
         self.app = RelayApp(Settings.from_env(os.environ, **overrides))
         self.token = _mint_dev_token(self.access_token_secret)
 
+    def runtime_env(self) -> dict[str, str]:
+        """The environment that points the real handler, in another process (the runtime loop
+        under the emulator), at this stack; moto's endpoints and dummy credentials are in
+        ``os.environ`` already. Events carry no access token, so none is required."""
+        assert self.app is not None
+        settings = self.app.settings
+        return {
+            "ZHIPU_SECRET_ID": settings.zhipu_secret_id,
+            "ZHIPU_BASE_URL": settings.zhipu_base_url,
+            "ACCESS_TOKEN_SECRET_ID": settings.access_token_secret_id,
+            "CONVERSATIONS_TABLE": settings.conversations_table,
+            "REQUIRE_ACCESS_TOKEN": "false",
+        }
+
     def rotate_api_key(self, new_key: str) -> None:
         """Put a new key in Secrets Manager (the function's cache does not know yet)."""
         self.moto.put_secret(self.names["zhipu_secret"], new_key)

@@ -42,14 +42,5 @@ def upstream_log(stack: DevStack, client: httpx.Client) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def relay_env(stack: DevStack) -> dict[str, str]:
-    """The environment that makes the real handler, run by the runtime loop under the emulator,
-    talk to this stack (moto's endpoints and dummy credentials are in os.environ already)."""
-    assert stack.app is not None
-    settings = stack.app.settings
-    return {
-        "ZHIPU_SECRET_ID": settings.zhipu_secret_id,
-        "ZHIPU_BASE_URL": settings.zhipu_base_url,
-        "ACCESS_TOKEN_SECRET_ID": settings.access_token_secret_id,
-        "CONVERSATIONS_TABLE": settings.conversations_table,
-        "REQUIRE_ACCESS_TOKEN": "false",
-    }
+    """What makes the real handler, run by the runtime loop under the emulator, use this stack."""
+    return stack.runtime_env()
