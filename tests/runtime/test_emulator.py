@@ -95,6 +95,7 @@ def test_cli_prints_prelude_visible_delimiter_and_body(tmp_path: Path) -> None:
         [
             *(sys.executable, "-m", "devtools.emulator", "--event", str(event)),
             *("--env", f"_HANDLER={HANDLERS}.echo", "--env", f"PYTHONPATH={ROOT}"),
+            "--no-backends",
         ],
         cwd=ROOT,
         capture_output=True,
