@@ -150,3 +150,28 @@ def test_token_usage_is_reconciled_with_what_the_upstream_reported(stack, client
     refused = ask(stack, client, "too much", over, "")
     assert refused.terminal.json["code"] == "quota_exceeded"
     assert "tokens" in refused.terminal.json["message"]
+
+
+def test_a_failed_save_after_the_answer_still_ends_the_stream_cleanly(stack, client) -> None:
+    token = token_for("ivan")
+    first = ask(stack, client, "Start", token, "new")
+    conversation = first.events[0].json["conversation_id"]
+    url = (
+        f"{stack.url}/chat?q=slow+%23chunks%3D4+%23delay%3D150"
+        f"&conversation={conversation}&access_token={token}"
+    )
+
+    with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response:
+        chunks = response.iter_raw()
+        received = next(chunks)
+        # The conversation disappears while the answer streams: saving the turn must fail.
+        ddb = stack.moto.client("dynamodb")
+        ddb.delete_item(
+            TableName=stack.names["table"],
+            Key={"pk": {"S": f"CONV#{conversation}"}, "sk": {"S": "META"}},
+        )
+        for chunk in chunks:
+            received += chunk
+
+    assert received.rstrip().endswith(b"}") and b"event: done" in received
+    assert received.count(b"event: done") == 1 and b"event: error" not in received

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from importlib import resources
 from typing import Any
 
@@ -21,7 +22,7 @@ from glm_relay.relay import ChatSession, Clocks, Outcome, RelayEvents
 from glm_relay.request import HttpRequest
 from glm_relay.response import StreamingResponse, fixed_response, single_chunk
 from glm_relay.sse import encode_event
-from glm_relay.state import ANONYMOUS, UserState
+from glm_relay.state import ANONYMOUS, NEW_CONVERSATION, UserState
 from glm_relay.validation import ChatRequest, chat_from_body, chat_from_query
 from glm_relay.zhipu import ZhipuClient
 
@@ -146,8 +147,6 @@ class RelayApp:
             chat = chat_from_query(request, self.settings)
         else:
             chat = chat_from_body(request, self.settings)
-        if claims is not None and claims.limits.max_tokens is not None:
-            chat = chat.capped(claims.limits.max_tokens)
         return await self._chat(request, chat, context, claims)
 
     async def authenticate(self, request: HttpRequest) -> AccessClaims | None:
@@ -157,6 +156,11 @@ class RelayApp:
         key = self.settings.access_token_secret or await self._signing_key_source.fetch()
         try:
             return verify_access_token(bearer_token(request.headers, request.query), key)
+        except ValueError:
+            # The signing key itself is unusable (too short, PEM): the deployment's fault.
+            raise RelayError.of(
+                "configuration_error", "the access-token signing key is unusable"
+            ) from None
         except AccessDenied as denied:
             error = RelayError.of("unauthorized", denied.message)
             error.headers["WWW-Authenticate"] = 'Bearer realm="glm-relay"'
@@ -190,19 +194,25 @@ class RelayApp:
         remaining = context.get_remaining_time_in_millis() - self.settings.deadline_margin_ms
         deadline = time.monotonic() + max(0, remaining) / 1000
         owner = claims.sub if claims else ANONYMOUS
+        if claims is not None and claims.limits.max_tokens is not None:
+            chat = chat.capped(claims.limits.max_tokens)
         meta: dict[str, Any] = {}
-        if chat.conversation_id is not None:
-            chat, conversation_id = await self.state.with_history(chat, owner)
-            meta["conversation_id"] = conversation_id
+        if chat.conversation_id not in (None, NEW_CONVERSATION):
+            chat = await self.state.with_history(chat, owner)
         admission = await self.state.admit(claims, chat)
         try:
+            if chat.conversation_id == NEW_CONVERSATION:
+                chat = replace(chat, conversation_id=await self.state.create(owner))
             upstream = await self.zhipu.open_stream(
                 chat.upstream_body(request.request_id), deadline
             )
         except Exception:
+            # Nothing was spent: give the reservation back (best effort, never masking why).
             await self.state.settle(claims, admission, None)
             raise
-        outcome = Outcome(request.request_id, chat.model)
+        if chat.conversation_id is not None:
+            meta["conversation_id"] = chat.conversation_id
+        outcome = Outcome(request.request_id, chat.model, attempts=upstream.attempts)
 
         async def completed(outcome: Outcome) -> None:
             self.telemetry.request_done(
@@ -214,8 +224,8 @@ class RelayApp:
                 question=chat.messages[-1]["content"],
             )
             await self.state.settle(claims, admission, outcome)
-            if "conversation_id" in meta:
-                await self.state.save_turn(meta["conversation_id"], owner, chat, outcome)
+            if chat.conversation_id is not None:
+                await self.state.save_turn(chat.conversation_id, owner, chat, outcome)
 
         clocks = Clocks(
             self.settings.keepalive_seconds, self.settings.idle_timeout_seconds, deadline

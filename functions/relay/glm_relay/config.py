@@ -60,14 +60,13 @@ class Settings:
     # Stream
     keepalive_seconds: float = field(default=15.0, metadata=_env("KEEPALIVE_SECONDS"))
     deadline_margin_ms: int = field(default=2000, metadata=_env("DEADLINE_MARGIN_MS"))
-    max_duration_seconds: float = field(default=600.0, metadata=_env("MAX_DURATION_SECONDS"))
     retry_attempts: int = field(default=3, metadata=_env("UPSTREAM_RETRY_ATTEMPTS"))
     retry_base_delay_seconds: float = field(default=0.25, metadata=_env("UPSTREAM_RETRY_DELAY"))
     retry_max_delay_seconds: float = field(default=4.0, metadata=_env("UPSTREAM_RETRY_MAX_DELAY"))
     # Callers
     require_access_token: bool = field(default=True, metadata=_env("REQUIRE_ACCESS_TOKEN"))
     access_token_secret_id: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET_ID"))
-    access_token_secret: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET"))
+    access_token_secret: str = field(default="", repr=False, metadata=_env("ACCESS_TOKEN_SECRET"))
     allowed_origins: tuple[str, ...] = field(default=("*",), metadata=_env("ALLOWED_ORIGINS"))
     # State
     conversations_table: str = field(default="", metadata=_env("CONVERSATIONS_TABLE"))

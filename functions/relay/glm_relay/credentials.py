@@ -100,9 +100,15 @@ class PowertoolsSecretSource:
     def _fetch_blocking(self, force: bool) -> str:
         from aws_lambda_powertools.utilities import parameters
 
-        value = parameters.get_secret(
-            self.secret_id, max_age=self.max_age_seconds, force_fetch=force
-        )
+        try:
+            value = parameters.get_secret(
+                self.secret_id, max_age=self.max_age_seconds, force_fetch=force
+            )
+        except Exception as exc:
+            # Only the error's type: its message may name the secret's ARN.
+            raise RelayError.of(
+                "secret_unavailable", f"the secret could not be read ({type(exc).__name__})"
+            ) from None
         if isinstance(value, bytes):
             return value.decode()
         return str(value)

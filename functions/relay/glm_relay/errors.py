@@ -98,5 +98,6 @@ CATALOGUE: dict[str, tuple[int, bool]] = {
     # The relay
     "deadline_exceeded": (504, True),
     "configuration_error": (500, False),
+    "secret_unavailable": (503, True),
     "internal_error": (500, True),
 }

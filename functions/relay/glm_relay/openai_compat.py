@@ -75,8 +75,6 @@ async def chat_completions(
     """``POST /v1/chat/completions``: an SSE stream of chunks, or one ``chat.completion``."""
     completion = parse_completion(read_json_object(request, app.settings), app.settings)
     chat = completion.chat
-    if claims is not None and claims.limits.max_tokens is not None:
-        chat = chat.capped(claims.limits.max_tokens)
     session = await app.start_chat(request, chat, context, claims)
     completion_id = "chatcmpl-" + request.request_id
     created = int(time.time())

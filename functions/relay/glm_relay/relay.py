@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from glm_relay.errors import RelayError
-from glm_relay.sse import KEEPALIVE_FRAME, dumps_data
+from glm_relay.sse import KEEPALIVE_FRAME, SPLITLINES_ONLY, dumps_data
 from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
 
 _DRAIN_SECONDS = 1.0
+_COMPLETION_GRACE_SECONDS = 1.0
 EVENT_OF_KIND = {"content": "chat", "reasoning": "reasoning"}
-_SPLITLINES_ONLY = frozenset("\u0085\u2028\u2029")
 
 
 @dataclass(slots=True)
@@ -102,7 +102,7 @@ class RelayEvents:
         if piece.kind == "tool_call":
             return self._framer.frame("tool_call", piece.value)
         literal = piece.literal
-        if literal is not None and not _SPLITLINES_ONLY.intersection(literal):
+        if literal is not None and not any(sep in literal for sep in SPLITLINES_ONLY):
             # The upstream's JSON string is already valid JSON: no decode, no re-encode.
             return self._framer.frame_json("chat", '{"content":' + literal + "}")
         return self._framer.frame(EVENT_OF_KIND[piece.kind], {"content": piece.value})
@@ -173,7 +173,6 @@ class RelayBody:
         self._ended = False  # the terminal frame is queued: nothing may follow it
         self._finished = False
         self._last_sent = self._last_data = time.monotonic()
-        outcome.attempts = upstream.attempts
 
     def __aiter__(self) -> RelayBody:
         return self
@@ -236,7 +235,7 @@ class RelayBody:
         outcome, upstream, wire, frames = self._outcome, self._upstream, self._wire, self._frames
         try:
             while not self._ended:
-                data = await _read(upstream)
+                data = await upstream.read()
                 if not data:
                     raise RelayError.of(
                         "upstream_disconnected", "the upstream stream ended before the answer did"
@@ -268,9 +267,8 @@ class RelayBody:
             await _drain(upstream)
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiter is not None:
+            _wake(self._waiter)
 
     async def _finish(self, *, drain: bool = True) -> None:
         if self._finished:
@@ -288,7 +286,17 @@ class RelayBody:
         outcome = self._outcome
         outcome.duration_ms = (time.monotonic() - outcome.started) * 1000
         if self._on_complete is not None:
-            await self._on_complete(outcome)
+            # Shielded: a client that leaves now must not cut the bookkeeping short.
+            await asyncio.shield(asyncio.ensure_future(self._complete(outcome)))
+
+    async def _complete(self, outcome: Outcome) -> None:
+        """Run the completion callback once, bounded by the deadline (plus a second: the margin
+        before Lambda's own deadline is larger), and never let it break a finished answer."""
+        assert self._on_complete is not None
+        allowed = max(self._clocks.deadline - time.monotonic(), 0.0) + _COMPLETION_GRACE_SECONDS
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(allowed):
+                await self._on_complete(outcome)
 
     def _terminal(self, finish: Finish) -> bytes:
         outcome = self._outcome
@@ -312,25 +320,9 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-async def _read(upstream: UpstreamStream) -> bytes:
-    """The next bytes, with transport failures mapped to our codes."""
-    import httpx
-
-    try:
-        return await upstream.read()
-    except httpx.ReadTimeout:
-        raise RelayError.of("upstream_stalled", "the upstream stopped sending") from None
-    except httpx.TransportError:
-        raise RelayError.of(
-            "upstream_disconnected", "the upstream connection broke mid-answer"
-        ) from None
-
-
 async def _drain(upstream: UpstreamStream) -> None:
-    """Read to the end of the body so the pooled connection can be reused; give up quickly."""
-    try:
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            while await upstream.read():
-                pass
-    except Exception:
-        return
+    """Read to the end of the body so the pooled connection can be reused (``_finish`` bounds
+    how long it may take)."""
+    with contextlib.suppress(Exception):
+        while await upstream.read():
+            pass

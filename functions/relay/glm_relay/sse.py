@@ -36,7 +36,7 @@ def encode_event(event: str, data: str, event_id: str | None = None) -> bytes:
 
 # Line separators JSON leaves raw but str.splitlines() splits on; some SSE clients read lines that
 # way (the official Python SDKs do), so they are sent escaped.
-_SPLITLINES_ONLY = ("\u0085", "\u2028", "\u2029")
+SPLITLINES_ONLY = ("\u0085", "\u2028", "\u2029")
 
 
 def dumps_data(value: Any) -> str:
@@ -46,7 +46,7 @@ def dumps_data(value: Any) -> str:
         dumps_data({"content": "a\u2028b"})  # '{"content":"a\\u2028b"}'
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for separator in _SPLITLINES_ONLY:
+    for separator in SPLITLINES_ONLY:
         if separator in text:
             text = text.replace(separator, f"\\u{ord(separator):04x}")
     return text

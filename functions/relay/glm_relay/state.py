@@ -6,6 +6,7 @@ token's ``sub``). The stores, and boto3 with them, are created on first use only
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -64,42 +65,49 @@ class UserState:
             self._quotas = QuotaStore(self._settings.conversations_table)
         return self._quotas
 
-    async def with_history(self, chat: ChatRequest, owner: str) -> tuple[ChatRequest, str]:
-        """The request with the conversation's earlier turns before the new question."""
-        if not self.enabled:
-            raise RelayError.of("conversations_disabled", "conversations are not enabled here")
-        conversation_id = chat.conversation_id or NEW_CONVERSATION
-        if conversation_id == NEW_CONVERSATION:
-            return chat, await self._call(self.conversations.create(owner))
+    async def with_history(self, chat: ChatRequest, owner: str) -> ChatRequest:
+        """The request with its conversation's earlier turns before the new question."""
+        self._require_enabled()
+        assert chat.conversation_id is not None
         history = await self._call(
             self.conversations.load_for_prompt(
-                conversation_id, owner, budget_chars=self._settings.conversation_budget_chars
+                chat.conversation_id, owner, budget_chars=self._settings.conversation_budget_chars
             )
         )
         system = [m for m in chat.messages if m["role"] == "system"]
         rest = [m for m in chat.messages if m["role"] != "system"]
-        return replace(chat, messages=[*system, *history, *rest]), conversation_id
+        return replace(chat, messages=[*system, *history, *rest])
+
+    async def create(self, owner: str) -> str:
+        """A new conversation's id (written only once the request was admitted)."""
+        self._require_enabled()
+        return str(await self._call(self.conversations.create(owner)))
+
+    def _require_enabled(self) -> None:
+        if not self.enabled:
+            raise RelayError.of("conversations_disabled", "conversations are not enabled here")
 
     async def history(self, conversation_id: str, owner: str) -> dict[str, Any]:
         """A conversation as JSON, for its owner only."""
-        if not self.enabled:
-            raise RelayError.of("conversations_disabled", "conversations are not enabled here")
+        self._require_enabled()
         return await self._call(self.conversations.history(conversation_id, owner))
 
     async def save_turn(
         self, conversation_id: str, owner: str, chat: ChatRequest, outcome: Outcome
     ) -> None:
         """Store the question and the answer, marked complete, error or stopped."""
-        await self.conversations.append_turn(
-            conversation_id,
-            owner,
-            question=chat.messages[-1]["content"],
-            answer="".join(outcome.answer),
-            status=outcome.status if outcome.status in ("complete", "error") else "stopped",
-            usage=outcome.usage,
-            model=outcome.model,
-            finish_reason=outcome.finish_reason,
-            error_code=outcome.error_code,
+        await self._call(
+            self.conversations.append_turn(
+                conversation_id,
+                owner,
+                question=chat.messages[-1]["content"],
+                answer="".join(outcome.answer),
+                status=outcome.status if outcome.status in ("complete", "error") else "stopped",
+                usage=outcome.usage,
+                model=outcome.model,
+                finish_reason=outcome.finish_reason,
+                error_code=outcome.error_code,
+            )
         )
 
     async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Admission | None:
@@ -131,19 +139,24 @@ class UserState:
     async def settle(
         self, claims: AccessClaims | None, admission: Admission | None, outcome: Outcome | None
     ) -> None:
-        """Replace the reservation by what the answer really cost (nothing if it never began)."""
+        """Replace the reservation by what the answer really cost (nothing if it never began).
+
+        Best effort: a failure here must not hide why the request ended, so it is swallowed; the
+        reservation then lapses with the day.
+        """
         if claims is None or admission is None:
             return
         actual = 0
         if outcome is not None:
             usage = outcome.usage or {}
             actual = int(usage.get("total_tokens") or 0) or sum(len(p) for p in outcome.answer)
-        await self.quotas.reconcile(
-            claims.sub,
-            reserved_tokens=admission.reserved_tokens,
-            actual_tokens=actual,
-            day=admission.decision.day,
-        )
+        with contextlib.suppress(Exception):
+            await self.quotas.reconcile(
+                claims.sub,
+                reserved_tokens=admission.reserved_tokens,
+                actual_tokens=actual,
+                day=admission.decision.day,
+            )
 
     async def _call(self, awaitable: Any) -> Any:
         """Map the stores' refusals and outages onto the relay's codes."""

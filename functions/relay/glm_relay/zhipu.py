@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
@@ -66,23 +66,30 @@ class UpstreamStream:
     def __init__(self, response: httpx.Response, attempts: int) -> None:
         self.response = response
         self.attempts = attempts
-        self.finished = False  # [DONE] seen
         self._raw = response.aiter_raw()
         self._decoder = SSEDecoder()
 
     async def read(self) -> bytes:
-        """The next bytes off the wire, ``b""`` at the end of the body."""
+        """The next bytes off the wire, ``b""`` at the end of the body; a broken or silent
+        connection is a ``RelayError``."""
+        import httpx
+
         try:
             return await anext(self._raw)
         except StopAsyncIteration:
             return b""
+        except httpx.ReadTimeout:
+            raise RelayError.of("upstream_stalled", "the upstream stopped sending") from None
+        except httpx.TransportError:
+            raise RelayError.of(
+                "upstream_disconnected", "the upstream connection broke mid-answer"
+            ) from None
 
     def parse(self, data: bytes) -> list[Piece]:
         """Decode ``data`` into pieces; raises ``RelayError`` for error frames and garbage."""
         pieces: list[Piece] = []
         for event in self._decoder.feed(data):
             if event.data == _DONE:
-                self.finished = True
                 continue
             plain = _plain_content(event.data)
             if plain is not None:
@@ -101,11 +108,6 @@ class UpstreamStream:
                 raise error_from_body(chunk, status=0)
             _pieces_of(chunk, pieces)
         return pieces
-
-    @property
-    def cut_mid_event(self) -> bool:
-        """Whether the body ended inside an event."""
-        return self._decoder.has_partial_event
 
     async def aclose(self) -> None:
         """Release the connection (closing it if the body was not read to the end)."""
@@ -295,12 +297,16 @@ class ZhipuClient:
 
 async def _error_of(response: httpx.Response) -> RelayError:
     """Read a non-200 answer (bounded) and map it."""
+    import httpx
+
+    raw = b""
     try:
-        raw = b""
         async for part in response.aiter_bytes():
             raw += part
             if len(raw) > 64 * 1024:
                 break
+    except httpx.HTTPError:
+        pass  # the status alone still says what happened
     finally:
         await response.aclose()
     try:
@@ -351,13 +357,3 @@ def error_from_body(body: dict[str, Any], *, status: int) -> RelayError:
             "upstream_rejected_request", "the upstream rejected the request" + suffix
         )
     return RelayError.of("upstream_error", "the upstream failed" + suffix)
-
-
-async def iter_pieces(stream: UpstreamStream) -> AsyncIterator[Piece]:
-    """All pieces of a stream, in order (for callers that need no keepalives)."""
-    while True:
-        data = await stream.read()
-        if not data:
-            return
-        for piece in stream.parse(data):
-            yield piece
