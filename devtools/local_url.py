@@ -405,11 +405,21 @@ def running_local_url(
         loop.close()
 
 
-async def serve_forever(handler: Handler, config: FunctionUrlConfig, host: str, port: int) -> None:
-    """Run until cancelled (``make run``)."""
+async def serve_forever(
+    handler: Handler,
+    config: FunctionUrlConfig,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run until cancelled; ``on_ready`` gets the URL once it listens (default: one line)."""
     server = LocalFunctionUrl(handler, config)
     url = await server.start(host, port)
-    print(f"function URL listening on {url}", flush=True)
+    if on_ready is None:
+        print(f"function URL listening on {url}", flush=True)
+    else:
+        on_ready(url)
     try:
         await asyncio.Event().wait()
     finally:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.local_url import FunctionUrlConfig, LocalFunctionUrl, running_local_url
+from devtools.local_url import FunctionUrlConfig, running_local_url, serve_forever
 from glm_relay.app import RelayApp
 from glm_relay.config import Settings
 
@@ -293,30 +293,24 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-async def _serve(stack: DevStack) -> None:
-    assert stack.app is not None
-    server = LocalFunctionUrl(stack.app.handle, stack.url_config())
-    stack.url = await server.start("127.0.0.1", stack.port)
-    page = f"{stack.url}/#token={stack.token}" if stack.token else f"{stack.url}/"
+def _announce(stack: DevStack, url: str) -> None:
+    stack.url = url
+    page = f"{url}/#token={stack.token}" if stack.token else f"{url}/"
     print(
         "\n".join(
             [
                 "glm-relay is running on loopback:",
                 f"  demo page      {page}",
-                f"  function URL   {stack.url}  (GET /chat?q=..., POST /chat)",
+                f"  function URL   {url}  (GET /chat?q=..., POST /chat)",
                 f"  fake Zhipu     {stack.upstream.origin if stack.upstream else '?'}",
                 f"  moto           {stack.moto.endpoint}",
                 f"  access token   {stack.token or '(not required)'}",
-                "Try: curl -N '" + stack.url + "/chat?q=Hello&access_token=" + stack.token + "'",
+                "Try: curl -N '" + url + "/chat?q=Hello&access_token=" + stack.token + "'",
                 "Ctrl-C stops everything.",
             ]
         ),
         flush=True,
     )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.close()
 
 
 def main() -> None:
@@ -334,7 +328,16 @@ def main() -> None:
         stack.start_backends()
         print(f"backends ready in {time.monotonic() - started:.1f}s", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(stack))
+            assert stack.app is not None
+            asyncio.run(
+                serve_forever(
+                    stack.app.handle,
+                    stack.url_config(),
+                    "127.0.0.1",
+                    stack.port,
+                    on_ready=lambda url: _announce(stack, url),
+                )
+            )
     finally:
         stack.stop()
 

@@ -18,10 +18,9 @@ from glm_relay.context import InvocationContext
 from glm_relay.credentials import CredentialStore, SecretSource, secret_source
 from glm_relay.errors import RelayError
 from glm_relay.observability import Telemetry
-from glm_relay.relay import ChatSession, Clocks, Outcome, RelayEvents
+from glm_relay.relay import ChatSession, Clocks, EventFramer, Outcome, RelayEvents
 from glm_relay.request import HttpRequest
 from glm_relay.response import StreamingResponse, fixed_response, single_chunk
-from glm_relay.sse import encode_event
 from glm_relay.state import ANONYMOUS, NEW_CONVERSATION, UserState
 from glm_relay.validation import ChatRequest, chat_from_body, chat_from_query
 from glm_relay.zhipu import ZhipuClient
@@ -259,12 +258,11 @@ class RelayApp:
 
             return openai_compat.error_response(request, error)
         if request is not None and request.wants_event_stream and request.method == "GET":
-            frame = encode_event("error", error.to_event_json(), f"{request.request_id}:1")
+            # The same numbering and encoding as a streamed answer's terminal event.
+            frame = EventFramer(request.request_id).frame("error", error.event_data())
             headers = {**SSE_HEADERS, "X-Request-Id": request.request_id}
             return StreamingResponse(200, headers, single_chunk(frame))
-        headers = {**JSON_HEADERS, **error.headers, "X-Request-Id": request_id}
+        headers = {**JSON_HEADERS, **error.response_headers(), "X-Request-Id": request_id}
         if request is not None:
             headers["X-Request-Id"] = request.request_id
-        if error.retry_after is not None:
-            headers["Retry-After"] = str(max(1, round(error.retry_after)))
         return fixed_response(error.status, headers, error.to_json())

@@ -34,6 +34,13 @@ class RelayError(Exception):
         status, retryable = CATALOGUE[code]
         return cls(code, message, status, retryable=retryable)
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers that go with this error as an HTTP answer (``Allow``, ``Retry-After``...)."""
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(self.retry_after)))
+        return headers
+
     def to_json(self) -> bytes:
         """The JSON error body for non-streaming callers."""
         body = {"code": self.code, "message": self.message, **self.extra}
@@ -47,12 +54,6 @@ class RelayError(Exception):
             "retryable": self.retryable,
             **self.extra,
         }
-
-    def to_event_json(self) -> str:
-        """``event_data`` as compact JSON."""
-        from glm_relay.sse import dumps_data
-
-        return dumps_data(self.event_data())
 
     def __repr__(self) -> str:
         return f"RelayError({self.code!r}, {self.message!r}, {self.status})"

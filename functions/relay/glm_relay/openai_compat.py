@@ -88,12 +88,10 @@ async def chat_completions(
 def error_response(request: HttpRequest, error: RelayError) -> StreamingResponse:
     """A ``RelayError`` in OpenAI's error shape, so the SDK raises the matching exception."""
     response = _json(request, error.status, {"error": error_object(error)})
-    response.headers.update(error.headers)
+    response.headers.update(error.response_headers())
     # The SDK reads this instead of guessing from the status (e.g. a used-up balance is a 503
     # that retrying cannot fix).
     response.headers["x-should-retry"] = "true" if error.retryable else "false"
-    if error.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
     return response
 
 
