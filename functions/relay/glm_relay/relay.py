@@ -256,6 +256,10 @@ class RelayBody:
                     frames.append(wire.piece(piece))
                 if frames:
                     self._wake()
+                    # Let the writer send these frames before this task reads again: httpx's
+                    # next read re-registers the socket with the selector (a system call), which
+                    # would otherwise sit between a chunk's arrival and its departure.
+                    await asyncio.sleep(0)
         except RelayError as error:
             self._fail(error)
         except Exception:
