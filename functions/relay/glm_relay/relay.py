@@ -23,6 +23,7 @@ from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
 
 _DRAIN_SECONDS = 1.0
 _COMPLETION_GRACE_SECONDS = 1.0
+_PACED_GAP_SECONDS = 0.001
 EVENT_OF_KIND = {"content": "chat", "reasoning": "reasoning"}
 
 
@@ -240,7 +241,9 @@ class RelayBody:
                     raise RelayError.of(
                         "upstream_disconnected", "the upstream stream ended before the answer did"
                     )
-                self._last_data = now = time.monotonic()
+                now = time.monotonic()
+                paced = now - self._last_data > _PACED_GAP_SECONDS
+                self._last_data = now
                 for piece in upstream.parse(data):
                     if self._ended:
                         break
@@ -256,10 +259,13 @@ class RelayBody:
                     frames.append(wire.piece(piece))
                 if frames:
                     self._wake()
-                    # Let the writer send these frames before this task reads again: httpx's
-                    # next read re-registers the socket with the selector (a system call), which
-                    # would otherwise sit between a chunk's arrival and its departure.
-                    await asyncio.sleep(0)
+                    if paced:
+                        # The upstream is pacing us (a model writing tokens): let the writer send
+                        # these frames before this task reads again, since httpx's next read
+                        # re-registers the socket with the selector (a system call) that would
+                        # otherwise sit between a chunk's arrival and its departure. Data that
+                        # arrives back to back is better served by reading on.
+                        await asyncio.sleep(0)
         except RelayError as error:
             self._fail(error)
         except Exception:
