@@ -118,15 +118,7 @@ class QuotaStore:
                 "requests" if get_n(current, "requests") >= limits.requests_per_day else "tokens"
             )
             return await self._refusal(sub, day, resets_at, reason, current)
-        item = result["Attributes"]
-        return QuotaDecision(
-            allowed=True,
-            reason=None,
-            resets_at=resets_at,
-            requests_used=get_n(item, "requests"),
-            tokens_used=get_n(item, "tokens_used"),
-            day=day,
-        )
+        return _decision(result["Attributes"], day=day, resets_at=resets_at)
 
     async def reconcile(
         self, sub: str, *, reserved_tokens: int, actual_tokens: int, day: str | None = None
@@ -179,14 +171,19 @@ class QuotaStore:
     ) -> QuotaDecision:
         if current is None:
             current = await self._get(sub, day)
-        return QuotaDecision(
-            allowed=False,
-            reason=reason,
-            resets_at=resets_at,
-            requests_used=get_n(current, "requests"),
-            tokens_used=get_n(current, "tokens_used"),
-            day=day,
-        )
+        return _decision(current, day=day, resets_at=resets_at, reason=reason)
+
+
+def _decision(item: Item, *, day: str, resets_at: int, reason: str | None = None) -> QuotaDecision:
+    """The decision with the day's counters as ``item`` holds them (refused if ``reason``)."""
+    return QuotaDecision(
+        allowed=reason is None,
+        reason=reason,
+        resets_at=resets_at,
+        requests_used=get_n(item, "requests"),
+        tokens_used=get_n(item, "tokens_used"),
+        day=day,
+    )
 
 
 def _require_sub(sub: str) -> None:
