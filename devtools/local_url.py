@@ -206,6 +206,7 @@ class LocalFunctionUrl:
         self.handler = handler
         self.config = config or FunctionUrlConfig()
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and return the base URL."""
@@ -216,12 +217,20 @@ class LocalFunctionUrl:
         return f"http://{bound[0]}:{bound[1]}"
 
     async def close(self) -> None:
+        """Stop listening and end open connections (idle keep-alives included)."""
         if self._server is not None:
             self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         peer = str((writer.get_extra_info("peername") or ("127.0.0.1",))[0])
         sock = writer.get_extra_info("socket")
         if sock is not None:
