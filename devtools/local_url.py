@@ -129,15 +129,18 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
     while True:
         size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        try:
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            raise BadRequest(400, "malformed chunk size") from None
+        if size < 0 or len(body) + size > MAX_BODY_BYTES:
+            raise BadRequest(413 if size > 0 else 400, "request payload too large or malformed")
         if size == 0:
             while (await reader.readuntil(b"\r\n")) != b"\r\n":
                 pass  # trailers
             return bytes(body)
         body += await reader.readexactly(size)
         await reader.readexactly(2)
-        if len(body) > MAX_BODY_BYTES:
-            raise BadRequest(413, "request payload too large")
 
 
 def build_event(request: RawRequest, request_id: str, host: str) -> dict[str, Any]:
