@@ -30,6 +30,7 @@ from urllib.parse import unquote
 
 from glm_relay.context import InvocationContext, now_ms
 from glm_relay.response import StreamingResponse
+from glm_relay.runtime_api import CHUNK_FORMAT
 
 Handler = Callable[[dict[str, Any], InvocationContext], Awaitable[StreamingResponse]]
 
@@ -342,7 +343,7 @@ async def _pump(response: StreamingResponse, writer: asyncio.StreamWriter) -> bo
     try:
         async for frame in response.body:
             if frame:
-                writer.write(b"%x\r\n%b\r\n" % (len(frame), frame))
+                writer.write(CHUNK_FORMAT % (len(frame), frame))
                 await writer.drain()
     except Exception:
         # A failure after the first byte: a function URL cuts the connection.

@@ -129,22 +129,22 @@ def parse_completion(payload: dict[str, Any], settings: Settings) -> Completion:
     """Check an OpenAI request body against ``/chat``'s rules; unknown fields are ignored."""
     model = payload.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("invalid_parameter", "model is required and must be a string")
+        raise RelayError.of("invalid_parameter", "model is required and must be a string")
     n = payload.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
-        raise _bad("invalid_parameter", "n must be 1: the relay returns one choice")
+        raise RelayError.of("invalid_parameter", "n must be 1: the relay returns one choice")
     for name in ("tools", "functions"):
         if payload.get(name):
-            raise _bad("invalid_parameter", f"{name} are not supported by this relay")
+            raise RelayError.of("invalid_parameter", f"{name} are not supported by this relay")
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
-        raise _bad("invalid_parameter", "stream must be a boolean")
+        raise RelayError.of("invalid_parameter", "stream must be a boolean")
     options = payload.get("stream_options")
     if options is not None and not isinstance(options, dict):
-        raise _bad("invalid_parameter", "stream_options must be an object")
+        raise RelayError.of("invalid_parameter", "stream_options must be an object")
     include_usage = (options or {}).get("include_usage")
     if include_usage is not None and not isinstance(include_usage, bool):
-        raise _bad("invalid_parameter", "stream_options.include_usage must be a boolean")
+        raise RelayError.of("invalid_parameter", "stream_options.include_usage must be a boolean")
     newer = max_tokens_param(payload, "max_completion_tokens", settings)
     chat = build_chat(
         settings,
@@ -157,22 +157,22 @@ def parse_completion(payload: dict[str, Any], settings: Settings) -> Completion:
     return Completion(chat, bool(stream), bool(include_usage))
 
 
-def _bad(code: str, message: str) -> RelayError:
-    return RelayError.of(code, message)
-
-
 def _messages(raw: Any, settings: Settings) -> list[dict[str, str]]:
     messages = []
     for index, message in enumerate(message_list(raw, settings)):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            raise _bad("invalid_messages", f"{where} must be an object")
+            raise RelayError.of("invalid_messages", f"{where} must be an object")
         role = message.get("role")
         role = ROLE_OF.get(role) if isinstance(role, str) else None
         if role is None:
-            raise _bad("invalid_messages", f"{where}.role must be system, user or assistant")
+            raise RelayError.of(
+                "invalid_messages", f"{where}.role must be system, user or assistant"
+            )
         if message.get("tool_calls") or message.get("function_call"):
-            raise _bad("invalid_messages", f"{where}: tool calls are not supported by this relay")
+            raise RelayError.of(
+                "invalid_messages", f"{where}: tool calls are not supported by this relay"
+            )
         content = checked_content(_text(message.get("content"), where), where)
         messages.append({"role": role, "content": content})
     return require_user_message(messages)
@@ -183,13 +183,19 @@ def _text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _bad("invalid_messages", f"{where}.content must be a string or a list of parts")
+        raise RelayError.of(
+            "invalid_messages", f"{where}.content must be a string or a list of parts"
+        )
     texts = []
     for part in content:
         if not isinstance(part, dict) or part.get("type") != "text":
-            raise _bad("invalid_messages", f"{where}.content: only text parts are supported")
+            raise RelayError.of(
+                "invalid_messages", f"{where}.content: only text parts are supported"
+            )
         if not isinstance(part.get("text"), str):
-            raise _bad("invalid_messages", f"{where}.content: a text part needs a string text")
+            raise RelayError.of(
+                "invalid_messages", f"{where}.content: a text part needs a string text"
+            )
         texts.append(part["text"])
     return "\n".join(texts)
 

@@ -170,7 +170,6 @@ class RelayBody:
         self._frames: deque[bytes] = deque()
         self._pump_task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._started = False
         self._ended = False  # the terminal frame is queued: nothing may follow it
         self._finished = False
         self._last_sent = self._last_data = time.monotonic()
@@ -179,8 +178,7 @@ class RelayBody:
         return self
 
     async def __anext__(self) -> bytes:
-        if not self._started:
-            self._started = True
+        if self._pump_task is None:
             self._pump_task = asyncio.ensure_future(self._pump())
             opening = self._wire.opening()
             if opening is not None:
