@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from glm_relay.errors import RelayError
-from glm_relay.sse import KEEPALIVE_FRAME, SPLITLINES_ONLY, dumps_data
+from glm_relay.sse import KEEPALIVE_FRAME, SPLITLINES_ONLY, dumps_data, encode_event
 from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
 
 _DRAIN_SECONDS = 1.0
@@ -84,9 +84,9 @@ class EventFramer:
         return self.frame_json(event, dumps_data(data))
 
     def frame_json(self, event: str, payload: str) -> bytes:
-        """A frame whose data is already single-line JSON."""
+        """A frame whose data is already JSON (``encode_event`` knows the framing)."""
         self._count += 1
-        return f"id: {self._prefix}{self._count}\nevent: {event}\ndata: {payload}\n\n".encode()
+        return encode_event(event, payload, self._prefix + str(self._count))
 
 
 class RelayEvents:

@@ -15,7 +15,6 @@ _LF = b"\n"
 _CR = b"\r"
 _CRLF = b"\r\n"
 _BOM = "\ufeff"
-KEEPALIVE_FRAME = b": keepalive\n\n"
 
 
 def encode_event(event: str, data: str, event_id: str | None = None) -> bytes:
@@ -55,6 +54,10 @@ def dumps_data(value: Any) -> str:
 def encode_comment(text: str) -> bytes:
     """A comment frame: ignored by EventSource, keeps idle connections and proxies open."""
     return f": {text}\n\n".encode()
+
+
+# Sent after a silence, so proxies and browsers keep an idle stream open.
+KEEPALIVE_FRAME = encode_comment("keepalive")
 
 
 @dataclass(slots=True)
