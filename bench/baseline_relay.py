@@ -3,7 +3,7 @@
 A Lambda Web Adapter deployment runs an ordinary web server in the function (here uvicorn and
 Starlette) and has the adapter forward each invocation to it over HTTP. This module is that
 server around glm_relay's own logic: each request becomes the payload-2.0 event the function
-would get, ``RelayApp.handle`` validates, authorises, reads the secret, signs and opens the
+would get, ``WebApp.handle`` validates, authorises, reads the secret, signs and opens the
 upstream stream exactly as in the function, and the frames go out through Starlette's
 ``StreamingResponse``. So the two differ only in what the shapes differ in: the server stack and
 its imports, and (by default here) the SDK read of the secret that such apps use.
@@ -27,22 +27,22 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from glm_relay.app import RelayApp
 from glm_relay.config import Settings
-from glm_relay.context import InvocationContext, now_ms
+from glm_relay.runtime import InvocationContext, now_ms
+from glm_relay.web.app import WebApp
 
 READY_PREFIX = "baseline relay ready port="
 TIMEOUT_MS = 120_000
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:glm-relay-baseline"
 
-_relay: RelayApp | None = None
+_relay: WebApp | None = None
 
 
-def relay() -> RelayApp:
-    """One ``RelayApp`` per process, as one per container in Lambda."""
+def relay() -> WebApp:
+    """One ``WebApp`` per process, as one per container in Lambda."""
     global _relay
     if _relay is None:
-        _relay = RelayApp(Settings.from_env())
+        _relay = WebApp(Settings.from_env())
     return _relay
 
 

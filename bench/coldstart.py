@@ -57,12 +57,12 @@ TOKEN = os.environ["AWS_SESSION_TOKEN"]
 SECRET_OPTIONS = {
     "sdk": """
 t = time.perf_counter()
-from glm_relay.credentials import PowertoolsSecretSource
+from glm_relay.secrets.sdk import PowertoolsSecretSource
 value = asyncio.run(PowertoolsSecretSource(ARN, max_age_seconds=900).fetch())
 """,
     "extension": """
 t = time.perf_counter()
-from glm_relay.secrets_extension import ExtensionSecretSource
+from glm_relay.secrets.extension import ExtensionSecretSource
 value = asyncio.run(ExtensionSecretSource(ARN, max_age_seconds=900, host="127.0.0.1").fetch())
 """,
     "http.client": """

@@ -6,7 +6,7 @@ posts back: every HTTP chunk of a streamed ``/response`` with its arrival time, 
 loop, and the runtime under test is a real process pointed at ``api.address``.
 
 The protocol literals are spelled out here again on purpose instead of being imported from
-``glm_relay.runtime_api``: the stand-in is the oracle the runtime is tested against.
+``glm_relay.runtime.api``: the stand-in is the oracle the runtime is tested against.
 
 Example:
     async with FakeRuntimeAPI() as api:

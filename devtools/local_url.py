@@ -28,9 +28,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from glm_relay.context import InvocationContext, now_ms
-from glm_relay.response import StreamingResponse
-from glm_relay.runtime_api import CHUNK_FORMAT
+from glm_relay.runtime import InvocationContext, StreamingResponse, now_ms
+from glm_relay.runtime.http1 import CHUNK_FORMAT
 
 Handler = Callable[[dict[str, Any], InvocationContext], Awaitable[StreamingResponse]]
 

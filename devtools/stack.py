@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from devtools.local_url import FunctionUrlConfig, running_local_url, serve_forever
-from glm_relay.app import RelayApp
 from glm_relay.config import Settings
+from glm_relay.web.app import WebApp
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_API_KEY = "devid.devsecret"
@@ -206,7 +206,7 @@ class DevStack:
     mock_args: list[str] = field(default_factory=list)
     moto: MotoBackend = field(default_factory=MotoBackend)
     upstream: MockUpstreamProcess | None = None
-    app: RelayApp | None = None
+    app: WebApp | None = None
     url: str = ""
     token: str = ""
     names: dict[str, str] = field(default_factory=dict)
@@ -237,7 +237,7 @@ class DevStack:
             "conversations_table": self.names["table"],
             **self.settings_overrides,
         }
-        self.app = RelayApp(Settings.from_env(os.environ, **overrides))
+        self.app = WebApp(Settings.from_env(os.environ, **overrides))
         self.token = _mint_dev_token(self.access_token_secret)
 
     def runtime_env(self) -> dict[str, str]:

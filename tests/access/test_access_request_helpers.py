@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from glm_relay.access import bearer_token, redact_query
+from glm_relay.access import bearer_token
+from glm_relay.web.redaction import redact_query
 
 # --- bearer_token --------------------------------------------------------------------------------
 

@@ -11,18 +11,18 @@ import pytest
 
 from devtools.local_url import running_local_url
 from devtools.stack import DevStack
-from glm_relay.app import RelayApp
 from glm_relay.config import Settings
+from glm_relay.web.app import WebApp
 from tests.support.sse_client import read_stream
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 
 
-def relay_for(stack: DevStack, secret_value: str, **settings: object) -> RelayApp:
+def relay_for(stack: DevStack, secret_value: str, **settings: object) -> WebApp:
     """A fresh container reading its key from a new secret holding ``secret_value``."""
     assert stack.upstream is not None
     arn = stack.moto.put_secret(f"glm-relay/key-{uuid.uuid4().hex[:8]}", secret_value)
-    return RelayApp(
+    return WebApp(
         Settings.from_env(
             {},
             zhipu_secret_id=arn,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from glm_relay.sse import SSEDecoder, dumps_data, encode_comment, encode_event
-from glm_relay.zhipu import _plain_content
+from glm_relay.upstream.stream import plain_content
 
 STREAM = (
     b"\xef\xbb\xbf: a comment\r\n"
@@ -87,19 +87,19 @@ def _upstream_chunk(content: str, **extra: object) -> str:
 )
 def test_plain_chunks_take_the_fast_path_with_the_same_content(content: str) -> None:
     data = _upstream_chunk(content)
-    piece = _plain_content(data)
+    piece = plain_content(data)
 
-    assert piece is not None and piece.value == json.loads(data)["choices"][0]["delta"]["content"]
+    assert piece is not None and piece.text == json.loads(data)["choices"][0]["delta"]["content"]
     assert piece.literal is not None and json.loads(piece.literal) == content
 
 
 def test_chunks_of_other_shapes_take_the_general_path() -> None:
-    assert _plain_content(_upstream_chunk("x", finish_reason="stop")) is None
+    assert plain_content(_upstream_chunk("x", finish_reason="stop")) is None
     assert (
-        _plain_content('{"choices":[{"index":0,"delta":{"content":"x","role":"assistant"}}]}')
+        plain_content('{"choices":[{"index":0,"delta":{"content":"x","role":"assistant"}}]}')
         is None
     )
     assert (
-        _plain_content('{"choices":[{"index":0,"delta":{"role":"assistant","content":"a"b"}}]}')
+        plain_content('{"choices":[{"index":0,"delta":{"role":"assistant","content":"a"b"}}]}')
         is None
     )

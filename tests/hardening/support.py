@@ -19,7 +19,7 @@ import httpx
 from devtools.local_url import FunctionUrlConfig, running_local_url
 from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack, MockUpstreamProcess
 from glm_relay.access import TokenLimits, mint_access_token
-from glm_relay.app import RelayApp
+from glm_relay.web.app import WebApp
 from tests.support.sse_client import StreamResult
 
 # Large enough that no hardening run ever meets a quota: quotas are not what these tests prove.
@@ -136,16 +136,16 @@ def assert_single_terminal_last(result: StreamResult) -> None:
 
 
 @contextlib.contextmanager
-def serving(app: RelayApp, config: FunctionUrlConfig | None = None) -> Iterator[str]:
+def serving(app: WebApp, config: FunctionUrlConfig | None = None) -> Iterator[str]:
     """``app`` behind its own local function URL; yields the URL."""
     with running_local_url(app.handle, config or FunctionUrlConfig()) as url:
         yield url
 
 
-def variant_app(stack: DevStack, **overrides: Any) -> RelayApp:
+def variant_app(stack: DevStack, **overrides: Any) -> WebApp:
     """A new container of the session stack's function with some settings changed."""
     assert stack.app is not None
-    return RelayApp(replace(stack.app.settings, **overrides))
+    return WebApp(replace(stack.app.settings, **overrides))
 
 
 @contextlib.contextmanager
@@ -174,7 +174,7 @@ def sibling_stack(
             zhipu_base_url=upstream.base_url,
             **(settings_overrides or {}),
         )
-        app = RelayApp(settings)
+        app = WebApp(settings)
         sibling = DevStack(
             api_key=api_key,
             moto=stack.moto,

@@ -26,7 +26,7 @@ import pytest
 from devtools.local_url import FunctionUrlConfig
 from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
 from glm_relay.access import mint_access_token
-from glm_relay.context import InvocationContext, now_ms
+from glm_relay.runtime import InvocationContext, now_ms
 
 from .support import (
     RawResponse,

@@ -15,17 +15,17 @@ import pytest
 from devtools.emulator import Emulator, parse_framed
 from devtools.secrets_extension_standin import SecretsExtensionStandIn
 from devtools.stack import DevStack
-from glm_relay.app import RelayApp
 from glm_relay.config import Settings
-from glm_relay.context import InvocationContext, now_ms
-from glm_relay.credentials import PowertoolsSecretSource, secret_source
 from glm_relay.errors import RelayError
-from glm_relay.secrets_extension import (
+from glm_relay.runtime import InvocationContext, now_ms
+from glm_relay.secrets import PowertoolsSecretSource, secret_source
+from glm_relay.secrets.extension import (
     EXTENSION_EXECUTABLE,
     PORT_ENV,
     ExtensionSecretSource,
     extension_available,
 )
+from glm_relay.web.app import WebApp
 from mock_upstream.testing import running_mock_upstream
 
 from .conftest import TOKEN
@@ -231,7 +231,7 @@ def chat_event(question: str) -> dict[str, Any]:
     }
 
 
-async def read_events(app: RelayApp, question: str) -> list[tuple[str, dict[str, Any]]]:
+async def read_events(app: WebApp, question: str) -> list[tuple[str, dict[str, Any]]]:
     context = InvocationContext(aws_request_id=uuid.uuid4().hex, deadline_ms=now_ms() + 30_000)
     response = await app.handle(chat_event(question), context)
     assert response.status_code == 200
@@ -250,7 +250,7 @@ async def test_the_relay_reads_its_key_through_the_extension_and_recovers_from_a
     for name, value in standin.function_env().items():
         monkeypatch.setenv(name, value)
     with running_mock_upstream(api_key=old_key) as upstream:
-        app = RelayApp(
+        app = WebApp(
             Settings.from_env(
                 {},
                 zhipu_secret_id=arn,
@@ -260,7 +260,7 @@ async def test_the_relay_reads_its_key_through_the_extension_and_recovers_from_a
             )
         )
         try:
-            assert isinstance(app.credentials._source, ExtensionSecretSource)
+            assert isinstance(app.services.credentials._source, ExtensionSecretSource)
             events = await read_events(app, "hello #chunks=3")
             assert [name for name, _ in events] == ["meta", "chat", "chat", "chat", "done"]
             assert standin.fetches == 1
@@ -275,7 +275,7 @@ async def test_the_relay_reads_its_key_through_the_extension_and_recovers_from_a
             auths = [r["status"] for r in upstream.requests()]
             assert auths[-2:] == [401, 200]
         finally:
-            await app.zhipu.aclose()
+            await app.services.zhipu.aclose()
 
 
 def test_the_runtime_loop_under_the_emulator_reads_the_key_through_the_extension(

@@ -12,8 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from glm_relay.context import InvocationContext
-from glm_relay.response import StreamingResponse, fixed_response
+from glm_relay.runtime import InvocationContext, StreamingResponse, fixed_response
 
 _served = 0
 _first_loop: asyncio.AbstractEventLoop | None = None

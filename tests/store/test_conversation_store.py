@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from glm_relay.store import ConversationForbidden, ConversationNotFound, ConversationStore
-from glm_relay.store.conversations import MAX_TEXT_BYTES
+from glm_relay.state import ConversationForbidden, ConversationNotFound, ConversationStore
+from glm_relay.state.conversations import MAX_TEXT_BYTES
 
 from .fakes import FakeClock
 

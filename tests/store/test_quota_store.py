@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from glm_relay.store import QuotaDecision, QuotaLimits, QuotaStore
+from glm_relay.state import QuotaDecision, QuotaLimits, QuotaStore
 
 from .fakes import FakeClock
 

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from glm_relay.store import ConversationStore, QuotaLimits, QuotaStore
+from glm_relay.state import ConversationStore, QuotaLimits, QuotaStore
 
 RELAY = Path(__file__).resolve().parents[2] / "functions" / "relay"
 
@@ -29,11 +29,11 @@ def test_importing_the_stores_does_not_import_boto3() -> None:
     result = run_python(
         """
         import sys
-        import glm_relay.store
-        import glm_relay.store.conversations
-        import glm_relay.store.dynamo
-        import glm_relay.store.quotas
-        from glm_relay.store import ConversationStore, QuotaStore
+        import glm_relay.state
+        import glm_relay.state.conversations
+        import glm_relay.state.dynamo
+        import glm_relay.state.quotas
+        from glm_relay.state import ConversationStore, QuotaStore
         ConversationStore("table")
         QuotaStore("table")
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"boto3", "botocore"})
@@ -49,8 +49,8 @@ def test_the_default_client_is_shared_and_uses_the_dynamodb_endpoint_variable(
     result = run_python(
         f"""
         import asyncio
-        from glm_relay.store import ConversationStore, QuotaLimits, QuotaStore
-        from glm_relay.store.dynamo import default_client
+        from glm_relay.state import ConversationStore, QuotaLimits, QuotaStore
+        from glm_relay.state.dynamo import default_client
 
         async def main():
             conversations = ConversationStore({table_name!r})

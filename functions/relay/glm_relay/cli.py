@@ -31,8 +31,8 @@ from glm_relay.access import (
     MAX_SUB_LENGTH,
     AccessDenied,
     TokenLimits,
-    _valid_sub,
     mint_access_token,
+    valid_subject,
     verify_access_token,
 )
 
@@ -205,7 +205,7 @@ def _fetch_secret(secret_id: str, region: str | None) -> str:
 
 
 def _subject(text: str) -> str:
-    if not _valid_sub(text):
+    if not valid_subject(text):
         raise argparse.ArgumentTypeError(
             f"must be a non-empty printable string of at most {MAX_SUB_LENGTH} characters"
         )

@@ -3,36 +3,147 @@
 Every failure a caller can see is a ``RelayError``: an HTTP status (used when the failure is
 known before streaming starts), a stable ``code`` (documented in the README), a message that is
 safe to show (never a key, a token or an upstream secret), and whether retrying may help.
+An error is built whole: its headers, retry delay and machine-readable extras are given when it
+is raised, never patched on afterwards.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """A catalogued code; its HTTP status and retryability come from ``CATALOGUE``."""
+
+    # The request itself
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    BODY_TOO_LARGE = "body_too_large"
+    INVALID_ENCODING = "invalid_encoding"
+    INVALID_JSON = "invalid_json"
+    INVALID_BODY = "invalid_body"
+    MISSING_PROMPT = "missing_prompt"
+    INVALID_MESSAGES = "invalid_messages"
+    TOO_MANY_MESSAGES = "too_many_messages"
+    PROMPT_TOO_LONG = "prompt_too_long"
+    INVALID_PARAMETER = "invalid_parameter"
+    UNKNOWN_PARAMETER = "unknown_parameter"
+    MODEL_NOT_ALLOWED = "model_not_allowed"
+    UNAUTHORIZED = "unauthorized"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    CONVERSATION_NOT_FOUND = "conversation_not_found"
+    CONVERSATIONS_DISABLED = "conversations_disabled"
+    STATE_UNAVAILABLE = "state_unavailable"
+    # The upstream
+    RATE_LIMITED = "rate_limited"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+    CONTENT_FILTERED = "content_filtered"
+    UPSTREAM_REJECTED_REQUEST = "upstream_rejected_request"
+    UPSTREAM_AUTH_FAILED = "upstream_auth_failed"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    UPSTREAM_ERROR = "upstream_error"
+    UPSTREAM_STALLED = "upstream_stalled"
+    UPSTREAM_DISCONNECTED = "upstream_disconnected"
+    UPSTREAM_NETWORK_ERROR = "upstream_network_error"
+    UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
+    # The relay
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    CONFIGURATION_ERROR = "configuration_error"
+    SECRET_UNAVAILABLE = "secret_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of a failure with this code, known before streaming."""
+        return CATALOGUE[self][0]
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later."""
+        return CATALOGUE[self][1]
+
+
+C = ErrorCode
+# code: (HTTP status, retryable)
+CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
+    C.NOT_FOUND: (404, False),
+    C.METHOD_NOT_ALLOWED: (405, False),
+    C.UNSUPPORTED_MEDIA_TYPE: (415, False),
+    C.BODY_TOO_LARGE: (413, False),
+    C.INVALID_ENCODING: (400, False),
+    C.INVALID_JSON: (400, False),
+    C.INVALID_BODY: (400, False),
+    C.MISSING_PROMPT: (400, False),
+    C.INVALID_MESSAGES: (400, False),
+    C.TOO_MANY_MESSAGES: (400, False),
+    C.PROMPT_TOO_LONG: (413, False),
+    C.INVALID_PARAMETER: (400, False),
+    C.UNKNOWN_PARAMETER: (400, False),
+    C.MODEL_NOT_ALLOWED: (400, False),
+    C.UNAUTHORIZED: (401, False),
+    C.ORIGIN_NOT_ALLOWED: (403, False),
+    C.QUOTA_EXCEEDED: (429, True),
+    C.CONVERSATION_NOT_FOUND: (404, False),
+    C.CONVERSATIONS_DISABLED: (400, False),
+    C.STATE_UNAVAILABLE: (503, True),
+    C.RATE_LIMITED: (429, True),
+    C.INSUFFICIENT_BALANCE: (503, False),
+    C.CONTEXT_LENGTH_EXCEEDED: (400, False),
+    C.CONTENT_FILTERED: (400, False),
+    C.UPSTREAM_REJECTED_REQUEST: (502, False),
+    C.UPSTREAM_AUTH_FAILED: (502, False),
+    C.UPSTREAM_UNAVAILABLE: (503, True),
+    C.UPSTREAM_ERROR: (502, True),
+    C.UPSTREAM_STALLED: (504, True),
+    C.UPSTREAM_DISCONNECTED: (502, True),
+    C.UPSTREAM_NETWORK_ERROR: (502, True),
+    C.UPSTREAM_PROTOCOL_ERROR: (502, True),
+    C.DEADLINE_EXCEEDED: (504, True),
+    C.CONFIGURATION_ERROR: (500, False),
+    C.SECRET_UNAVAILABLE: (503, True),
+    C.INTERNAL_ERROR: (500, True),
+}
+del C
 
 
 class RelayError(Exception):
     """A failure with a status, a stable code and a caller-safe message.
 
     Example:
-        raise RelayError.of("model_not_allowed", "model 'x' is not allowed here")
+        raise RelayError(ErrorCode.MODEL_NOT_ALLOWED, "model 'x' is not allowed here")
+        raise RelayError(ErrorCode.RATE_LIMITED, "slow down", retry_after=2.0)
     """
 
-    def __init__(self, code: str, message: str, status: int, *, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
-        self.retryable = retryable
-        self.retry_after: float | None = None
-        self.headers: dict[str, str] = {}
-        self.extra: dict[str, Any] = {}  # machine-readable details, e.g. when a quota resets
+        self.status = code.status
+        self.retryable = code.retryable
+        self.retry_after = retry_after
+        self.headers: Mapping[str, str] = headers or {}
+        # Machine-readable details, e.g. when a quota resets.
+        self.extra: Mapping[str, Any] = extra or {}
 
-    @classmethod
-    def of(cls, code: str, message: str) -> RelayError:
-        """Build the error for a catalogued ``code`` (status and retryability come from it)."""
-        status, retryable = CATALOGUE[code]
-        return cls(code, message, status, retryable=retryable)
+    def with_retry_after(self, seconds: float | None) -> RelayError:
+        """The same failure with the delay the upstream asked for (a new error, built whole)."""
+        return RelayError(
+            self.code, self.message, retry_after=seconds, headers=self.headers, extra=self.extra
+        )
 
     def response_headers(self) -> dict[str, str]:
         """Headers that go with this error as an HTTP answer (``Allow``, ``Retry-After``...)."""
@@ -56,49 +167,4 @@ class RelayError(Exception):
         }
 
     def __repr__(self) -> str:
-        return f"RelayError({self.code!r}, {self.message!r}, {self.status})"
-
-
-# code: (HTTP status, retryable)
-CATALOGUE: dict[str, tuple[int, bool]] = {
-    # The request itself
-    "not_found": (404, False),
-    "method_not_allowed": (405, False),
-    "unsupported_media_type": (415, False),
-    "body_too_large": (413, False),
-    "invalid_encoding": (400, False),
-    "invalid_json": (400, False),
-    "invalid_body": (400, False),
-    "missing_prompt": (400, False),
-    "invalid_messages": (400, False),
-    "too_many_messages": (400, False),
-    "prompt_too_long": (413, False),
-    "invalid_parameter": (400, False),
-    "unknown_parameter": (400, False),
-    "model_not_allowed": (400, False),
-    "unauthorized": (401, False),
-    "forbidden": (403, False),
-    "origin_not_allowed": (403, False),
-    "quota_exceeded": (429, True),
-    "conversation_not_found": (404, False),
-    "conversations_disabled": (400, False),
-    "state_unavailable": (503, True),
-    # The upstream
-    "rate_limited": (429, True),
-    "insufficient_balance": (503, False),
-    "context_length_exceeded": (400, False),
-    "content_filtered": (400, False),
-    "upstream_rejected_request": (502, False),
-    "upstream_auth_failed": (502, False),
-    "upstream_unavailable": (503, True),
-    "upstream_error": (502, True),
-    "upstream_stalled": (504, True),
-    "upstream_disconnected": (502, True),
-    "upstream_network_error": (502, True),
-    "upstream_protocol_error": (502, True),
-    # The relay
-    "deadline_exceeded": (504, True),
-    "configuration_error": (500, False),
-    "secret_unavailable": (503, True),
-    "internal_error": (500, True),
-}
+        return f"RelayError({self.code.value!r}, {self.message!r}, {self.status})"

@@ -1,9 +1,9 @@
-"""From an open upstream stream to our SSE events, one frame per piece, as soon as it exists.
+"""From an open answer stream to frames on the wire, one frame per piece, as soon as it exists.
 
-The event sequence is ``meta``, then ``chat`` / ``reasoning`` / ``tool_call`` in upstream order,
-then exactly one terminal event, ``done`` or ``error``, and nothing after it. Between upstream
-pieces the relay watches three clocks: the keepalive interval (send a ``:`` comment so proxies and
-browsers keep the connection), the upstream idle timeout (a stalled upstream becomes
+The wire format (the front end's) writes an opening frame, one frame per piece in upstream order,
+then exactly one terminal frame, ``done`` or ``error``, and nothing after it. Between pieces the
+relay watches three clocks: the keepalive interval (a frame that keeps proxies and browsers from
+closing an idle connection), the upstream idle timeout (a stalled upstream becomes
 ``upstream_stalled``), and the request deadline (stop before Lambda kills the function).
 """
 
@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from glm_relay.errors import RelayError
-from glm_relay.sse import KEEPALIVE_FRAME, SPLITLINES_ONLY, dumps_data, encode_event
-from glm_relay.zhipu import FAILED_FINISH_REASONS, Finish, Piece, UpstreamStream
+from glm_relay.chat.clock import LOOP_CLOCK, Clock
+from glm_relay.chat.pieces import AnswerStream, Finish, Piece, TextPiece
+from glm_relay.errors import ErrorCode, RelayError
 
 _DRAIN_SECONDS = 1.0
 _COMPLETION_GRACE_SECONDS = 1.0
 _PACED_GAP_SECONDS = 0.001
-EVENT_OF_KIND = {"content": "chat", "reasoning": "reasoning"}
 
 
 @dataclass(slots=True)
@@ -33,7 +31,7 @@ class Outcome:
 
     request_id: str
     model: str
-    started: float = field(default_factory=time.monotonic)
+    started: float
     status: str = "streaming"  # then "complete", "error" or "stopped"
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
@@ -48,7 +46,7 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Clocks:
-    """The three limits a relay watches, in seconds (``deadline`` is a monotonic instant)."""
+    """The three limits a relay watches, in seconds (``deadline`` is an instant on the clock)."""
 
     keepalive: float
     idle: float
@@ -62,7 +60,10 @@ class WireFormat(Protocol):
         """The first frame, before any upstream piece (or ``None``)."""
 
     def piece(self, piece: Piece) -> bytes:
-        """The frame of one content, reasoning or tool-call piece."""
+        """The frame of one piece (may be empty when the format shows nothing for it)."""
+
+    def keepalive(self) -> bytes:
+        """A frame that carries nothing, sent after a silence."""
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
         """The terminal frame of an answer that ended normally."""
@@ -71,80 +72,11 @@ class WireFormat(Protocol):
         """The terminal frame of an answer that failed."""
 
 
-class EventFramer:
-    """Numbers events ``<request-id>:<n>`` and encodes their JSON data."""
-
-    __slots__ = ("_count", "_prefix")
-
-    def __init__(self, request_id: str) -> None:
-        self._prefix = request_id + ":"
-        self._count = 0
-
-    def frame(self, event: str, data: dict[str, Any]) -> bytes:
-        return self.frame_json(event, dumps_data(data))
-
-    def frame_json(self, event: str, payload: str) -> bytes:
-        """A frame whose data is already JSON (``encode_event`` knows the framing)."""
-        self._count += 1
-        return encode_event(event, payload, self._prefix + str(self._count))
-
-
-class RelayEvents:
-    """The relay's own SSE events: meta, chat, reasoning, tool_call, then done or error."""
-
-    def __init__(self, request_id: str, meta: dict[str, Any]) -> None:
-        self._framer = EventFramer(request_id)
-        self._meta = meta
-
-    def opening(self) -> bytes | None:
-        return self._framer.frame("meta", self._meta)
-
-    def piece(self, piece: Piece) -> bytes:
-        if piece.kind == "tool_call":
-            return self._framer.frame("tool_call", piece.value)
-        literal = piece.literal
-        if literal is not None and not any(sep in literal for sep in SPLITLINES_ONLY):
-            # The upstream's JSON string is already valid JSON: no decode, no re-encode.
-            return self._framer.frame_json("chat", '{"content":' + literal + "}")
-        return self._framer.frame(EVENT_OF_KIND[piece.kind], {"content": piece.value})
-
-    def done(self, finish: Finish, outcome: Outcome) -> bytes:
-        return self._framer.frame(
-            "done",
-            {
-                "finish_reason": finish.finish_reason,
-                "usage": finish.usage,
-                "model": finish.model or outcome.model,
-                "upstream_id": finish.upstream_id,
-            },
-        )
-
-    def error(self, error: RelayError) -> bytes:
-        return self._framer.frame("error", error.event_data())
-
-
 OnComplete = Callable[[Outcome], Awaitable[None]]
 
 
-@dataclass(slots=True)
-class ChatSession:
-    """An upstream stream that has begun, with what its body needs; ``meta`` goes to callers."""
-
-    upstream: UpstreamStream
-    outcome: Outcome
-    clocks: Clocks
-    on_complete: OnComplete
-    meta: dict[str, Any]
-
-    def body(self, wire: WireFormat) -> RelayBody:
-        """The response body, written in ``wire``'s format."""
-        return RelayBody(
-            self.upstream, self.outcome, self.clocks, wire, on_complete=self.on_complete
-        )
-
-
 class RelayBody:
-    """The response body: an async iterator of frames that owns the upstream stream.
+    """The response body: an async iterator of frames that owns the answer stream.
 
     One pump task per stream reads the upstream, turns pieces into frames and queues them; the
     consumer takes them off the queue, and while the queue is empty waits on a single future with
@@ -155,24 +87,31 @@ class RelayBody:
 
     def __init__(
         self,
-        upstream: UpstreamStream,
+        upstream: AnswerStream,
         outcome: Outcome,
         clocks: Clocks,
         wire: WireFormat,
         *,
         on_complete: OnComplete | None = None,
+        clock: Clock = LOOP_CLOCK,
     ) -> None:
         self._upstream = upstream
         self._outcome = outcome
         self._clocks = clocks
         self._wire = wire
         self._on_complete = on_complete
+        self._clock = clock
         self._frames: deque[bytes] = deque()
         self._pump_task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False  # the terminal frame is queued: nothing may follow it
         self._finished = False
-        self._last_sent = self._last_data = time.monotonic()
+        self._last_sent = self._last_data = clock.now()
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the answer went so far (final once the body has ended)."""
+        return self._outcome
 
     def __aiter__(self) -> RelayBody:
         return self
@@ -189,7 +128,7 @@ class RelayBody:
                 await self._finish()
                 raise StopAsyncIteration
             await self._wait()
-        self._last_sent = time.monotonic()
+        self._last_sent = self._clock.now()
         return frames.popleft()
 
     async def aclose(self) -> None:
@@ -201,13 +140,13 @@ class RelayBody:
 
     async def _wait(self) -> None:
         """Sleep until a frame is queued or the nearest clock runs out, then act on the clock."""
-        clocks = self._clocks
-        now = time.monotonic()
+        clocks, clock = self._clocks, self._clock
+        now = clock.now()
         wake_at = min(self._last_sent + clocks.keepalive, self._last_data + clocks.idle)
         wake_at = min(wake_at, clocks.deadline)
         if wake_at > now:
             waiter = self._waiter = asyncio.get_running_loop().create_future()
-            timer = asyncio.get_running_loop().call_later(wake_at - now, _wake, waiter)
+            timer = clock.call_later(wake_at - now, self._wake)
             try:
                 await waiter
             finally:
@@ -215,14 +154,14 @@ class RelayBody:
                 self._waiter = None
             if self._frames or self._ended:
                 return
-            now = time.monotonic()
+            now = clock.now()
         if now >= clocks.deadline:
-            self._fail(RelayError.of("deadline_exceeded", "the answer did not finish in time"))
+            self._fail(RelayError(ErrorCode.DEADLINE_EXCEEDED, "the answer did not finish in time"))
         elif now >= self._last_data + clocks.idle:
             message = f"the upstream sent nothing for {clocks.idle:g} seconds"
-            self._fail(RelayError.of("upstream_stalled", message))
+            self._fail(RelayError(ErrorCode.UPSTREAM_STALLED, message))
         elif now >= self._last_sent + clocks.keepalive:
-            self._frames.append(KEEPALIVE_FRAME)
+            self._frames.append(self._wire.keepalive())
 
     def _fail(self, error: RelayError) -> None:
         """End the stream with ``error`` (the pump is stopped when the body finishes)."""
@@ -232,29 +171,33 @@ class RelayBody:
 
     async def _pump(self) -> None:
         outcome, upstream, wire, frames = self._outcome, self._upstream, self._wire, self._frames
+        clock = self._clock
         try:
             while not self._ended:
                 data = await upstream.read()
                 if not data:
-                    raise RelayError.of(
-                        "upstream_disconnected", "the upstream stream ended before the answer did"
+                    raise RelayError(
+                        ErrorCode.UPSTREAM_DISCONNECTED,
+                        "the upstream stream ended before the answer did",
                     )
-                now = time.monotonic()
+                now = clock.now()
                 paced = now - self._last_data > _PACED_GAP_SECONDS
                 self._last_data = now
                 for piece in upstream.parse(data):
                     if self._ended:
                         break
-                    if piece.kind == "finish":
-                        frames.append(self._terminal(piece.value))
+                    if isinstance(piece, Finish):
+                        frames.append(self._terminal(piece))
                         self._ended = True
                         break
                     outcome.pieces += 1
                     if outcome.first_token_ms is None:
                         outcome.first_token_ms = (now - outcome.started) * 1000
-                    if piece.kind == "content":
-                        outcome.answer.append(piece.value)
-                    frames.append(wire.piece(piece))
+                    if isinstance(piece, TextPiece):
+                        outcome.answer.append(piece.text)
+                    frame = wire.piece(piece)
+                    if frame:
+                        frames.append(frame)
                 if frames:
                     self._wake()
                     if paced:
@@ -268,15 +211,16 @@ class RelayBody:
             self._fail(error)
         except Exception:
             # A bug must still end the stream with a terminal event that says so.
-            self._fail(RelayError.of("internal_error", "the relay failed while streaming"))
+            self._fail(RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed while streaming"))
         finally:
             self._wake()
         if outcome.status == "complete":
             await _drain(upstream)
 
     def _wake(self) -> None:
-        if self._waiter is not None:
-            _wake(self._waiter)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _finish(self, *, drain: bool = True) -> None:
         if self._finished:
@@ -292,7 +236,7 @@ class RelayBody:
                 await pump
         await self._upstream.aclose()
         outcome = self._outcome
-        outcome.duration_ms = (time.monotonic() - outcome.started) * 1000
+        outcome.duration_ms = (self._clock.now() - outcome.started) * 1000
         if self._on_complete is not None:
             # Shielded: a client that leaves now must not cut the bookkeeping short.
             await asyncio.shield(asyncio.ensure_future(self._complete(outcome)))
@@ -301,7 +245,7 @@ class RelayBody:
         """Run the completion callback once, bounded by the deadline (plus a second: the margin
         before Lambda's own deadline is larger), and never let it break a finished answer."""
         assert self._on_complete is not None
-        allowed = max(self._clocks.deadline - time.monotonic(), 0.0) + _COMPLETION_GRACE_SECONDS
+        allowed = max(self._clocks.deadline - self._clock.now(), 0.0) + _COMPLETION_GRACE_SECONDS
         with contextlib.suppress(Exception):
             async with asyncio.timeout(allowed):
                 await self._on_complete(outcome)
@@ -311,9 +255,8 @@ class RelayBody:
         outcome.finish_reason = finish.finish_reason
         outcome.usage = finish.usage
         outcome.upstream_id = finish.upstream_id
-        if finish.finish_reason in FAILED_FINISH_REASONS:
-            code, message = FAILED_FINISH_REASONS[finish.finish_reason]
-            return self._failed(RelayError.of(code, message))
+        if finish.failure is not None:
+            return self._failed(finish.failure)
         outcome.status = "complete"
         return self._wire.done(finish, outcome)
 
@@ -323,12 +266,7 @@ class RelayBody:
         return self._wire.error(error)
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-async def _drain(upstream: UpstreamStream) -> None:
+async def _drain(upstream: AnswerStream) -> None:
     """Read to the end of the body so the pooled connection can be reused (``_finish`` bounds
     how long it may take)."""
     with contextlib.suppress(Exception):

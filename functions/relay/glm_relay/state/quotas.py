@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from glm_relay.store.dynamo import (
+from glm_relay.state.dynamo import (
     DAY_SECONDS,
     ClientFactory,
     ConditionFailed,

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.access import redact_query
+from glm_relay.web.redaction import redact_query
 
 if TYPE_CHECKING:
-    from glm_relay.relay import Outcome
-    from glm_relay.request import HttpRequest
+    from glm_relay.chat.relay import Outcome
+    from glm_relay.web.request import HttpRequest
 
 SERVICE = "glm-relay"
 NAMESPACE = "GlmRelay"

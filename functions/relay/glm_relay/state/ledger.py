@@ -11,17 +11,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.errors import RelayError
+from glm_relay.errors import ErrorCode, RelayError
 
 if TYPE_CHECKING:
     from glm_relay.access import AccessClaims
+    from glm_relay.chat.relay import Outcome
+    from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
-    from glm_relay.relay import Outcome
-    from glm_relay.store import ConversationStore, QuotaDecision, QuotaStore
-    from glm_relay.validation import ChatRequest
-
-ANONYMOUS = "anonymous"
-NEW_CONVERSATION = "new"
+    from glm_relay.state.conversations import ConversationStore
+    from glm_relay.state.quotas import QuotaDecision, QuotaStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +50,7 @@ class UserState:
     @property
     def conversations(self) -> ConversationStore:
         if self._conversations is None:
-            from glm_relay.store import ConversationStore
+            from glm_relay.state.conversations import ConversationStore
 
             self._conversations = ConversationStore(self._settings.conversations_table)
         return self._conversations
@@ -60,7 +58,7 @@ class UserState:
     @property
     def quotas(self) -> QuotaStore:
         if self._quotas is None:
-            from glm_relay.store import QuotaStore
+            from glm_relay.state.quotas import QuotaStore
 
             self._quotas = QuotaStore(self._settings.conversations_table)
         return self._quotas
@@ -85,7 +83,7 @@ class UserState:
 
     def _require_enabled(self) -> None:
         if not self.enabled:
-            raise RelayError.of("conversations_disabled", "conversations are not enabled here")
+            raise RelayError(ErrorCode.CONVERSATIONS_DISABLED, "conversations are not enabled here")
 
     async def history(self, conversation_id: str, owner: str) -> dict[str, Any]:
         """A conversation as JSON, for its owner only."""
@@ -115,7 +113,7 @@ class UserState:
         settings = self._settings
         if claims is None or not self.enabled:
             return None
-        from glm_relay.store import QuotaLimits
+        from glm_relay.state.quotas import QuotaLimits
 
         limits = QuotaLimits(
             requests_per_day=_first(
@@ -127,13 +125,12 @@ class UserState:
         decision = await self._call(self.quotas.admit(claims.sub, limits, reserve_tokens=reserve))
         if not decision.allowed:
             what = "requests" if decision.reason == "requests" else "tokens"
-            error = RelayError.of(
-                "quota_exceeded",
+            raise RelayError(
+                ErrorCode.QUOTA_EXCEEDED,
                 f"the daily {what} quota is used up; it resets at {_iso(decision.resets_at)}",
+                retry_after=max(1.0, decision.resets_at - time.time()),
+                extra={"resets_at": decision.resets_at},
             )
-            error.retry_after = max(1.0, decision.resets_at - time.time())
-            error.extra["resets_at"] = decision.resets_at
-            raise error
         return Admission(decision, reserve)
 
     async def settle(
@@ -160,19 +157,21 @@ class UserState:
 
     async def _call(self, awaitable: Any) -> Any:
         """Map the stores' refusals and outages onto the relay's codes."""
-        from glm_relay.store import ConversationForbidden, ConversationNotFound
+        from glm_relay.state.conversations import ConversationForbidden, ConversationNotFound
 
         try:
             return await awaitable
         except (ConversationNotFound, ConversationForbidden):
             # The same answer for both, so nobody can probe which ids exist.
-            raise RelayError.of("conversation_not_found", "no such conversation") from None
+            raise RelayError(ErrorCode.CONVERSATION_NOT_FOUND, "no such conversation") from None
         except RelayError:
             raise
         except ValueError as exc:
-            raise RelayError.of("invalid_parameter", str(exc)[:200]) from None
+            raise RelayError(ErrorCode.INVALID_PARAMETER, str(exc)[:200]) from None
         except Exception:
-            raise RelayError.of("state_unavailable", "the state store is unavailable") from None
+            raise RelayError(
+                ErrorCode.STATE_UNAVAILABLE, "the state store is unavailable"
+            ) from None
 
 
 def _first(override: int | None, default: int) -> int:

@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 from typing import NamedTuple
 
+from glm_relay.runtime.http1 import CHUNK_FORMAT, CRLF, LAST_CHUNK, Response, read_response
+
 API_VERSION = "2018-06-01"
 NEXT_PATH = f"/{API_VERSION}/runtime/invocation/next"
 RESPONSE_PATH = f"/{API_VERSION}/runtime/invocation/{{request_id}}/response"
@@ -46,14 +48,6 @@ STATUS_ACCEPTED = 202  # /response, /error, /init/error
 # "Non-recoverable state. Runtime should exit promptly." (Runtime API reference)
 STATUS_CONTAINER_ERROR = 500
 
-CRLF = b"\r\n"
-# One chunk of a chunked body: size in hex, CRLF, the data, CRLF.
-CHUNK_FORMAT = b"%x\r\n%b\r\n"
-HEAD_END = b"\r\n\r\n"
-# A chunk of size zero ends a chunked body; the trailer section and an empty line follow it.
-LAST_CHUNK = b"0\r\n"
-NO_BODY_STATUSES = frozenset({204, 304})
-
 
 class RuntimeAPIError(Exception):
     """The Runtime API answered with an unexpected status.
@@ -65,15 +59,6 @@ class RuntimeAPIError(Exception):
         super().__init__(f"{method} {path} -> {status}: {body[:200]!r}")
         self.status = status
         self.fatal = status >= STATUS_CONTAINER_ERROR
-
-
-class Response(NamedTuple):
-    """One HTTP response; header names lowercased."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    keep_alive: bool
 
 
 class NextInvocation(NamedTuple):
@@ -263,57 +248,3 @@ def _request_head(method: str, path: str, host: str, headers: tuple[tuple[str, s
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"User-Agent: {USER_AGENT}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def read_response(reader: asyncio.StreamReader) -> Response:
-    """Read one HTTP/1.1 response: status line, headers, then a Content-Length or chunked body.
-
-    Raises ``asyncio.IncompleteReadError`` if the peer closes before a whole response arrived.
-    """
-    while True:
-        head = await reader.readuntil(HEAD_END)
-        status_line, _, header_block = head[: -len(HEAD_END)].decode("latin-1").partition("\r\n")
-        version, _, rest = status_line.partition(" ")
-        status = int(rest[:3])
-        # 1xx answers are interim (e.g. 100 Continue); the real one follows.
-        if status >= 200:
-            break
-    headers = _parse_headers(header_block)
-    connection = headers.get("connection", "").lower()
-    keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-    if status in NO_BODY_STATUSES:
-        body = b""
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        body = await _read_chunked(reader)
-    elif "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    else:
-        # Neither length nor chunking: the body runs until the server closes the connection.
-        body = await reader.read()
-        keep_alive = False
-    return Response(status, headers, body, keep_alive)
-
-
-def _parse_headers(block: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in block.split("\r\n"):
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return headers
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size_line = await reader.readuntil(CRLF)
-        # Chunk extensions (";name=value") may follow the hex size; they carry nothing for us.
-        size = int(size_line.split(b";", 1)[0], 16)
-        if size == 0:
-            break
-        # Each chunk's data is followed by its own CRLF.
-        parts.append((await reader.readexactly(size + len(CRLF)))[: -len(CRLF)])
-    # Skip the trailer section up to the empty line that ends the message.
-    while await reader.readuntil(CRLF) != CRLF:
-        pass
-    return b"".join(parts)

@@ -13,7 +13,8 @@ Lambda never tells a function that the browser went away, so a body runs to its 
 early only if the Runtime API connection itself breaks. Either way the body is ``aclose()``d, which
 releases whatever it holds (the upstream request).
 
-Only the standard library is imported here: this module is on the cold-start path.
+Only the standard library is imported here: this module is on the cold-start path, and the
+``runtime`` package is a library of its own that knows nothing of the relay.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.context import InvocationContext
-from glm_relay.response import StreamingResponse
-from glm_relay.runtime_api import (
+from glm_relay.runtime.api import (
     ERROR_BODY_HEADER,
     ERROR_TYPE_HEADER,
     NextInvocation,
@@ -37,6 +36,8 @@ from glm_relay.runtime_api import (
     RuntimeAPIClient,
     RuntimeAPIError,
 )
+from glm_relay.runtime.context import InvocationContext
+from glm_relay.runtime.response import StreamingResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -275,7 +276,3 @@ def _log_failure(
 def _log(message: str, **fields: Any) -> None:
     """One JSON line on stdout (CloudWatch). Never pass the event: it carries credentials."""
     print(json.dumps({"level": "ERROR", "message": message, **fields}), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Conversations: who owns one, and every turn asked in it, so a follow-up carries its context.
 
-Items (see ``glm_relay.store`` for the whole table):
+Items (see ``glm_relay.state`` for the whole table):
 
 - ``pk=CONV#<id>, sk=META``: ``owner`` (token ``sub``), ``created_at``, ``updated_at``,
   ``turn_count`` (the last turn number handed out), ``expires_at``.
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from glm_relay.store.dynamo import (
+from glm_relay.state.dynamo import (
     DAY_SECONDS,
     META_SK,
     TURN_PREFIX,

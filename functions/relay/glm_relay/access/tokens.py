@@ -26,8 +26,8 @@ Every rejection raises :class:`AccessDenied` with a short message that is safe t
 caller and to log: it never contains the token or the key. A bad *key* (empty, shorter than 32
 bytes, or PEM text) is a deployment error, not a caller error, and raises ``ValueError``.
 
-pyjwt is imported on first use, so importing this module (for :func:`bearer_token` or
-:func:`redact_query`) costs nothing noticeable.
+pyjwt is imported on first use, so importing this module (for :func:`bearer_token`) costs
+nothing noticeable.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
 __all__ = [
     "ALGORITHM",
@@ -46,13 +45,11 @@ __all__ = [
     "MAX_SUB_LENGTH",
     "MAX_TOKEN_BYTES",
     "MIN_KEY_BYTES",
-    "REDACTED",
     "AccessClaims",
     "AccessDenied",
     "TokenLimits",
     "bearer_token",
     "mint_access_token",
-    "redact_query",
     "verify_access_token",
 ]
 
@@ -69,34 +66,6 @@ _LIMIT_FIELDS = ("requests_per_day", "tokens_per_day", "max_tokens")
 # Compact JWS: three unpadded base64url segments; the signature may be empty (alg "none").
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"bearer[ \t]+(?P<credentials>.*)", re.IGNORECASE | re.DOTALL)
-
-REDACTED = "REDACTED"
-# A query parameter is secret-looking when one of the words of its name (split on "_", "-", "."
-# and camelCase) is one of these, or its name contains one of the substrings.
-_SECRET_PARAM_WORDS = frozenset(
-    {
-        "token",
-        "jwt",
-        "key",
-        "apikey",
-        "secret",
-        "password",
-        "passwd",
-        "pwd",
-        "sig",
-        "signature",
-        "credential",
-        "credentials",
-        "auth",
-        "authorization",
-        "session",
-        "sessionid",
-        "code",
-    }
-)
-_SECRET_PARAM_PARTS = ("secret", "passw", "credential")
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_NAME_WORD_SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +158,7 @@ def mint_access_token(
     import jwt
 
     _check_key(signing_key)
-    if not _valid_sub(sub):
+    if not valid_subject(sub):
         raise ValueError(
             f"sub must be a non-empty printable string of at most {MAX_SUB_LENGTH} characters"
         )
@@ -234,36 +203,6 @@ def bearer_token(headers: Mapping[str, str] | None, query: Mapping[str, str] | N
     if isinstance(from_query, str) and from_query.strip():
         return from_query.strip()
     return None
-
-
-def redact_query(raw_query: str) -> str:
-    """The query string with secret-looking values replaced by ``REDACTED``, for logging.
-
-    Redacts ``access_token`` and any parameter whose name looks like a credential: a word of the
-    name is ``token``, ``key``, ``sig``, ``signature``, ``auth``, ``jwt``, ``code``, ... (so
-    ``id_token``, ``apiKey`` and ``X-Amz-Signature`` are redacted, ``max_tokens`` is not), or the
-    name contains ``secret``, ``passw`` or ``credential``. Everything else, including order and
-    percent-encoding, is kept verbatim.
-
-    >>> redact_query("model=glm-4&access_token=eyJ.x.y&stream=1")
-    'model=glm-4&access_token=REDACTED&stream=1'
-    """
-    if not raw_query:
-        return raw_query
-    prefix, body = ("?", raw_query[1:]) if raw_query.startswith("?") else ("", raw_query)
-    parts = []
-    for part in body.split("&"):
-        name, sep, value = part.partition("=")
-        if sep and value and _is_secret_param(name):
-            part = f"{name}={REDACTED}"
-        parts.append(part)
-    return prefix + "&".join(parts)
-
-
-def _is_secret_param(raw_name: str) -> bool:
-    name = _CAMEL_BOUNDARY.sub("_", unquote_plus(raw_name)).lower()
-    words = set(_NAME_WORD_SEPARATORS.split(name))
-    return bool(words & _SECRET_PARAM_WORDS) or any(part in name for part in _SECRET_PARAM_PARTS)
 
 
 def _check_key(signing_key: str) -> None:
@@ -332,7 +271,7 @@ def _claims_from_payload(payload: dict[str, Any], now: float, leeway: int) -> Ac
     if "aud" in payload:
         raise AccessDenied("audience not allowed")
     sub = payload["sub"]
-    if not _valid_sub(sub):
+    if not valid_subject(sub):
         raise AccessDenied("invalid claim: sub")
     exp = payload["exp"]
     if not _is_numeric_date(exp):
@@ -380,5 +319,6 @@ def _is_numeric_date(value: object) -> bool:
     return math.isfinite(value) and 0 <= value <= MAX_LIMIT_VALUE
 
 
-def _valid_sub(sub: object) -> bool:
+def valid_subject(sub: object) -> bool:
+    """Whether ``sub`` can key quotas and logs: printable, non-empty, bounded."""
     return isinstance(sub, str) and 0 < len(sub) <= MAX_SUB_LENGTH and sub.isprintable()

@@ -19,8 +19,6 @@ class StreamingResponse:
     headers: dict[str, str]
     body: AsyncIterator[bytes]
     cookies: list[str] = field(default_factory=list)
-    # True when the answer's own completion writes the request summary (relayed chats).
-    accounted: bool = False
 
     def prelude(self) -> bytes:
         """The function-URL metadata prelude (JSON, must fit in the first 16 KB)."""

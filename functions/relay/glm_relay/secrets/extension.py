@@ -10,7 +10,7 @@ process, ``python -m bench``), reading a secret through Powertools costs about 2
 of it importing boto3 and building a client; through the extension it costs about 5 ms.
 
 The request is one plain HTTP/1.1 GET on a raw asyncio connection, answered with
-``glm_relay.runtime_api.read_response`` (already imported by the runtime loop): no thread, no new
+``glm_relay.runtime.http1.read_response`` (already imported by the runtime loop): no thread, no new
 module. Measured at cold start: this 4.6 ms, ``http.client`` 10 ms (12 ms from a worker thread),
 the httpx client 45 ms to build plus 72 ms to import when nothing else has.
 
@@ -30,14 +30,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from glm_relay.credentials import RecentValue
-from glm_relay.errors import RelayError
-
-if TYPE_CHECKING:
-    from glm_relay.credentials import SecretSource
+from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.runtime.http1 import read_response
+from glm_relay.secrets.cached import CachedSecretSource, SecretSource
 
 PORT_ENV = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
 DEFAULT_PORT = 2773
@@ -60,7 +57,7 @@ def extension_available(
     return bool(environ.get(PORT_ENV, "").strip()) or exists(EXTENSION_EXECUTABLE)
 
 
-class ExtensionSecretSource:
+class ExtensionSecretSource(CachedSecretSource):
     """A ``SecretSource`` that asks the Parameters and Secrets Lambda Extension.
 
     The value is also kept in this object for ``max_age_seconds``, so a warm request (the access
@@ -78,30 +75,21 @@ class ExtensionSecretSource:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(secret_id, max_age_seconds=max_age_seconds, clock=clock)
         environ = os.environ if environ is None else environ
-        self.secret_id = secret_id
-        self.max_age_seconds = max_age_seconds
         self.fallback = fallback
         self.host = host
         self.port = int(environ.get(PORT_ENV, "").strip() or DEFAULT_PORT)
         self.timeout_seconds = timeout_seconds
         self._environ = environ
-        self._recent = RecentValue(max_age_seconds, clock)
         self.requests = 0  # reads that reached the extension
 
-    async def fetch(self, *, force: bool = False) -> str:
-        if not self.secret_id:
-            raise RelayError.of("configuration_error", "no secret is configured")
-        value = None if force else self._recent.get()
-        if value is not None:
-            return value
+    async def _read(self, force: bool) -> str:
         if force and self.fallback is not None:
-            return self._recent.put(await self.fallback.fetch(force=True))
-        return self._recent.put(await self._get())
+            return await self.fallback.fetch(force=True)
+        return await self._get()
 
     async def _get(self) -> str:
-        from glm_relay.runtime_api import read_response
-
         target = f"{GET_PATH}?secretId={quote(self.secret_id, safe='')}"
         token = self._environ.get(TOKEN_ENV, "")
         head = (
@@ -116,20 +104,26 @@ class ExtensionSecretSource:
                 writer.write(head.encode("latin-1"))
                 response = await read_response(reader)
         except (OSError, TimeoutError, EOFError, asyncio.LimitOverrunError, ValueError):
-            raise RelayError.of("internal_error", "the secrets extension did not answer") from None
+            raise RelayError(
+                ErrorCode.INTERNAL_ERROR, "the secrets extension did not answer"
+            ) from None
         finally:
             if writer is not None:
                 writer.close()
         if response.status != 200:
             # 4xx: the secret is missing or not ours to read; the body may name it, so not shown.
-            code = "configuration_error" if 400 <= response.status < 500 else "internal_error"
-            raise RelayError.of(
-                code, f"the secrets extension refused the secret ({response.status})"
+            code = (
+                ErrorCode.CONFIGURATION_ERROR
+                if 400 <= response.status < 500
+                else ErrorCode.INTERNAL_ERROR
             )
+            raise RelayError(code, f"the secrets extension refused the secret ({response.status})")
         try:
             value = json.loads(response.body)["SecretString"]
         except (ValueError, KeyError, TypeError):
-            raise RelayError.of("configuration_error", "the secret has no SecretString") from None
+            raise RelayError(
+                ErrorCode.CONFIGURATION_ERROR, "the secret has no SecretString"
+            ) from None
         if not isinstance(value, str):
-            raise RelayError.of("configuration_error", "the secret has no SecretString")
+            raise RelayError(ErrorCode.CONFIGURATION_ERROR, "the secret has no SecretString")
         return value

@@ -1,0 +1,139 @@
+"""Starting an answer: history, quota, the upstream stream; then a body in any wire format.
+
+The service depends on two roles, not on their implementations: an ``Upstream`` that opens an
+answer stream, and a ``Ledger`` that keeps conversations and quotas. The front ends call
+``ChatService.start`` and choose the wire format; everything else about an answer is here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from glm_relay.chat.clock import LOOP_CLOCK, Clock
+from glm_relay.chat.relay import Clocks, Outcome, RelayBody, WireFormat
+
+if TYPE_CHECKING:
+    from glm_relay.access import AccessClaims
+    from glm_relay.chat.pieces import AnswerStream
+    from glm_relay.chat.request import ChatRequest
+    from glm_relay.config import Settings
+
+ANONYMOUS = "anonymous"
+NEW_CONVERSATION = "new"
+
+
+class Upstream(Protocol):
+    """Opens an answer stream for a chat, retrying inside ``deadline`` as it sees fit."""
+
+    async def open_stream(
+        self, chat: ChatRequest, *, request_id: str, deadline: float
+    ) -> AnswerStream: ...
+
+
+class Ledger(Protocol):
+    """Conversations and quotas (``admission`` is whatever ``admit`` returned)."""
+
+    async def with_history(self, chat: ChatRequest, owner: str) -> ChatRequest: ...
+
+    async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Any: ...
+
+    async def create(self, owner: str) -> str: ...
+
+    async def settle(
+        self, claims: AccessClaims | None, admission: Any, outcome: Outcome | None
+    ) -> None: ...
+
+    async def save_turn(
+        self, conversation_id: str, owner: str, chat: ChatRequest, outcome: Outcome
+    ) -> None: ...
+
+
+@dataclass(slots=True)
+class ChatSession:
+    """An answer whose upstream stream has begun; ``meta`` is what callers are told first."""
+
+    upstream: AnswerStream
+    outcome: Outcome
+    clocks: Clocks
+    on_complete: Callable[[Outcome], Awaitable[None]]
+    meta: dict[str, Any]
+    clock: Clock = LOOP_CLOCK
+
+    def body(self, wire: WireFormat) -> RelayBody:
+        """The response body, written in ``wire``'s format."""
+        return RelayBody(
+            self.upstream,
+            self.outcome,
+            self.clocks,
+            wire,
+            on_complete=self.on_complete,
+            clock=self.clock,
+        )
+
+
+class ChatService:
+    """Everything before an answer's first byte, for either front end.
+
+    Example:
+        service = ChatService(settings, upstream=zhipu, ledger=user_state)
+        session = await service.start(chat, request_id="r-1", remaining_ms=30_000, claims=None)
+        body = session.body(wire_format)
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        upstream: Upstream,
+        ledger: Ledger,
+        clock: Clock = LOOP_CLOCK,
+    ) -> None:
+        self._settings = settings
+        self._upstream = upstream
+        self._ledger = ledger
+        self._clock = clock
+
+    async def start(
+        self,
+        chat: ChatRequest,
+        *,
+        request_id: str,
+        remaining_ms: int,
+        claims: AccessClaims | None,
+    ) -> ChatSession:
+        """History, quota and the upstream stream; any ``RelayError`` raised here is still an
+        HTTP status. After it returns, the caller streams ``session.body(wire_format)``."""
+        settings, ledger = self._settings, self._ledger
+        started = self._clock.now()
+        deadline = started + max(0, remaining_ms - settings.deadline_margin_ms) / 1000
+        owner = claims.sub if claims else ANONYMOUS
+        if claims is not None and claims.limits.max_tokens is not None:
+            chat = chat.capped(claims.limits.max_tokens)
+        if chat.conversation_id not in (None, NEW_CONVERSATION):
+            chat = await ledger.with_history(chat, owner)
+        admission = await ledger.admit(claims, chat)
+        try:
+            if chat.conversation_id == NEW_CONVERSATION:
+                chat = replace(chat, conversation_id=await ledger.create(owner))
+            upstream = await self._upstream.open_stream(
+                chat, request_id=request_id, deadline=deadline
+            )
+        except Exception:
+            # Nothing was spent: give the reservation back (best effort, never masking why).
+            await ledger.settle(claims, admission, None)
+            raise
+        meta: dict[str, Any] = {}
+        if chat.conversation_id is not None:
+            meta["conversation_id"] = chat.conversation_id
+        outcome = Outcome(request_id, chat.model, started, attempts=upstream.attempts)
+        conversation_id = chat.conversation_id
+
+        async def completed(outcome: Outcome) -> None:
+            await ledger.settle(claims, admission, outcome)
+            if conversation_id is not None:
+                await ledger.save_turn(conversation_id, owner, chat, outcome)
+
+        clocks = Clocks(settings.keepalive_seconds, settings.idle_timeout_seconds, deadline)
+        return ChatSession(upstream, outcome, clocks, completed, meta, self._clock)

@@ -1,0 +1,129 @@
+"""The Zhipu API key and the short-lived JWT signed with it, both cached for the container.
+
+The key ``{id}.{secret}`` lives in Secrets Manager, as a plain string or as JSON
+``{"api_key": "..."}``. Zhipu expects ``Authorization: Bearer <jwt>`` where the JWT is HS256
+signed with the secret half, carries ``sign_type: SIGN`` in its header and ``api_key``,
+``timestamp`` and ``exp`` (milliseconds) in its claims. Signing costs little, but not nothing,
+so one token serves every request until it is close to expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.secrets import SecretSource
+
+# A stored key that is not of the form {id}.{secret} is read again at most this often, so a
+# container that started before the operator stored the real key recovers within seconds instead
+# of answering configuration_error until the cached copy ages out.
+BAD_KEY_RETRY_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A parsed Zhipu key. The secret half never shows in ``repr``."""
+
+    id: str
+    secret: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, raw: str) -> ApiKey:
+        """Read ``id.secret`` from the secret string, plain or as JSON ``{"api_key": ...}``."""
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                text = str(json.loads(text).get("api_key", "")).strip()
+            except (ValueError, AttributeError):
+                text = ""
+        key_id, sep, secret = text.partition(".")
+        if not sep or not key_id or not secret or "." in secret:
+            # Say what is wrong without repeating any of the value.
+            raise RelayError(
+                ErrorCode.CONFIGURATION_ERROR,
+                "the Zhipu API key secret is not of the form {id}.{secret}",
+            )
+        return cls(key_id, secret)
+
+
+class CredentialStore:
+    """Turns the stored key into an ``Authorization`` header value, caching both.
+
+    Example:
+        store = CredentialStore(secret_source("zhipu/api-key", max_age_seconds=900))
+        headers = {"Authorization": await store.authorization()}
+        # after an upstream 401: await store.authorization(refresh=True)
+    """
+
+    def __init__(
+        self,
+        source: SecretSource,
+        *,
+        mode: str = "jwt",
+        ttl_seconds: int = 3600,
+        renew_before_seconds: int = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if mode not in {"jwt", "raw"}:
+            raise RelayError(
+                ErrorCode.CONFIGURATION_ERROR, "ZHIPU_AUTH_MODE must be 'jwt' or 'raw'"
+            )
+        self._source = source
+        self._mode = mode
+        self._ttl = ttl_seconds
+        self._renew_before = min(renew_before_seconds, ttl_seconds // 2)
+        self._clock = clock
+        self._key: ApiKey | None = None
+        self._header: str | None = None
+        self._renew_at = 0.0
+        self._bad_key_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def authorization(self, *, refresh: bool = False) -> str:
+        """The header value; ``refresh`` re-reads the secret (it may have rotated) and re-signs."""
+        header = self._header
+        if header is not None and not refresh and self._clock() < self._renew_at:
+            return header
+        async with self._lock:
+            if refresh or self._key is None:
+                self._key = await self._read_key(force=refresh)
+                self._header = None
+            if self._header is None or refresh or self._clock() >= self._renew_at:
+                self._header, self._renew_at = self._sign(self._key)
+            return self._header
+
+    async def _read_key(self, *, force: bool) -> ApiKey:
+        """Parse the stored key; an unusable one is not trusted for long (see above)."""
+        if self._bad_key_at is not None:
+            force = force or self._clock() - self._bad_key_at >= BAD_KEY_RETRY_SECONDS
+        try:
+            key = ApiKey.parse(await self._source.fetch(force=force))
+        except RelayError as error:
+            if error.code is ErrorCode.CONFIGURATION_ERROR and (force or self._bad_key_at is None):
+                self._bad_key_at = self._clock()
+            raise
+        self._bad_key_at = None
+        return key
+
+    def _sign(self, key: ApiKey) -> tuple[str, float]:
+        now = self._clock()
+        if self._mode == "raw":
+            return f"Bearer {key.id}.{key.secret}", float("inf")
+        import jwt
+
+        now_ms = int(now * 1000)
+        with warnings.catch_warnings():
+            # Zhipu issues the secret; its length is not ours to choose.
+            warnings.simplefilter("ignore")
+            token = jwt.encode(
+                {"api_key": key.id, "exp": now_ms + self._ttl * 1000, "timestamp": now_ms},
+                key.secret,
+                algorithm="HS256",
+                headers={"alg": "HS256", "sign_type": "SIGN"},
+            )
+        return f"Bearer {token}", now + self._ttl - self._renew_before

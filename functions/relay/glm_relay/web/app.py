@@ -1,0 +1,154 @@
+"""The HTTP front door: one route table, one place for request ids, errors and summary lines.
+
+Example:
+    app = WebApp(Settings.from_env())
+    response = await app.handle(event, context)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.web.chat_api import ChatEndpoints, chat_error
+from glm_relay.web.documents import ConversationEndpoint, PageEndpoint
+from glm_relay.web.guard import Guard
+from glm_relay.web.headers import REQUEST_ID_HEADER
+from glm_relay.web.openai_api import OpenAIEndpoints, openai_error
+from glm_relay.web.request import HttpRequest
+from glm_relay.web.routing import ErrorFormat, Exchange, Route, RouteGroup, Router
+from glm_relay.web.services import Services
+
+if TYPE_CHECKING:
+    from glm_relay.config import Settings
+    from glm_relay.runtime import InvocationContext, StreamingResponse
+    from glm_relay.upstream import CredentialStore
+
+
+def build_router(settings: Settings, services: Services) -> Router:
+    """Every route the relay serves, grouped by error format."""
+    page = PageEndpoint()
+    chat = ChatEndpoints(settings, services.chats)
+    conversation = ConversationEndpoint(services.state)
+    openai = OpenAIEndpoints(settings, services.chats)
+    relay_routes = (
+        Route("/", {"GET": page.get, "HEAD": page.head}, guarded=False),
+        Route("/chat", {"GET": chat.get, "POST": chat.post}),
+        Route("/conversations/{id}", {"GET": conversation.get}),
+    )
+    openai_routes = (
+        Route("/v1/chat/completions", {"POST": openai.chat_completions}),
+        Route("/v1/models", {"GET": openai.models}),
+    )
+    return Router(
+        (
+            RouteGroup("", chat_error, relay_routes),
+            RouteGroup("/v1/", openai_error, openai_routes),
+        )
+    )
+
+
+class WebApp:
+    """Reads the event, finds the route, guards it, and answers; never raises."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Services | None = None,
+        credentials: CredentialStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.services = services or Services.from_settings(settings, credentials=credentials)
+        self.telemetry = self.services.telemetry
+        self.router = build_router(settings, self.services)
+        self.guard = Guard(settings, self.services.signing_key)
+
+    async def handle(self, event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
+        """Serve one event: the response, with ``X-Request-Id`` and a summary line when it ends."""
+        request_id = context.aws_request_id
+        request: HttpRequest | None = None
+        errors: ErrorFormat = chat_error
+        exchange: Exchange | None = None
+        summary: dict[str, Any] = {"outcome": "served"}
+        try:
+            request = HttpRequest.from_event(event, request_id)
+            group = self.router.group_for(request.path)
+            errors = group.errors
+            route, endpoint, params = group.resolve(request)
+            exchange = Exchange(request, context, params)
+            refusal = await self.guard.admit(exchange) if route.guarded else None
+            response = refusal or await endpoint(exchange)
+        except RelayError as error:
+            summary = {"outcome": "rejected", "error_code": error.code}
+            response = errors(request, error)
+        except Exception as exc:
+            # A bug: answer like any other failure rather than leaving the caller a bare 502.
+            # Only the type is logged; a message could quote request content.
+            summary = {"outcome": "failed", "error_code": type(exc).__name__}
+            response = errors(request, RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed"))
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+        def write_summary() -> None:
+            self._summarise(request, exchange, response.status_code, request_id, summary)
+
+        response.body = EpilogueBody(response.body, write_summary)
+        return response
+
+    def _summarise(
+        self,
+        request: HttpRequest | None,
+        exchange: Exchange | None,
+        status: int,
+        request_id: str,
+        summary: dict[str, Any],
+    ) -> None:
+        claims = exchange.claims if exchange else None
+        self.telemetry.request_done(
+            request,
+            status=status,
+            stream=exchange.outcome if exchange else None,
+            subject=claims.sub if claims else None,
+            question=exchange.question if exchange else None,
+            request_id=request_id,
+            **summary,
+        )
+
+
+class EpilogueBody:
+    """``body``, then ``epilogue()`` exactly once when it ends or is closed.
+
+    A class rather than an async generator: each frame costs one extra await, no generator
+    frame switch, on the hot path.
+    """
+
+    __slots__ = ("_body", "_epilogue", "_next")
+
+    def __init__(self, body: AsyncIterator[bytes], epilogue: Callable[[], None]) -> None:
+        self._body = body
+        self._next = body.__anext__
+        self._epilogue: Callable[[], None] | None = epilogue
+
+    def __aiter__(self) -> EpilogueBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._next()
+        except BaseException:
+            self._end()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            aclose = getattr(self._body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        epilogue, self._epilogue = self._epilogue, None
+        if epilogue is not None:
+            epilogue()

@@ -1,0 +1,122 @@
+"""``/chat``: ``GET`` for ``EventSource`` (the question in the query), ``POST`` for ``fetch``.
+
+Both answer with the relay's own events (``chat_events.py``). A failure known before streaming
+is one ``error`` event for an ``EventSource`` (it cannot read the body of a non-200 answer), and
+JSON with its status for everyone else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
+from glm_relay.chat.request import (
+    ChatRequest,
+    build_chat,
+    max_tokens_param,
+    number_param,
+    sendable,
+)
+from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.runtime import StreamingResponse, fixed_response, single_chunk
+from glm_relay.web.chat_events import RelayEvents, error_event
+from glm_relay.web.headers import JSON_HEADERS, SSE_HEADERS
+
+if TYPE_CHECKING:
+    from glm_relay.chat.session import ChatService
+    from glm_relay.config import Settings
+    from glm_relay.web.request import HttpRequest
+    from glm_relay.web.routing import Exchange
+
+POST_FIELDS = frozenset({"messages", "model", "temperature", "top_p", "max_tokens", "conversation"})
+GET_PARAMS = frozenset({"q", "model", "system", "access_token", "conversation"})
+POST_MESSAGES = MessageRules(roles=BASIC_ROLES, only_keys=frozenset({"role", "content"}))
+
+
+class ChatEndpoints:
+    """The endpoints of ``/chat``."""
+
+    def __init__(self, settings: Settings, chats: ChatService) -> None:
+        self._settings = settings
+        self._chats = chats
+
+    async def get(self, exchange: Exchange) -> StreamingResponse:
+        return await self._relay(exchange, chat_from_query(exchange.request, self._settings))
+
+    async def post(self, exchange: Exchange) -> StreamingResponse:
+        return await self._relay(exchange, chat_from_body(exchange.request, self._settings))
+
+    async def _relay(self, exchange: Exchange, chat: ChatRequest) -> StreamingResponse:
+        request = exchange.request
+        exchange.question = chat.messages[-1]["content"]
+        session = await self._chats.start(
+            chat,
+            request_id=request.request_id,
+            remaining_ms=exchange.context.get_remaining_time_in_millis(),
+            claims=exchange.claims,
+        )
+        exchange.outcome = session.outcome
+        meta = {"request_id": request.request_id, "model": chat.model, **session.meta}
+        return StreamingResponse(
+            200, dict(SSE_HEADERS), session.body(RelayEvents(request.request_id, meta))
+        )
+
+
+def chat_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
+    """The ``ErrorFormat`` of every route outside ``/v1``."""
+    if request is not None and request.wants_event_stream and request.method == "GET":
+        return StreamingResponse(
+            200, dict(SSE_HEADERS), single_chunk(error_event(request.request_id, error))
+        )
+    return fixed_response(
+        error.status, {**JSON_HEADERS, **error.response_headers()}, error.to_json()
+    )
+
+
+def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
+    """``GET /chat?q=...&model=...&system=...`` (what EventSource can send)."""
+    unknown = sorted(set(request.query) - GET_PARAMS)
+    if unknown:
+        raise RelayError(ErrorCode.UNKNOWN_PARAMETER, f"unknown query parameter: {unknown[0]}")
+    question = request.query.get("q", "")
+    if not question.strip():
+        raise RelayError(
+            ErrorCode.MISSING_PROMPT, "the query parameter q (the question) is required"
+        )
+    messages = []
+    system = request.query.get("system")
+    if system is not None:
+        if not system.strip():
+            raise RelayError(ErrorCode.INVALID_PARAMETER, "system must not be empty when given")
+        messages.append({"role": "system", "content": sendable(system, "system")})
+    messages.append({"role": "user", "content": sendable(question, "q")})
+    return build_chat(
+        settings,
+        model=request.query.get("model"),
+        messages=messages,
+        conversation_id=request.query.get("conversation") or None,
+    )
+
+
+def chat_from_body(request: HttpRequest, settings: Settings) -> ChatRequest:
+    """``POST /chat`` with JSON ``{"messages": [...], "model", "temperature", ...}``."""
+    payload = request.json_object(settings.max_body_bytes)
+    unknown = sorted(set(payload) - POST_FIELDS)
+    if unknown:
+        raise RelayError(ErrorCode.UNKNOWN_PARAMETER, f"unknown field: {unknown[0]}")
+    messages = parse_messages(payload.get("messages"), settings, POST_MESSAGES)
+    model = payload.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RelayError(ErrorCode.INVALID_PARAMETER, "model must be a string")
+    conversation = payload.get("conversation")
+    if conversation is not None and not isinstance(conversation, str):
+        raise RelayError(ErrorCode.INVALID_PARAMETER, "conversation must be a string")
+    return build_chat(
+        settings,
+        model=model,
+        messages=messages,
+        temperature=number_param(payload, "temperature", low_open=False),
+        top_p=number_param(payload, "top_p", low_open=True),
+        max_tokens=max_tokens_param(payload, "max_tokens", settings),
+        conversation_id=conversation or None,
+    )

@@ -1,0 +1,58 @@
+"""What one container keeps between requests: credentials, the upstream pool, state, logs.
+
+Built once per container (see ``handler.py``), so warm invocations reuse the cached secrets,
+the signed upstream token and the pooled upstream connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from glm_relay.chat.session import ChatService
+from glm_relay.config import Settings
+from glm_relay.secrets import SecretSource, secret_source
+from glm_relay.state import UserState
+from glm_relay.upstream import CredentialStore, ZhipuClient
+from glm_relay.web.telemetry import Telemetry
+
+
+@dataclass(slots=True)
+class Services:
+    """The container's long-lived objects."""
+
+    credentials: CredentialStore
+    zhipu: ZhipuClient
+    signing_key: SecretSource
+    state: UserState
+    chats: ChatService
+    telemetry: Telemetry
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, credentials: CredentialStore | None = None
+    ) -> Services:
+        """Everything wired from ``settings``; ``credentials`` replaces the Zhipu key's source."""
+
+        def source(secret_id: str) -> SecretSource:
+            return secret_source(
+                secret_id,
+                source=settings.secrets_source,
+                max_age_seconds=settings.secret_max_age_seconds,
+            )
+
+        credentials = credentials or CredentialStore(
+            source(settings.zhipu_secret_id),
+            mode=settings.zhipu_auth_mode,
+            ttl_seconds=settings.jwt_ttl_seconds,
+            renew_before_seconds=settings.jwt_renew_before_seconds,
+        )
+        zhipu = ZhipuClient(settings, credentials)
+        state = UserState(settings)
+        return cls(
+            credentials=credentials,
+            zhipu=zhipu,
+            signing_key=source(settings.access_token_secret_id),
+            state=state,
+            chats=ChatService(settings, upstream=zhipu, ledger=state),
+            telemetry=Telemetry(log_content=settings.log_content),
+        )
