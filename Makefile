@@ -54,9 +54,10 @@ chromium:
 	  fi; \
 	fi
 
-lint: venv ## ruff check and ruff format --check
+lint: venv ## ruff check, ruff format --check, and the package's layer rules (import-linter)
 	$(VENV)/bin/ruff check $(LINT_DIRS)
 	$(VENV)/bin/ruff format --check $(LINT_DIRS)
+	PYTHONPATH=functions/relay $(VENV)/bin/lint-imports --no-cache
 
 typecheck: venv ## mypy over the package, mock upstream, dev tools and benchmarks
 	$(VENV)/bin/mypy $(TYPE_DIRS)
