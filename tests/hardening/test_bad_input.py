@@ -23,6 +23,7 @@ import httpx
 import jwt
 import pytest
 
+from devtools.events import function_url_event
 from devtools.local_url import FunctionUrlConfig
 from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
 from glm_relay.access import mint_access_token
@@ -642,16 +643,11 @@ def test_continuing_someone_elses_conversation_is_not_found_and_not_sent(
 
 
 def _event(body_text: str, *, base64_encoded: bool, token: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/chat",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "authorization": f"Bearer {token}"},
-        "requestContext": {"http": {"method": "POST", "path": "/chat", "sourceIp": "127.0.0.1"}},
-        "body": body_text,
-        "isBase64Encoded": base64_encoded,
-    }
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    event = function_url_event("POST", "/chat", headers, b"{}")
+    # A function URL never flags a body it did not encode; the handler must still cope.
+    event.update(body=body_text, isBase64Encoded=base64_encoded)
+    return event
 
 
 @pytest.mark.parametrize(

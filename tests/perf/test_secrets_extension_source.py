@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from devtools.emulator import Emulator, parse_framed
+from devtools.events import function_url_event
 from devtools.secrets_extension_standin import SecretsExtensionStandIn
 from devtools.stack import DevStack
 from glm_relay.config import Settings
@@ -221,14 +222,8 @@ def test_settings_read_secrets_source_from_the_environment() -> None:
 
 
 def chat_event(question: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "rawPath": "/chat",
-        "rawQueryString": urlencode({"q": question}),
-        "headers": {"accept": "text/event-stream"},
-        "requestContext": {"http": {"method": "GET", "path": "/chat", "sourceIp": "127.0.0.1"}},
-        "isBase64Encoded": False,
-    }
+    target = "/chat?" + urlencode({"q": question})
+    return function_url_event("GET", target, {"accept": "text/event-stream"})
 
 
 async def read_events(app: WebApp, question: str) -> list[tuple[str, dict[str, Any]]]:

@@ -32,7 +32,6 @@ from glm_relay.runtime.api import (
     ERROR_BODY_HEADER,
     ERROR_TYPE_HEADER,
     NextInvocation,
-    ResponseStream,
     RuntimeAPIClient,
     RuntimeAPIError,
 )
@@ -159,6 +158,34 @@ async def invoke(api: RuntimeAPIClient, handler: Handler, invocation: NextInvoca
         await _report_before_first_byte(api, request_id, UNMARSHAL_ERROR, exc)
         return
 
+    try:
+        body, first_chunk = await call_handler(handler, event, context)
+    except HandlerFailed as failed:
+        await _report_before_first_byte(api, request_id, failed.error_type, failed.cause)
+        return
+
+    await _stream(api, request_id, first_chunk, body)
+
+
+class HandlerFailed(Exception):
+    """The handler raised, or returned something that is not a streaming response."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.error_type = _error_type(cause)
+
+
+async def call_handler(
+    handler: Handler, event: Any, context: InvocationContext
+) -> tuple[AsyncIterator[bytes], bytes]:
+    """Call the handler and check its answer: the body, and the first chunk of the stream (the
+    prelude and its delimiter). A local server that stands in for a function URL calls this too,
+    so it serves exactly what the runtime would send.
+
+    Raises:
+        HandlerFailed: before any byte of the response exists (the body, if any, is closed).
+    """
     response: object = None
     try:
         response = await handler(event, context)
@@ -166,14 +193,11 @@ async def invoke(api: RuntimeAPIClient, handler: Handler, invocation: NextInvoca
             raise TypeError(f"handler returned {type(response).__name__}, not StreamingResponse")
         if not hasattr(response.body, "__anext__"):
             raise TypeError("StreamingResponse.body must be an async iterator of bytes")
-        first_chunk = response.prelude() + PRELUDE_DELIMITER
+        return response.body, response.prelude() + PRELUDE_DELIMITER
     except Exception as exc:
         if isinstance(response, StreamingResponse):
-            await _close(response.body, request_id)
-        await _report_before_first_byte(api, request_id, _error_type(exc), exc)
-        return
-
-    await _stream(api, request_id, first_chunk, response.body)
+            await close_body(response.body, context.aws_request_id)
+        raise HandlerFailed(exc) from exc
 
 
 async def _stream(
@@ -183,7 +207,7 @@ async def _stream(
     error: Exception | None = None
     try:
         stream = await api.start_response(request_id, first_chunk)
-        error = await _pump(body, stream)
+        error = await pump(body, stream.send)
         # After the first byte, /error is no longer allowed: the failure travels in the trailers.
         await stream.end(_error_trailers(error) if error is not None else ())
     except RuntimeAPIError as exc:
@@ -196,18 +220,19 @@ async def _stream(
         api.discard_connection()
         _log("response stream lost", requestId=request_id, errorType=type(exc).__name__)
     finally:
-        await _close(body, request_id)
+        await close_body(body, request_id)
     if error is not None:
         _log_failure("invocation failed after first byte", request_id, error)
 
 
-async def _pump(body: AsyncIterator[bytes], stream: ResponseStream) -> Exception | None:
+async def pump(
+    body: AsyncIterator[bytes], send: Callable[[bytes], Awaitable[None]]
+) -> Exception | None:
     """Send every frame as it comes; return the exception the body raised, if any.
 
-    Exceptions raised by ``stream.send`` (a lost connection) propagate: they are not the body's.
+    Exceptions raised by ``send`` (a lost connection) propagate: they are not the body's.
     """
     next_frame = body.__anext__
-    send = stream.send
     while True:
         try:
             frame = await next_frame()
@@ -222,7 +247,7 @@ async def _pump(body: AsyncIterator[bytes], stream: ResponseStream) -> Exception
             await send(frame)
 
 
-async def _close(body: AsyncIterator[bytes], request_id: str) -> None:
+async def close_body(body: AsyncIterator[bytes], request_id: str) -> None:
     """Close the body iterator so whatever it holds open (the upstream request) is released."""
     aclose = getattr(body, "aclose", None)
     if aclose is None:

@@ -1,0 +1,93 @@
+"""The events a function URL sends a function (payload format 2.0), built in one place.
+
+The local function URL builds every event with ``function_url_event``, and tests that call a
+handler directly use the same builder, so both see exactly the shape Lambda delivers: headers
+lower-cased and repeated ones joined with commas, cookies split out, query parameters decoded,
+a text body as is and anything else base64-encoded.
+
+Example:
+    event = function_url_event("GET", "/chat?q=hi", {"accept": "text/event-stream"})
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
+
+
+def function_url_event(
+    method: str,
+    target: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    *,
+    request_id: str | None = None,
+    host: str = "127.0.0.1",
+    source_ip: str = "127.0.0.1",
+    protocol: str = "HTTP/1.1",
+) -> dict[str, Any]:
+    """The payload-2.0 event for one request (``target`` is the path and raw query)."""
+    path, _, raw_query = target.partition("?")
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    joined: dict[str, str] = {}
+    cookies: list[str] = []
+    for raw_name, value in pairs:
+        name = raw_name.lower()
+        if name == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    query: dict[str, str] = {}
+    for pair in filter(None, raw_query.split("&")):
+        key, _, value = pair.partition("=")
+        key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
+        query[key] = f"{query[key]},{value}" if key in query else value
+    is_text = not body or joined.get("content-type", "").startswith(TEXT_TYPES)
+    text = ""
+    if is_text:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            is_text = False
+    if not is_text:
+        text = base64.b64encode(body).decode()
+    now = datetime.now(UTC)
+    request_id = request_id or str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": unquote(path) if path else "/",
+        "rawQueryString": raw_query,
+        "headers": joined,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {
+                "method": method.upper(),
+                "path": unquote(path) if path else "/",
+                "protocol": protocol,
+                "sourceIp": source_ip,
+                "userAgent": joined.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpochMs": int(now.timestamp() * 1000),
+        },
+        "body": text if body else None,
+        "isBase64Encoded": not is_text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    return event
