@@ -235,7 +235,8 @@ def test_finish_reason_fault_ends_a_partial_answer_with_that_reason(
 
 
 def test_tool_call_arrives_as_one_complete_delta(upstream: MockUpstream) -> None:
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    parameters = {"type": "object", "properties": {"query": {"type": "string"}}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": parameters}}]
     request = body("Weather in 北京? #fault=tool_call", tools=tools)
     parsed = chunks(post(upstream.base_url, request).content)
 
