@@ -312,9 +312,11 @@ def _content_texts(
         preamble = preamble.rstrip()
         if words:
             words[0] = " " + words[0]
-    texts = split_tokens(preamble) + words
-    for ref in (results or ())[: search.CITED]:
-        texts.append(f"[{ref['refer']}]" if lang == "zh" else f" [{ref['refer']}]")
+    citations = "".join(
+        f"[{ref['refer']}]" if lang == "zh" else f" [{ref['refer']}]"
+        for ref in (results or ())[: search.CITED]
+    )
+    texts = split_tokens(preamble) + words + split_tokens(citations)
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_object":
         texts = split_tokens(json.dumps({"answer": "".join(texts)}, ensure_ascii=False))
