@@ -50,7 +50,9 @@ def _url_or_data(holder: Any, field: str, key: str = "url") -> tuple[str | None,
         raise _bad(field, "it must be an object")
     value = holder.get(key)
     if value is None:
-        raise errors.ZhipuError(400, errors.MISSING_FIELD, f"{field}.{key} is required.")
+        raise errors.ZhipuError(
+            400, errors.MISSING_FIELD, f"The {field}.{key} parameter is required."
+        )
     if not isinstance(value, str) or not value:
         raise _bad(f"{field}.{key}", "it must be a non-empty string")
     if value.startswith(_URL_SCHEMES):

@@ -263,7 +263,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "vision-image-without-url",
         {"model": "glm-4.6v", **_messages(_user([{"type": "image_url", "image_url": {}}]))},
         "1213",
-        "messages[0].content[0].image_url.url is required.",
+        "The messages[0].content[0].image_url.url parameter is required.",
     ),
     (
         "vision-image-not-base64",
