@@ -81,6 +81,7 @@ class Piece:
     text: str | None = None
     tool_calls: tuple[dict[str, Any], ...] = ()
     tokens: int = 1
+    on_finish: bool = False  # rides on the last chunk's delta instead of a frame of its own
 
 
 @dataclass(frozen=True)
@@ -228,9 +229,14 @@ def _calls(
     return calls
 
 
-def _call_pieces(calls: list[dict[str, Any]], streamed: bool) -> list[Piece]:
+def _call_pieces(
+    calls: list[dict[str, Any]], streamed: bool, styles: tuple[str, ...] = ()
+) -> list[Piece]:
     """One piece with every complete call, or with `tool_stream` per call a head (id, type,
-    name) and one piece per token of the arguments (`split_tokens`), carrying index only."""
+    name) and one piece per token of the arguments (`split_tokens`), carrying index only.
+
+    `#tool_frames` varies what the docs leave open: `repeat` puts id, type and name on every
+    fragment too; `on_finish` sends the last fragment on the finish chunk."""
     if not streamed:
         tokens = sum(
             count_tokens(c["function"]["name"]) + count_tokens(c["function"]["arguments"])
@@ -244,8 +250,13 @@ def _call_pieces(calls: list[dict[str, Any]], streamed: bool) -> list[Piece]:
         head["function"] = {"name": name}
         pieces.append(Piece("tool_call", tool_calls=(head,), tokens=count_tokens(name)))
         for fragment in split_tokens(call["function"]["arguments"]):
-            delta = {"index": call["index"], "function": {"arguments": fragment}}
+            delta: dict[str, Any] = {"index": call["index"], "function": {"arguments": fragment}}
+            if "repeat" in styles:
+                delta = {**head, "function": {"name": name, "arguments": fragment}}
             pieces.append(Piece("tool_call", tool_calls=(delta,)))
+    if "on_finish" in styles and len(pieces) > 1:
+        last = pieces[-1]
+        pieces[-1] = Piece("tool_call", tool_calls=last.tool_calls, on_finish=True)
     return pieces
 
 
@@ -385,7 +396,7 @@ def build_answer(body: dict[str, Any], directives: directives_mod.Directives, te
     results = search.results(body, text)
     calls = _calls(body, directives, text, shapes)
     if calls:
-        pieces.extend(_call_pieces(calls, tool_stream_on(body, spec)))
+        pieces.extend(_call_pieces(calls, tool_stream_on(body, spec), directives.tool_frames))
     elif directives.stamp:
         pieces.extend(Piece("content", None) for _ in range(n))
     elif "unicode" in shapes:
@@ -456,8 +467,9 @@ def expected_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def expected_tool_call_deltas(body: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    """The `delta.tool_calls` list of each tool-call frame, in order: one frame with every call,
-    or with `tool_stream` a head per call followed by its argument fragments."""
+    """The `delta.tool_calls` list of each chunk that has one, in order: one chunk with every
+    call, or with `tool_stream` a head per call followed by its argument fragments (the last
+    of which is on the finish chunk under `#tool_frames=on_finish`)."""
     return [list(p.tool_calls) for p in answer_for_body(body).pieces if p.kind == "tool_call"]
 
 

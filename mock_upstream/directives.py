@@ -26,7 +26,8 @@ _INT_DIRECTIVES: dict[str, tuple[str, int]] = {
     "search_at": ("search_at", 1_000_000),
 }
 _FLAGS = {"stamp": "stamp"}
-KNOWN = frozenset({"fault", "tool", *_INT_DIRECTIVES, *_FLAGS})
+KNOWN = frozenset({"fault", "tool", "tool_frames", *_INT_DIRECTIVES, *_FLAGS})
+TOOL_FRAME_STYLES = frozenset({"repeat", "on_finish"})
 NO_TOOL = "none"  # `#tool=none`: never call a tool
 
 
@@ -48,6 +49,7 @@ class Directives:
     retry_after: int | None = None
     search_at: int | None = None
     tools: tuple[str, ...] = ()  # `#tool=a,b`: call these functions; ("none",): call none
+    tool_frames: tuple[str, ...] = ()  # `#tool_frames=repeat,on_finish`: tool_stream variants
     stamp: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,6 +127,13 @@ def parse(text: str) -> tuple[Directives, str]:
                     raise DirectiveError(str(exc)) from None
             elif name == "tool":
                 values["tools"] = _tool_names(raw)
+            elif name == "tool_frames":
+                styles = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+                unknown = [n for n in styles if n not in TOOL_FRAME_STYLES]
+                if not styles or unknown:
+                    known = ", ".join(sorted(TOOL_FRAME_STYLES))
+                    raise DirectiveError(f"#tool_frames takes {known}, got {raw!r}")
+                values["tool_frames"] = styles
             else:
                 attribute, upper = _INT_DIRECTIVES[name]
                 values[attribute] = _int_value(name, raw, upper)

@@ -147,6 +147,7 @@ def stream_steps(
     mid = fault_set.midstream
     numeric = "numeric_code" in fault_set.shapes
     search = None if answer.web_search is None else {"web_search": list(answer.web_search)}
+    held: Piece | None = None  # a tool-call fragment that rides on the last chunk
     sent: list[Piece] = []
     for index in range(len(pieces) + 1):
         if mid is not None and index == stop:
@@ -166,6 +167,10 @@ def stream_steps(
                 break
         if index == len(pieces):
             break
+        if pieces[index].on_finish:
+            held = pieces[index]
+            sent.append(held)
+            continue
         yield from pacer.wait()
         extra = search if search is not None and index >= answer.search_at else None
         yield Send(_piece_frame(enc, pieces[index], extra), piece=True)
@@ -173,7 +178,10 @@ def stream_steps(
             search = None
         sent.append(pieces[index])
     yield from pacer.wait()
-    yield Send(enc.final(finish_reason, _usage(answer, tuple(sent)), search))
+    calls = None if held is None else list(held.tool_calls)
+    yield Send(
+        enc.final(finish_reason, _usage(answer, tuple(sent)), search, calls), piece=bool(calls)
+    )
     yield Send(enc.done())
 
 

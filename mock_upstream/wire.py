@@ -96,13 +96,17 @@ class ChunkEncoder:
         return self._chunk({"role": "assistant", "tool_calls": calls}, extra)
 
     def final(
-        self, finish_reason: str, usage: dict[str, Any], extra: dict[str, Any] | None = None
+        self,
+        finish_reason: str,
+        usage: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> bytes:
-        choice = {
-            "index": 0,
-            "finish_reason": finish_reason,
-            "delta": {"role": "assistant", "content": ""},
-        }
+        """The last chunk; `tool_calls` puts a last argument fragment in its delta."""
+        delta: dict[str, Any] = {"role": "assistant", "content": ""}
+        if tool_calls:
+            delta = {"role": "assistant", "tool_calls": tool_calls}
+        choice = {"index": 0, "finish_reason": finish_reason, "delta": delta}
         return self.frame({**self.base, "choices": [choice], "usage": usage, **(extra or {})})
 
     def error(self, code: str, message: str, numeric: bool = False) -> bytes:

@@ -266,3 +266,50 @@ def test_fault_tool_call_without_tools_calls_lookup(upstream: MockUpstream) -> N
 )
 def test_fill_schema_values(schema: dict, value: Any) -> None:
     assert fill_schema(schema, "T") == value
+
+
+def test_tool_frames_repeat_puts_id_and_name_on_every_fragment(upstream: MockUpstream) -> None:
+    request = body("x #tool=get_weather #tool_frames=repeat", model="glm-4.7", tools=TOOLS)
+    request.update(tool_stream=True, thinking={"type": "disabled"})
+    deltas = _tool_deltas(_stream(upstream, request))
+
+    assert deltas == expected_tool_call_deltas(request)
+    (whole,) = expected_tool_calls(request)
+    for (delta,) in deltas[1:]:
+        assert {k: delta[k] for k in ("id", "index", "type")} == {
+            "id": whole["id"],
+            "index": 0,
+            "type": "function",
+        }
+        assert delta["function"]["name"] == "get_weather"
+    assert (
+        "".join(d[0]["function"]["arguments"] for d in deltas[1:])
+        == (whole["function"]["arguments"])
+    )
+
+
+def test_tool_frames_on_finish_sends_the_last_fragment_on_the_finish_chunk(
+    upstream: MockUpstream,
+) -> None:
+    request = body("x #tool=get_time #tool_frames=on_finish", model="glm-4.7", tools=TOOLS)
+    request.update(tool_stream=True, thinking={"type": "disabled"})
+    parsed = _stream(upstream, request)
+
+    last = parsed[-1]["choices"][0]
+    assert last["finish_reason"] == "tool_calls"
+    assert last["delta"] == {
+        "role": "assistant",
+        "tool_calls": [{"index": 0, "function": {"arguments": "}"}}],
+    }
+    deltas = _tool_deltas(parsed)
+    assert deltas == expected_tool_call_deltas(request)
+    assert "".join(d[0]["function"].get("arguments", "") for d in deltas) == "{}"
+    assert upstream.requests()[-1]["chunks_sent"] == len(deltas)
+    assert parsed[-1]["usage"]["completion_tokens"] == 1 + 2  # "get_time", then "{" and "}"
+
+
+def test_bad_tool_frames_value_is_refused(upstream: MockUpstream) -> None:
+    response = post(upstream.base_url, body("x #tool_frames=sideways", tools=TOOLS))
+    assert response.json()["error"]["message"].startswith(
+        "mock_upstream directive: #tool_frames takes on_finish, repeat"
+    )
