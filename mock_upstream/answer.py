@@ -342,6 +342,8 @@ def _stop_strings(body: dict[str, Any]) -> list[str]:
 
 def _apply_stop(pieces: list[Piece], stops: list[str]) -> tuple[list[Piece], bool]:
     """Cut the content before the first occurrence of any stop string."""
+    if not stops:
+        return pieces, False
     content = "".join(p.text or "" for p in pieces if p.kind == "content")
     found = [i for i in (content.find(s) for s in stops) if i >= 0]
     if not found:
