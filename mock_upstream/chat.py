@@ -110,8 +110,14 @@ class ChatCompletions:
             timing = _timing(parsed, options)
             wait_s = timing.slow_headers_s if fault_set.slow_headers else 0.0
             if fault_set.http is not None:
-                return self._refusal(fault_set.http, parsed, record, wait_s), False
-            answer = build_answer(body, parsed, text)
+                numeric = "numeric_code" in fault_set.shapes
+                return self._refusal(fault_set.http, parsed, record, wait_s, numeric), False
+            try:
+                answer = build_answer(body, parsed, text)
+            except directives_mod.DirectiveError as exc:
+                raise errors.ZhipuError(
+                    400, errors.BAD_PARAMETER, f"mock_upstream directive: {exc}"
+                ) from None
             request_id = body.get("request_id")
             identity = plan.Identity(
                 wire.completion_id(),
@@ -132,6 +138,7 @@ class ChatCompletions:
         parsed: directives_mod.Directives,
         record: RequestRecord,
         wait_s: float,
+        numeric: bool,
     ) -> Iterator[plan.Step]:
         # An explicit #retry_after applies to any refusal; the server-wide default only to the
         # ones where waiting helps (rate limit, unavailable).
@@ -141,5 +148,5 @@ class ChatCompletions:
         headers = {} if retry_after is None else {"retry-after": str(retry_after)}
         record.error_code = fault.code
         return plan.error_steps(
-            errors.ZhipuError(fault.status, fault.code, fault.message, headers), wait_s
+            errors.ZhipuError(fault.status, fault.code, fault.message, headers), wait_s, numeric
         )

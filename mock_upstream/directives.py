@@ -23,9 +23,12 @@ _INT_DIRECTIVES: dict[str, tuple[str, int]] = {
     "after": ("after", 1_000_000),
     "times": ("times", 1_000_000),
     "retry_after": ("retry_after", 86_400),
+    "search_at": ("search_at", 1_000_000),
 }
 _FLAGS = {"stamp": "stamp"}
-KNOWN = frozenset({"fault", *_INT_DIRECTIVES, *_FLAGS})
+KNOWN = frozenset({"fault", "tool", "tool_frames", *_INT_DIRECTIVES, *_FLAGS})
+TOOL_FRAME_STYLES = frozenset({"repeat", "on_finish"})
+NO_TOOL = "none"  # `#tool=none`: never call a tool
 
 
 class DirectiveError(ValueError):
@@ -44,6 +47,9 @@ class Directives:
     after: int | None = None
     times: int | None = None
     retry_after: int | None = None
+    search_at: int | None = None
+    tools: tuple[str, ...] = ()  # `#tool=a,b`: call these functions; ("none",): call none
+    tool_frames: tuple[str, ...] = ()  # `#tool_frames=repeat,on_finish`: tool_stream variants
     stamp: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +69,15 @@ def _int_value(name: str, raw: str, upper: int) -> int:
     if value > upper:
         raise DirectiveError(f"#{name} must be at most {upper}")
     return value
+
+
+def _tool_names(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if not names:
+        raise DirectiveError("#tool needs a function name (or none)")
+    if NO_TOOL in names and len(names) > 1:
+        raise DirectiveError("#tool=none cannot be combined with names")
+    return names
 
 
 def _pairs(word: str) -> list[tuple[str, str | None]] | None:
@@ -110,6 +125,15 @@ def parse(text: str) -> tuple[Directives, str]:
                     values["faults"] = faults.parse_fault_list(raw)
                 except ValueError as exc:
                     raise DirectiveError(str(exc)) from None
+            elif name == "tool":
+                values["tools"] = _tool_names(raw)
+            elif name == "tool_frames":
+                styles = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+                unknown = [n for n in styles if n not in TOOL_FRAME_STYLES]
+                if not styles or unknown:
+                    known = ", ".join(sorted(TOOL_FRAME_STYLES))
+                    raise DirectiveError(f"#tool_frames takes {known}, got {raw!r}")
+                values["tool_frames"] = styles
             else:
                 attribute, upper = _INT_DIRECTIVES[name]
                 values[attribute] = _int_value(name, raw, upper)

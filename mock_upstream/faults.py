@@ -50,10 +50,10 @@ HTTP_FAULTS: dict[str, HttpFault] = {
     ),
 }
 
-MIDSTREAM_FAULTS = frozenset(
-    {"stall", "drop", "malformed", "error_frame", "sensitive", "network_error", "length"}
-)
-SHAPE_FAULTS = frozenset({"reasoning", "tool_call", "unicode", "crlf"})
+# Mid-stream failures that end the answer early with their own finish reason.
+ENDING_FAULTS = frozenset({"sensitive", "network_error", "length", "model_context_window_exceeded"})
+MIDSTREAM_FAULTS = frozenset({"stall", "drop", "malformed", "error_frame", *ENDING_FAULTS})
+SHAPE_FAULTS = frozenset({"reasoning", "tool_call", "unicode", "crlf", "numeric_code"})
 ALL_FAULTS = frozenset({*HTTP_FAULTS, *MIDSTREAM_FAULTS, *SHAPE_FAULTS, "slow_headers"})
 
 # What an `error_frame` fault sends mid-stream.

@@ -6,27 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from mock_upstream.catalogue import CATALOGUE
+
 API_KEY_ENV = "ZHIPU_API_KEY"
 
-# Models the fake accepts unless told otherwise; anything else gets 400 / code 1211.
-DEFAULT_MODELS: tuple[str, ...] = (
-    "glm-4",
-    "glm-4-plus",
-    "glm-4-air",
-    "glm-4-airx",
-    "glm-4-flash",
-    "glm-4-flashx",
-    "glm-4-long",
-    "glm-4.5",
-    "glm-4.5-air",
-    "glm-4.5-flash",
-    "glm-4.6",
-    "glm-4.7",
-    "glm-4.7-flash",
-    "glm-z1-air",
-    "glm-z1-airx",
-    "glm-z1-flash",
-)
+# Models the fake accepts unless told otherwise (the whole catalogue); others get 400 / 1211.
+DEFAULT_MODELS: tuple[str, ...] = tuple(CATALOGUE)
 
 
 @dataclass(frozen=True)

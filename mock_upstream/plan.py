@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_upstream import errors, faults, wire
-from mock_upstream.answer import Answer, Piece
+from mock_upstream.answer import Answer, Piece, merge_tool_calls
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ def _piece_text(piece: Piece) -> str:
     return _stamp() if piece.text is None else piece.text
 
 
-# Mid-stream failures that end the answer early with their own finish reason.
-_ENDINGS = frozenset({"sensitive", "network_error", "length"})
+_ENDINGS = faults.ENDING_FAULTS
 
 
 def _cut(answer: Answer, fault_set: faults.FaultSet, after: int | None) -> tuple[int, str]:
@@ -92,11 +91,14 @@ def _usage(answer: Answer, pieces: tuple[Piece, ...]) -> dict[str, Any]:
     )
 
 
-def error_steps(error: errors.ZhipuError, wait_s: float = 0.0) -> Iterator[Step]:
-    """An HTTP error answer in Zhipu's shape, optionally after a wait (`slow_headers`)."""
+def error_steps(
+    error: errors.ZhipuError, wait_s: float = 0.0, numeric: bool = False
+) -> Iterator[Step]:
+    """An HTTP error answer in Zhipu's shape, optionally after a wait (`slow_headers`) and with
+    a numeric code (`numeric_code`)."""
     if wait_s:
         yield Sleep(wait_s)
-    body = error.body()
+    body = error.body(numeric)
     headers = {**wire.JSON_HEADERS, **error.headers, "content-length": str(len(body))}
     yield Start(error.status, headers)
     yield Send(body)
@@ -116,12 +118,12 @@ class _Pacer:
             yield Sleep(seconds)
 
 
-def _piece_frame(enc: wire.ChunkEncoder, piece: Piece) -> bytes:
-    if piece.tool_call is not None:
-        return enc.tool_call(piece.tool_call)
+def _piece_frame(enc: wire.ChunkEncoder, piece: Piece, extra: dict[str, Any] | None) -> bytes:
+    if piece.kind == "tool_call":
+        return enc.tool_calls(list(piece.tool_calls), extra)
     if piece.kind == "reasoning":
-        return enc.reasoning(_piece_text(piece))
-    return enc.content(_piece_text(piece))
+        return enc.reasoning(_piece_text(piece), extra)
+    return enc.content(_piece_text(piece), extra)
 
 
 def stream_steps(
@@ -143,6 +145,9 @@ def stream_steps(
     pieces = answer.pieces
     stop, finish_reason = _cut(answer, fault_set, after)
     mid = fault_set.midstream
+    numeric = "numeric_code" in fault_set.shapes
+    search = None if answer.web_search is None else {"web_search": list(answer.web_search)}
+    held: Piece | None = None  # a tool-call fragment that rides on the last chunk
     sent: list[Piece] = []
     for index in range(len(pieces) + 1):
         if mid is not None and index == stop:
@@ -151,7 +156,7 @@ def stream_steps(
                 return
             if mid == "error_frame":
                 yield from pacer.wait()
-                yield Send(enc.error(faults.ERROR_FRAME_CODE, faults.ERROR_FRAME_MESSAGE))
+                yield Send(enc.error(faults.ERROR_FRAME_CODE, faults.ERROR_FRAME_MESSAGE, numeric))
                 return
             if mid == "stall":
                 yield Sleep(timing.stall_s)
@@ -162,11 +167,21 @@ def stream_steps(
                 break
         if index == len(pieces):
             break
+        if pieces[index].on_finish:
+            held = pieces[index]
+            sent.append(held)
+            continue
         yield from pacer.wait()
-        yield Send(_piece_frame(enc, pieces[index]), piece=True)
+        extra = search if search is not None and index >= answer.search_at else None
+        yield Send(_piece_frame(enc, pieces[index], extra), piece=True)
+        if extra is not None:
+            search = None
         sent.append(pieces[index])
     yield from pacer.wait()
-    yield Send(enc.final(finish_reason, _usage(answer, tuple(sent))))
+    calls = None if held is None else list(held.tool_calls)
+    yield Send(
+        enc.final(finish_reason, _usage(answer, tuple(sent)), search, calls), piece=bool(calls)
+    )
     yield Send(enc.done())
 
 
@@ -197,7 +212,8 @@ def completion_steps(
         yield Sleep(wait)
 
     if mid == "error_frame":
-        body = errors.error_body(faults.ERROR_FRAME_CODE, faults.ERROR_FRAME_MESSAGE)
+        numeric = "numeric_code" in fault_set.shapes
+        body = errors.error_body(faults.ERROR_FRAME_CODE, faults.ERROR_FRAME_MESSAGE, numeric)
     else:
         message: dict[str, Any] = {
             "content": "".join(_piece_text(p) for p in sent if p.kind == "content"),
@@ -206,7 +222,7 @@ def completion_steps(
         reasoning = "".join(_piece_text(p) for p in sent if p.kind == "reasoning")
         if reasoning:
             message["reasoning_content"] = reasoning
-        calls = [p.tool_call for p in sent if p.tool_call is not None]
+        calls = merge_tool_calls(sent)
         if calls:
             message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
         body = wire.completion_body(
@@ -217,6 +233,7 @@ def completion_steps(
             finish_reason,
             _usage(answer, tuple(sent)),
             identity.request_id,
+            None if answer.web_search is None else list(answer.web_search),
         )
     if mid == "malformed":
         body = body[: len(body) // 2]

@@ -78,26 +78,39 @@ class ChunkEncoder:
     def frame(self, value: Any) -> bytes:
         return encode("data: " + dumps(value) + self.end)
 
-    def content(self, text: str) -> bytes:
+    def _chunk(self, delta: dict[str, Any], extra: dict[str, Any] | None) -> bytes:
+        return self.frame({**self.base, "choices": [{"index": 0, "delta": delta}], **(extra or {})})
+
+    def content(self, text: str, extra: dict[str, Any] | None = None) -> bytes:
+        """A content delta; `extra` adds top-level fields (a `web_search` list)."""
+        if extra:
+            return self._chunk({"role": "assistant", "content": text}, extra)
         return self._content_prefix + encode(dumps(text)) + self._suffix
 
-    def reasoning(self, text: str) -> bytes:
+    def reasoning(self, text: str, extra: dict[str, Any] | None = None) -> bytes:
+        if extra:
+            return self._chunk({"role": "assistant", "reasoning_content": text}, extra)
         return self._reasoning_prefix + encode(dumps(text)) + self._suffix
 
-    def tool_call(self, call: dict[str, Any]) -> bytes:
-        delta = {"role": "assistant", "tool_calls": [call]}
-        return self.frame({**self.base, "choices": [{"index": 0, "delta": delta}]})
+    def tool_calls(self, calls: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> bytes:
+        return self._chunk({"role": "assistant", "tool_calls": calls}, extra)
 
-    def final(self, finish_reason: str, usage: dict[str, Any]) -> bytes:
-        choice = {
-            "index": 0,
-            "finish_reason": finish_reason,
-            "delta": {"role": "assistant", "content": ""},
-        }
-        return self.frame({**self.base, "choices": [choice], "usage": usage})
+    def final(
+        self,
+        finish_reason: str,
+        usage: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> bytes:
+        """The last chunk; `tool_calls` puts a last argument fragment in its delta."""
+        delta: dict[str, Any] = {"role": "assistant", "content": ""}
+        if tool_calls:
+            delta = {"role": "assistant", "tool_calls": tool_calls}
+        choice = {"index": 0, "finish_reason": finish_reason, "delta": delta}
+        return self.frame({**self.base, "choices": [choice], "usage": usage, **(extra or {})})
 
-    def error(self, code: str, message: str) -> bytes:
-        return self.frame({"error": {"code": code, "message": message}})
+    def error(self, code: str, message: str, numeric: bool = False) -> bytes:
+        return self.frame({"error": {"code": int(code) if numeric else code, "message": message}})
 
     def malformed(self) -> bytes:
         """A frame cut off mid-JSON, as a broken proxy or a crashed worker would leave it."""
@@ -115,18 +128,18 @@ def completion_body(
     finish_reason: str,
     usage: dict[str, Any],
     request_id: str | None,
+    web_search: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """The `stream=false` answer: one `chat.completion` object."""
-    return encode(
-        dumps(
-            {
-                "choices": [{"finish_reason": finish_reason, "index": 0, "message": message}],
-                "created": created,
-                "id": chunk_id,
-                "model": model,
-                "object": "chat.completion",
-                "request_id": request_id or chunk_id,
-                "usage": usage,
-            }
-        )
-    )
+    """The `stream=false` answer: one `chat.completion` object (`web_search` at the top level)."""
+    body: dict[str, Any] = {
+        "choices": [{"finish_reason": finish_reason, "index": 0, "message": message}],
+        "created": created,
+        "id": chunk_id,
+        "model": model,
+        "object": "chat.completion",
+        "request_id": request_id or chunk_id,
+        "usage": usage,
+    }
+    if web_search is not None:
+        body["web_search"] = web_search
+    return encode(dumps(body))

@@ -134,7 +134,8 @@ def test_both_sdks_see_reasoning_before_content(zai: ZhipuAiClient, oai: openai.
 
 
 def test_both_sdks_read_one_complete_tool_call(zai: ZhipuAiClient, oai: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    parameters = {"type": "object", "properties": {"query": {"type": "string"}}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": parameters}}]
     text = "Weather? #fault=tool_call"
     call = expected_tool_call({**request_body(text), "tools": tools})
     assert call is not None

@@ -214,7 +214,9 @@ def test_error_frame_arrives_mid_stream_and_ends_the_body(upstream: MockUpstream
     assert upstream.requests()[-1]["outcome"] == "completed"
 
 
-@pytest.mark.parametrize("reason", ["sensitive", "network_error", "length"])
+@pytest.mark.parametrize(
+    "reason", ["sensitive", "network_error", "length", "model_context_window_exceeded"]
+)
 def test_finish_reason_fault_ends_a_partial_answer_with_that_reason(
     upstream: MockUpstream, reason: str
 ) -> None:
@@ -231,11 +233,77 @@ def test_finish_reason_fault_ends_a_partial_answer_with_that_reason(
     assert parsed[-1]["usage"]["completion_tokens"] == 3
 
 
+def test_finish_reason_fault_in_a_thinking_stream_counts_reasoning_first(
+    upstream: MockUpstream,
+) -> None:
+    request = body("#fault=model_context_window_exceeded #after=5 #chunks=6", model="glm-4.6")
+    parsed = chunks(post(upstream.base_url, request).content)
+
+    assert content_of(parsed, "reasoning_content") == expected_reasoning_chunks(request)
+    assert content_of(parsed) == expected_chunks(request)[:2]
+    assert parsed[-1]["choices"][0]["finish_reason"] == "model_context_window_exceeded"
+    assert parsed[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 3}
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [("rate_limit", 429, 1302), ("balance", 429, 1113), ("server_error", 500, 500)],
+)
+def test_numeric_code_sends_refusal_codes_as_numbers(
+    upstream: MockUpstream, fault: str, status: int, code: int
+) -> None:
+    response = post(upstream.base_url, body(f"hi #fault={fault},numeric_code"))
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert response.content.startswith(b'{"error":{"code":%d,' % code)
+    assert upstream.requests()[-1]["error_code"] == str(code)
+
+
+def test_numeric_code_in_an_error_frame(upstream: MockUpstream) -> None:
+    request = body("#fault=error_frame,numeric_code #after=2 #chunks=4")
+    payloads = frames(post(upstream.base_url, request).content)
+
+    assert [json.loads(p)["choices"][0]["delta"]["content"] for p in payloads[:2]] == (
+        expected_chunks(request)[:2]
+    )
+    assert payloads[2] == (
+        '{"error":{"code":1234,"message":'
+        '"Network error while generating the answer; please retry later."}}'
+    )
+    stream_false = post(upstream.base_url, {**request, "stream": False})
+    assert stream_false.json() == {"error": json.loads(payloads[2])["error"]}
+
+
+def test_numeric_code_alone_changes_nothing(upstream: MockUpstream) -> None:
+    request = body("hi #fault=numeric_code #chunks=3")
+    assert content_of(chunks(post(upstream.base_url, request).content)) == expected_chunks(request)
+
+
+def test_error_frame_after_tool_stream_fragments(upstream: MockUpstream) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    request = body(
+        "#tool=f #fault=error_frame #after=2",
+        model="glm-4.6",
+        tools=tools,
+        tool_stream=True,
+        thinking={"type": "disabled"},
+    )
+    payloads = frames(post(upstream.base_url, request).content)
+
+    deltas = [json.loads(p)["choices"][0]["delta"]["tool_calls"] for p in payloads[:2]]
+    assert deltas[0][0]["function"] == {"name": "f"}
+    assert deltas[1] == [{"index": 0, "function": {"arguments": "{"}}]
+    assert json.loads(payloads[2])["error"]["code"] == "1234"
+    assert len(payloads) == 3
+
+
 # --- shapes --------------------------------------------------------------------------------
 
 
 def test_tool_call_arrives_as_one_complete_delta(upstream: MockUpstream) -> None:
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    parameters = {"type": "object", "properties": {"query": {"type": "string"}}}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": parameters}}]
     request = body("Weather in 北京? #fault=tool_call", tools=tools)
     parsed = chunks(post(upstream.base_url, request).content)
 

@@ -215,3 +215,41 @@ def test_request_from_an_httpx_client_is_seen_with_its_headers(upstream: MockUps
         headers={"Authorization": f"Bearer {API_KEY}", "X-Trace": "abc"},
     )
     assert upstream.requests()[-1]["headers"]["x-trace"] == "abc"
+
+
+def test_log_keeps_tools_tool_messages_parts_and_new_directives(upstream: MockUpstream) -> None:
+    tools = [
+        {"type": "function", "function": {"name": "get_time", "parameters": {}}},
+        {"type": "web_search", "web_search": {"count": 2, "search_engine": "search_pro"}},
+    ]
+    payload = body(
+        "now? #tool=get_time #search_at=1 #tool_frames=repeat",
+        model="glm-4.6v",
+        tools=tools,
+        tool_stream=True,
+        thinking={"type": "enabled", "clear_thinking": False},
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "now? #tool=get_time #search_at=1 #tool_frames=repeat",
+                    },
+                    {"type": "image_url", "image_url": {"url": "https://img.example/a.png"}},
+                ],
+            },
+        ],
+    )
+    response = post(upstream.base_url, payload)
+    assert response.status_code == 200
+
+    (record,) = upstream.requests()
+    assert record["body"] == payload
+    assert record["directives"] == {
+        "search_at": 1,
+        "tools": ["get_time"],
+        "tool_frames": ["repeat"],
+    }
+    assert record["status"] == 200 and record["outcome"] == "completed"

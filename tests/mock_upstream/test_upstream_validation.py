@@ -32,43 +32,46 @@ def test_unknown_model_gets_1211_with_exact_body(upstream: MockUpstream) -> None
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "code", "field"),
     [
-        ({"model": None}, "model"),
-        ({"model": 4}, "model"),
-        ({"messages": None}, "messages"),
-        ({"messages": []}, "messages"),
-        ({"messages": "hello"}, "messages"),
-        ({"messages": ["hello"]}, "messages[0]"),
-        ({"messages": [{"role": "robot", "content": "hi"}]}, "messages[0].role"),
-        ({"messages": [{"role": "user", "content": ""}]}, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": "   "}]}, "messages[0].content"),
-        ({"messages": [{"role": "user"}]}, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": 42}]}, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": []}]}, "messages[0].content"),
-        ({"stream": "yes"}, "stream"),
-        ({"temperature": 1.5}, "temperature"),
-        ({"temperature": -0.1}, "temperature"),
-        ({"temperature": "hot"}, "temperature"),
-        ({"top_p": 2}, "top_p"),
-        ({"max_tokens": 0}, "max_tokens"),
-        ({"max_tokens": 1.5}, "max_tokens"),
-        ({"max_tokens": True}, "max_tokens"),
-        ({"do_sample": "no"}, "do_sample"),
-        ({"stop": 3}, "stop"),
-        ({"tools": {"type": "function"}}, "tools"),
-        ({"request_id": 7}, "request_id"),
-        ({"thinking": {"type": "maybe"}}, "thinking"),
+        ({"model": None}, "1213", "model"),
+        ({"model": 4}, "1214", "model"),
+        ({"messages": None}, "1213", "messages"),
+        ({"messages": []}, "1214", "messages"),
+        ({"messages": "hello"}, "1214", "messages"),
+        ({"messages": ["hello"]}, "1214", "messages[0]"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, "1214", "messages[0].role"),
+        ({"messages": [{"content": "hi"}]}, "1213", "messages[0].role"),
+        ({"messages": [{"role": "user", "content": ""}]}, "1214", "messages[0].content"),
+        ({"messages": [{"role": "user", "content": "   "}]}, "1214", "messages[0].content"),
+        ({"messages": [{"role": "user"}]}, "1213", "messages[0].content"),
+        ({"messages": [{"role": "user", "content": 42}]}, "1214", "messages[0].content"),
+        ({"stream": "yes"}, "1214", "stream"),
+        ({"temperature": 1.5}, "1210", "temperature"),
+        ({"temperature": -0.1}, "1210", "temperature"),
+        ({"temperature": "hot"}, "1214", "temperature"),
+        ({"top_p": 2}, "1210", "top_p"),
+        ({"max_tokens": 0}, "1214", "max_tokens"),
+        ({"max_tokens": 1.5}, "1214", "max_tokens"),
+        ({"max_tokens": True}, "1214", "max_tokens"),
+        ({"do_sample": "no"}, "1214", "do_sample"),
+        ({"stop": 3}, "1214", "stop"),
+        ({"tools": {"type": "function"}}, "1214", "tools"),
+        ({"request_id": 7}, "1214", "request_id"),
+        ({"thinking": {"type": "maybe"}}, "1214", "thinking"),
     ],
 )
-def test_missing_or_bad_field_gets_1214_naming_it(
-    upstream: MockUpstream, change: dict, field: str
+def test_missing_or_bad_field_gets_its_code_naming_it(
+    upstream: MockUpstream, change: dict, code: str, field: str
 ) -> None:
     response = post(upstream.base_url, {**body(), **change})
 
     error = _error(response)
-    assert error["code"] == "1214"
-    assert error["message"].startswith(f"Invalid {field} parameter: ")
+    assert error["code"] == code
+    if code == "1213":
+        assert error["message"] == f"The {field} parameter is required."
+    else:
+        assert error["message"].startswith(f"Invalid {field} parameter: ")
 
 
 def test_nulls_mean_not_given_as_the_official_sdk_sends_them(upstream: MockUpstream) -> None:
@@ -103,7 +106,8 @@ def test_conversation_with_every_role_and_multimodal_parts_is_accepted(
         {"role": "assistant", "content": ""},
         {"role": "user", "content": "again"},
     ]
-    response = post(upstream.base_url, {**body(stream=False), "messages": messages})
+    payload = {**body(stream=False), "model": "glm-4.6v", "messages": messages}
+    response = post(upstream.base_url, payload)
 
     assert response.status_code == 200
     # "Be brief." (3) + "first" (1) + "{}" (2) + "again" (1)
