@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
+
+from .cfn import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -34,3 +37,13 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def env(function: dict[str, Any]) -> dict[str, Any]:
     return function["Environment"]["Variables"]
+
+
+@pytest.fixture(scope="module")
+def stack(template: dict[str, Any]) -> Callable[..., Stack]:
+    """``stack(region=..., **parameters)``: the template as deployed with those values."""
+
+    def make(region: str = "us-east-1", **parameters: Any) -> Stack:
+        return Stack(template, parameters, region=region)
+
+    return make
