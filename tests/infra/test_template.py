@@ -5,7 +5,6 @@ The API Gateway front door, partitions and alarms have their own modules beside 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import re
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
 
 from .cfn import Stack
 from .conftest import FUNCTION_ID, ROOT
@@ -449,28 +447,6 @@ def test_outputs(template: Doc) -> None:
 
 
 # --- what SAM generates -------------------------------------------------------------------------
-
-
-class _ManagedPolicies:
-    """Stands in for the IAM lookup SAM makes for managed policy names."""
-
-    def load(self) -> dict[str, str]:
-        return {
-            "AWSLambdaBasicExecutionRole": (
-                "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-            )
-        }
-
-
-@pytest.fixture(scope="module")
-def generated(template: Doc) -> Doc:
-    """The template after the SAM transform, as CloudFormation will receive it."""
-    sam = copy.deepcopy(template)
-    # The transform wants an S3 location; `sam deploy` puts one there after uploading the code.
-    sam["Resources"][FUNCTION_ID]["Properties"]["CodeUri"] = "s3://bucket/relay.zip"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(sam, {}, _ManagedPolicies())
 
 
 def of_type(generated: Doc, kind: str) -> dict[str, Doc]:
