@@ -1,0 +1,168 @@
+"""The Lambda package as built and started: the interpreter the build uses, the bootstrap's path."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT
+
+Doc = dict[str, Any]
+PACKAGE_DIR = ROOT / "functions" / "relay"
+BOOTSTRAP = PACKAGE_DIR / "bootstrap"
+MAKEFILE = PACKAGE_DIR / "Makefile"
+
+
+def runtime_version(function: Doc) -> str:
+    match = re.fullmatch(r"python(3\.\d+)", function["Runtime"])
+    assert match, function["Runtime"]
+    return match.group(1)
+
+
+def fake_python(tmp_path: Path, version: str) -> Path:
+    """An executable that answers the build's version question like Python ``version``."""
+    script = tmp_path / f"python{version}"
+    script.write_text(f"#!/bin/sh\necho {version}\n")
+    script.chmod(0o755)
+    return script
+
+
+def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``make -C functions/relay ARGS`` with ``env`` over this environment, less PYTHON (as
+    plain `sam build` runs it, unless a test passes PYTHON=... as an argument)."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    base = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PACKAGE_DIR), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**base, **(env or {})},
+    )
+
+
+# --- the build ------------------------------------------------------------------------------------
+
+
+def test_build_targets_the_runtime_version(function: Doc) -> None:
+    makefile = MAKEFILE.read_text(encoding="utf-8")
+    (pinned,) = re.findall(r"^LAMBDA_PYTHON := (\S+)$", makefile, re.M)
+    assert pinned == runtime_version(function)
+    # The interpreter is named by version, never a bare python3 that may be another one.
+    assert re.search(r"^PYTHON \?= python\$\(LAMBDA_PYTHON\)$", makefile, re.M)
+    assert "--python-version $(LAMBDA_PYTHON)" in makefile
+    assert re.search(r"^build-RelayFunction: check-python$", makefile, re.M)
+
+
+def test_build_refuses_another_python_before_doing_anything(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    other = fake_python(tmp_path, "3.11")
+    result = make("build-RelayFunction", f"ARTIFACTS_DIR={artifacts}", f"PYTHON={other}")
+    assert result.returncode != 0
+    assert "is Python 3.11" in result.stderr and "3.12" in result.stderr
+    assert list(artifacts.iterdir()) == [], "nothing may be built with the wrong interpreter"
+
+
+def test_build_refuses_a_python_that_does_not_run(tmp_path: Path) -> None:
+    result = make("check-python", f"PYTHON={tmp_path / 'python3.12'}")
+    assert result.returncode != 0
+    assert "cannot run" in result.stderr
+
+
+def test_build_refuses_python3_from_path_when_it_is_not_3_12(tmp_path: Path) -> None:
+    # Plain `sam build` passes no PYTHON: the Makefile's own default must be what is checked.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3.12").symlink_to(fake_python(tmp_path, "3.11"))
+    result = make("check-python", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode != 0
+    assert "python3.12 is Python 3.11" in result.stderr
+
+
+def test_build_accepts_the_runtime_version(function: Doc) -> None:
+    if sys.version_info[:2] != tuple(map(int, runtime_version(function).split("."))):
+        pytest.skip(f"this interpreter is not Python {runtime_version(function)}")
+    result = make("check-python", f"PYTHON={sys.executable}")
+    assert result.returncode == 0, result.stderr
+
+
+# --- the bootstrap --------------------------------------------------------------------------------
+
+
+def run_bootstrap(tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Run the bootstrap with a ``python3`` on PATH that is the real interpreter, but that
+    reports its arguments, import path and which layer modules it could import."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    report = (
+        "import importlib.util, json, os, sys; print(json.dumps({"
+        "'argv': sys.argv[1:], 'path': sys.path, "
+        "'pythonpath': os.environ['PYTHONPATH'], "
+        "'unbuffered': os.environ.get('PYTHONUNBUFFERED'), "
+        "'found': {m: importlib.util.find_spec(m) is not None "
+        "for m in ('glm_relay', 'in_site_packages', 'in_python')}}))"
+    )
+    python3 = bin_dir / "python3"
+    python3.write_text(f'#!/bin/sh\nexec {sys.executable} -c "{report}" "$@"\n')
+    python3.chmod(0o755)
+    result = subprocess.run(
+        [str(BOOTSTRAP), "/var/runtime/bootstrap"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "LAMBDA_TASK_ROOT": str(PACKAGE_DIR),
+            **env,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    reported: dict[str, Any] = json.loads(result.stdout)
+    return reported
+
+
+@pytest.fixture
+def layers(tmp_path: Path, function: Doc) -> Path:
+    """An /opt-like directory with a module in each place a Python layer may put one."""
+    opt = tmp_path / "opt"
+    site = opt / "python" / "lib" / f"python{runtime_version(function)}" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "in_site_packages.py").write_text("")
+    (opt / "python" / "in_python.py").write_text("")
+    return opt
+
+
+def test_bootstrap_puts_layers_on_the_import_path(tmp_path: Path, layers: Path) -> None:
+    reported = run_bootstrap(tmp_path, {"LAMBDA_LAYERS_ROOT": str(layers)})
+    assert reported["found"] == {"glm_relay": True, "in_site_packages": True, "in_python": True}
+    assert reported["argv"] == ["-m", "glm_relay.runtime"]
+    assert reported["unbuffered"] == "1"
+
+
+def test_bootstrap_path_order_is_the_managed_runtimes(tmp_path: Path, function: Doc) -> None:
+    # Lambda's own PYTHONPATH (the managed runtime directory) stays, after ours.
+    reported = run_bootstrap(tmp_path, {"PYTHONPATH": "/var/runtime"})
+    version = runtime_version(function)
+    assert reported["pythonpath"].split(os.pathsep) == [
+        str(PACKAGE_DIR),
+        f"/opt/python/lib/python{version}/site-packages",
+        "/opt/python",
+        "/var/runtime",
+    ]
+
+
+def test_bootstrap_layer_path_names_the_runtime_version(function: Doc) -> None:
+    text = BOOTSTRAP.read_text(encoding="utf-8")
+    assert set(re.findall(r"python(3\.\d+)", text)) == {runtime_version(function)}
