@@ -1,4 +1,5 @@
-"""The Lambda package as built and started: the interpreter the build uses, the bootstrap's path."""
+"""The Lambda package as built, started and deployed: the build's interpreter, the bootstrap's
+import path, the deploy defaults and their guide."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,27 @@ def test_bootstrap_path_order_is_the_managed_runtimes(tmp_path: Path, function: 
 def test_bootstrap_layer_path_names_the_runtime_version(function: Doc) -> None:
     text = BOOTSTRAP.read_text(encoding="utf-8")
     assert set(re.findall(r"python(3\.\d+)", text)) == {runtime_version(function)}
+
+
+# --- deploy defaults ------------------------------------------------------------------------------
+
+
+def test_samconfig_deploys_without_a_prompt() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["default"]["global"]["parameters"]["stack_name"]
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["resolve_s3"] is True  # no bucket to name by hand
+    assert deploy["confirm_changeset"] is False  # no "Deploy this changeset? [y/N]"
+    assert deploy["fail_on_empty_changeset"] is False  # a re-run with no change exits 0
+    assert "guided" not in deploy
+    # Whatever the template defaults are, samconfig does not override them behind the docs' back.
+    assert "parameter_overrides" not in deploy
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+
+
+def test_docs_describe_every_parameter(template: Doc) -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    missing = [name for name in template["Parameters"] if f"`{name}`" not in guide]
+    assert missing == []
+    assert "sam deploy --guided" in guide  # and why the first deploy does not use it
