@@ -3,6 +3,7 @@ import path, the deploy defaults and their guide."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -192,3 +193,16 @@ def test_docs_describe_every_parameter(template: Doc) -> None:
     missing = [name for name in template["Parameters"] if f"`{name}`" not in guide]
     assert missing == []
     assert "sam deploy --guided" in guide  # and why the first deploy does not use it
+
+
+# The SAM CLI's template reader uses deprecated parts of its own dependencies.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_guided_deploy_has_no_unauthenticated_url_question_to_refuse(template: Doc) -> None:
+    # `sam deploy --guided` asks "<resource> has no authentication. Is this okay? [y/N]" for each
+    # FunctionUrlConfig (or Api event) with AuthType NONE, and Enter aborts. The URL is its own
+    # resource, and the function checks its callers' tokens, so there is nothing to ask.
+    from samcli.commands.deploy.auth_utils import auth_per_resource
+    from samcli.lib.providers.provider import Stack as SamStack
+
+    stacks = [SamStack("", "", "template.yaml", None, copy.deepcopy(template))]
+    assert auth_per_resource(stacks) == []
