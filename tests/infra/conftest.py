@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from .cfn import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -34,3 +39,36 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def env(function: dict[str, Any]) -> dict[str, Any]:
     return function["Environment"]["Variables"]
+
+
+@pytest.fixture(scope="module")
+def stack(template: dict[str, Any]) -> Callable[..., Stack]:
+    """``stack(region=..., **parameters)``: the template as deployed with those values."""
+
+    def make(region: str = "us-east-1", **parameters: Any) -> Stack:
+        return Stack(template, parameters, region=region)
+
+    return make
+
+
+class _ManagedPolicies:
+    """Stands in for the IAM lookup SAM makes for managed policy names."""
+
+    def load(self) -> dict[str, str]:
+        return {
+            "AWSLambdaBasicExecutionRole": (
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+            )
+        }
+
+
+@pytest.fixture(scope="module")
+def generated(template: dict[str, Any]) -> dict[str, Any]:
+    """The template after the SAM transform, as CloudFormation will receive it."""
+    sam = copy.deepcopy(template)
+    # The transform wants an S3 location; `sam deploy` puts one there after uploading the code.
+    sam["Resources"][FUNCTION_ID]["Properties"]["CodeUri"] = "s3://bucket/relay.zip"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        result: dict[str, Any] = transform(sam, {}, _ManagedPolicies())
+        return result

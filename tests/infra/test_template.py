@@ -1,8 +1,10 @@
-"""What a deployer relies on in template.yaml: streaming URL, runtime, wrapper, least privilege."""
+"""What a deployer relies on in template.yaml: streaming URL, runtime, wrapper, least privilege.
+
+The API Gateway front door, partitions and alarms have their own modules beside this one.
+"""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import re
@@ -12,20 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
 
+from .cfn import Stack
 from .conftest import FUNCTION_ID, ROOT
 
 Doc = dict[str, Any]
+URL_ID = f"{FUNCTION_ID}Url"
 
 SECRET_ENV = {"ZHIPU_SECRET_ID", "ACCESS_TOKEN_SECRET_ID"}
-DYNAMODB_ACTIONS = {
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:Query",
-    "dynamodb:DeleteItem",
-}
+PACKAGE = ROOT / "functions" / "relay" / "glm_relay"
 
 
 def as_list(value: Any) -> list[Any]:
@@ -33,13 +30,23 @@ def as_list(value: Any) -> list[Any]:
 
 
 def statements(function: Doc) -> list[Doc]:
-    """Inline policy statements of the function (SAM `Policies` entries with a `Statement`)."""
+    """Inline policy statements of the function (SAM `Policies` entries with a `Statement`); a
+    statement under ``Fn::If`` counts once, as the statement it may become."""
     found = []
     for policy in as_list(function.get("Policies", [])):
         assert isinstance(policy, dict), f"managed policy by name is not allowed here: {policy!r}"
         assert "Statement" in policy, f"only inline statements are allowed: {policy!r}"
-        found.extend(as_list(policy["Statement"]))
+        for statement in as_list(policy["Statement"]):
+            if "Fn::If" in statement:
+                _, then, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}, statement
+                statement = then
+            found.append(statement)
     return found
+
+
+def package_sources() -> dict[Path, str]:
+    return {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
 
 
 def code_dir(function: Doc) -> Path:
@@ -52,7 +59,7 @@ def code_dir(function: Doc) -> Path:
 def test_function_runtime_and_package(function: Doc) -> None:
     assert function["CodeUri"].rstrip("/") == "functions/relay"
     assert function["Handler"] == "glm_relay.handler.handle"
-    assert function["Architectures"] == ["arm64"]
+    assert function["Architectures"] == [{"Ref": "Architecture"}]
     match = re.fullmatch(r"python3\.(\d+)", function["Runtime"])
     assert match and int(match.group(1)) >= 12, function["Runtime"]
     assert function["MemorySize"] == {"Ref": "MemorySize"}
@@ -95,30 +102,86 @@ def test_exec_wrapper_is_executable_in_git(function: Doc, env: Doc) -> None:
     assert mode == "100755", f"git records mode {mode}: run git update-index --chmod=+x"
 
 
-def test_reserved_concurrency_is_conditional(template: Doc, function: Doc) -> None:
+def test_architecture_is_a_choice_defaulting_to_arm64(template: Doc) -> None:
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["AllowedValues"] == ["arm64", "x86_64"]
+    assert parameter["Default"] == "arm64"
+
+
+def test_reserved_concurrency_is_opt_in(template: Doc, function: Doc, stack: Any) -> None:
+    # A new account's quota is 10 and Lambda keeps 100 unreserved: any default reservation fails
+    # the whole stack there.
     reserved = {"Ref": "ReservedConcurrency"}
     assert function["ReservedConcurrentExecutions"] == {
         "Fn::If": ["HasReservedConcurrency", reserved, {"Ref": "AWS::NoValue"}]
     }
-    condition = repr(template["Conditions"]["HasReservedConcurrency"])
-    assert "''" in condition and "'0'" in condition, "0 and empty must both mean unreserved"
+    assert template["Parameters"]["ReservedConcurrency"]["Default"] == ""
+    assert not stack().condition("HasReservedConcurrency")
+    assert not stack(ReservedConcurrency="0").condition("HasReservedConcurrency")
+    assert stack(ReservedConcurrency="5").condition("HasReservedConcurrency")
+    rendered = stack().value(function)
+    assert "ReservedConcurrentExecutions" not in rendered
+    assert stack(ReservedConcurrency="5").value(function)["ReservedConcurrentExecutions"] == "5"
 
 
 # --- the function URL and CORS ----------------------------------------------------------------
 
 
-def test_function_url_streams_and_is_public(function: Doc) -> None:
-    url = function["FunctionUrlConfig"]
+@pytest.fixture(scope="module")
+def url(template: Doc) -> Doc:
+    resource = template["Resources"][URL_ID]
+    assert resource["Type"] == "AWS::Lambda::Url"
+    properties: Doc = resource["Properties"]
+    return properties
+
+
+def test_function_url_streams_and_is_public(template: Doc, url: Doc) -> None:
+    assert template["Resources"][URL_ID]["Condition"] == "UseFunctionUrl"
+    assert url["TargetFunctionArn"] == {"Ref": FUNCTION_ID}
     assert url["InvokeMode"] == "RESPONSE_STREAM"
     assert url["AuthType"] == "NONE"
 
 
-def test_cors_is_configured_on_the_url(function: Doc) -> None:
-    cors = function["FunctionUrlConfig"]["Cors"]
+def test_public_url_has_both_grants_and_no_more(template: Doc) -> None:
+    # The logical ids SAM gives them, so a stack deployed from FunctionUrlConfig keeps its URL.
+    grants = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Permission"
+        and resource["Properties"]["Principal"] == "*"
+    }
+    assert set(grants) == {
+        f"{URL_ID}PublicPermissions",
+        f"{FUNCTION_ID}URLInvokeAllowPublicAccess",
+    }
+    for resource in grants.values():
+        assert resource["Condition"] == "UseFunctionUrl"
+        assert resource["Properties"]["FunctionName"] == {"Ref": FUNCTION_ID}
+    url_grant = grants[f"{URL_ID}PublicPermissions"]["Properties"]
+    assert url_grant["Action"] == "lambda:InvokeFunctionUrl"
+    assert url_grant["FunctionUrlAuthType"] == "NONE"
+    invoke_grant = grants[f"{FUNCTION_ID}URLInvokeAllowPublicAccess"]["Properties"]
+    assert invoke_grant["Action"] == "lambda:InvokeFunction"
+    # Only through the URL: without this anyone could call Invoke on the function directly.
+    assert invoke_grant["InvokedViaFunctionUrl"] is True
+
+
+def test_cors_is_configured_on_the_url(url: Doc) -> None:
+    cors = url["Cors"]
     assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
     assert set(cors["AllowMethods"]) == {"GET", "POST"}
     assert set(cors["AllowHeaders"]) == {"authorization", "content-type", "last-event-id"}
     assert 0 < cors["MaxAge"] <= 86400  # the Lambda maximum
+
+
+def test_cors_exposes_what_a_page_reads(url: Doc) -> None:
+    exposed = url["Cors"]["ExposeHeaders"]
+    assert {"x-request-id", "retry-after"} <= set(exposed)
+    assert all(name == name.lower() for name in exposed)
+    # Each exposed header is one the function actually sends.
+    code = "\n".join(package_sources().values()).lower()
+    missing = [name for name in exposed if f'"{name}"' not in code]
+    assert missing == [], f"exposed but never sent: {missing}"
 
 
 def test_cors_is_configured_nowhere_else(template: Doc) -> None:
@@ -131,8 +194,9 @@ def test_cors_is_configured_nowhere_else(template: Doc) -> None:
             return [p for i, v in enumerate(node) for p in places(v, f"{path}[{i}]")]
         return []
 
-    assert places(template, "") == [f".Resources.{FUNCTION_ID}.Properties.FunctionUrlConfig"]
+    assert places(template, "") == [f".Resources.{URL_ID}.Properties"]
     assert "Globals" not in template or "Api" not in template["Globals"]
+    assert "FunctionUrlConfig" not in template["Resources"][FUNCTION_ID]["Properties"]
 
 
 def test_function_code_sends_no_cors_headers(function: Doc) -> None:
@@ -236,15 +300,53 @@ def test_table_is_on_demand_with_pk_sk_and_ttl(template: Doc, env: Doc) -> None:
     assert env["CONVERSATIONS_TABLE"] == {"Ref": "ConversationsTable"}
 
 
-def test_table_access_is_scoped(function: Doc) -> None:
+def dynamodb_operations_in_code() -> set[str]:
+    """``dynamodb:Action`` for every ``table.call("snake_name", ...)`` in the package."""
+    called = set()
+    for source in package_sources().values():
+        called |= set(re.findall(r'\.call\(\s*"([a-z_]+)"', source))
+    assert called, "no table.call(...) found: has the store changed how it calls DynamoDB?"
+    return {"dynamodb:" + name.title().replace("_", "") for name in called}
+
+
+def test_table_access_is_scoped_to_what_the_code_calls(function: Doc) -> None:
     table_statements = [
         s
         for s in statements(function)
         if any(str(a).startswith("dynamodb:") for a in as_list(s["Action"]))
     ]
     assert len(table_statements) == 1
-    assert set(as_list(table_statements[0]["Action"])) == DYNAMODB_ACTIONS
+    granted = set(as_list(table_statements[0]["Action"]))
+    assert granted == dynamodb_operations_in_code()
+    assert "dynamodb:DeleteItem" not in granted  # items leave through the TTL
     assert table_statements[0]["Resource"] == {"Fn::GetAtt": ["ConversationsTable", "Arn"]}
+
+
+def test_kms_decrypt_is_optional_and_only_through_secrets_manager(
+    template: Doc, function: Doc, stack: Any
+) -> None:
+    parameter = template["Parameters"]["SecretsKmsKeyArn"]
+    assert parameter["Default"] == ""
+    key = "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert re.fullmatch(parameter["AllowedPattern"], key)
+    assert not re.fullmatch(parameter["AllowedPattern"], "alias/aws/secretsmanager")
+
+    def kms_statements(deployed: Stack) -> list[Doc]:
+        policies = deployed.value(function["Policies"])
+        return [
+            s
+            for policy in policies
+            for s in as_list(policy["Statement"])
+            if any(str(a).startswith("kms:") for a in as_list(s["Action"]))
+        ]
+
+    assert kms_statements(stack()) == []
+    (statement,) = kms_statements(stack(region="cn-north-1", SecretsKmsKeyArn=key))
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Resource"] == key
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.cn-north-1.amazonaws.com.cn"}
+    }
 
 
 # --- logs, parameters, environment, outputs ----------------------------------------------------
@@ -272,7 +374,12 @@ def test_log_group_has_retention_and_is_the_functions(template: Doc, function: D
             "glm-4-flash,glm-4-air,glm-4-plus,glm-4-long,glm-4,glm-4.5,glm-4.5-air,glm-4.6",
         ),
         ("MaxTokensCap", 4096),
-        ("ReservedConcurrency", "10"),
+        ("ReservedConcurrency", ""),
+        ("FrontDoor", "FunctionUrl"),
+        ("Architecture", "arm64"),
+        ("SecretsExtensionLayerArn", ""),
+        ("SecretsKmsKeyArn", ""),
+        ("AlarmTopicArn", ""),
         ("LogRetentionDays", 14),
         ("QuotaRequestsPerDay", 200),
         ("QuotaTokensPerDay", 200000),
@@ -330,7 +437,8 @@ def test_environment_names_are_read_by_the_settings(env: Doc) -> None:
 
 def test_outputs(template: Doc) -> None:
     outputs = {name: output["Value"] for name, output in template["Outputs"].items()}
-    assert outputs["FunctionUrl"] == {"Fn::GetAtt": [f"{FUNCTION_ID}Url", "FunctionUrl"]}
+    assert outputs["FunctionUrl"] == {"Fn::GetAtt": [URL_ID, "FunctionUrl"]}
+    assert template["Outputs"]["FunctionUrl"]["Condition"] == "UseFunctionUrl"
     assert outputs["FunctionName"] == {"Ref": FUNCTION_ID}
     assert outputs["ConversationsTableName"] == {"Ref": "ConversationsTable"}
     env = template["Resources"][FUNCTION_ID]["Properties"]["Environment"]["Variables"]
@@ -339,28 +447,6 @@ def test_outputs(template: Doc) -> None:
 
 
 # --- what SAM generates -------------------------------------------------------------------------
-
-
-class _ManagedPolicies:
-    """Stands in for the IAM lookup SAM makes for managed policy names."""
-
-    def load(self) -> dict[str, str]:
-        return {
-            "AWSLambdaBasicExecutionRole": (
-                "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-            )
-        }
-
-
-@pytest.fixture(scope="module")
-def generated(template: Doc) -> Doc:
-    """The template after the SAM transform, as CloudFormation will receive it."""
-    sam = copy.deepcopy(template)
-    # The transform wants an S3 location; `sam deploy` puts one there after uploading the code.
-    sam["Resources"][FUNCTION_ID]["Properties"]["CodeUri"] = "s3://bucket/relay.zip"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(sam, {}, _ManagedPolicies())
 
 
 def of_type(generated: Doc, kind: str) -> dict[str, Doc]:
@@ -375,6 +461,7 @@ def test_generated_url_is_streaming_and_invokable(generated: Doc) -> None:
     grants = {
         (p["Properties"]["Action"], p["Properties"]["Principal"])
         for p in of_type(generated, "AWS::Lambda::Permission").values()
+        if p.get("Condition") == "UseFunctionUrl"
     }
     assert grants == {("lambda:InvokeFunctionUrl", "*"), ("lambda:InvokeFunction", "*")}
 
@@ -386,4 +473,6 @@ def test_generated_role_grants_nothing_broad(generated: Doc) -> None:
     ]
     for policy in role["Properties"]["Policies"]:
         for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            if "Fn::If" in statement:
+                statement = statement["Fn::If"][1]
             assert "*" not in repr(as_list(statement["Resource"])), statement
