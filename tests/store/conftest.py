@@ -1,4 +1,9 @@
-"""A real moto server on loopback and a fresh table per test, created the way the template does."""
+"""A real moto server on loopback and a fresh table per test, created the way the template does.
+
+The stores reach moto through the relay's own DynamoDB client (httpx + SigV4); boto3 is used only
+to create tables and to look at items from outside. Credentials are moto's dummies, passed as the
+environment the client reads (in Lambda: the execution role's variables).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pytest
 from botocore.config import Config
 
 from devtools.stack import MotoBackend
+from glm_relay.state.dynamo_client import DynamoClient
 
 from .fakes import FakeClock
 
@@ -31,24 +37,38 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def client_factory(moto_endpoint: str) -> Callable[[], Any]:
-    def factory() -> Any:
-        return boto3.session.Session().client(
-            "dynamodb",
-            endpoint_url=moto_endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(max_pool_connections=64),
-        )
+def aws_env(moto_endpoint: str) -> dict[str, str]:
+    """What the relay's client reads from the environment, pointing at moto."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint,
+    }
+
+
+@pytest.fixture
+def client_factory(aws_env: dict[str, str]) -> Callable[[], DynamoClient]:
+    """Builds the relay's client against moto (one per call; each event loop needs its own pool)."""
+
+    def factory() -> DynamoClient:
+        return DynamoClient(env=aws_env, max_connections=64)
 
     return factory
 
 
 @pytest.fixture(scope="session")
-def dynamo(client_factory: Callable[[], Any]) -> Any:
-    """A client for tests to look at items directly."""
-    return client_factory()
+def dynamo(moto_endpoint: str) -> Any:
+    """A boto3 client for tests to create tables and look at items from outside."""
+    return boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(max_pool_connections=64),
+    )
 
 
 @pytest.fixture

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from glm_relay.state import QuotaDecision, QuotaLimits, QuotaStore
+from glm_relay.state.dynamo_client import DynamoClient
 
 from .fakes import FakeClock
 
@@ -37,37 +35,30 @@ def quota_item(dynamo: Any, table_name: str, sub: str, day: str) -> dict[str, An
 
 
 class InFlight:
-    """Wraps a client to record how many ``update_item`` calls were running at once."""
+    """Wraps the client to record how many ``UpdateItem`` calls were in flight at once."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: DynamoClient) -> None:
         self._client = client
-        self._lock = threading.Lock()
         self._running = 0
         self.peak = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def update_item(self, **params: Any) -> Any:
-        with self._lock:
-            self._running += 1
-            self.peak = max(self.peak, self._running)
+    async def post(self, operation: str, payload: Any) -> dict[str, Any]:
+        if operation != "UpdateItem":
+            return await self._client.post(operation, payload)
+        self._running += 1
+        self.peak = max(self.peak, self._running)
         try:
-            time.sleep(0.005)  # widen the window in which the calls overlap
-            return self._client.update_item(**params)
+            await asyncio.sleep(0.005)  # widen the window in which the calls overlap
+            return await self._client.post(operation, payload)
         finally:
-            with self._lock:
-                self._running -= 1
+            self._running -= 1
 
 
 async def test_exactly_the_limit_of_fifty_concurrent_admits_is_allowed(
     table_name: str, client_factory: Callable[[], Any], clock: FakeClock
 ) -> None:
-    loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=64)
-    loop.set_default_executor(executor)  # all 50 blocking calls in flight together
     counting = InFlight(client_factory())
-    store = QuotaStore(table_name, clock=clock, client_factory=lambda: counting)
+    store = QuotaStore(table_name, clock=clock, client_factory=lambda: counting)  # type: ignore[arg-type,return-value]
     limits = QuotaLimits(requests_per_day=10, tokens_per_day=1_000_000)
 
     decisions = await asyncio.gather(

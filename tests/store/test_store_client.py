@@ -1,4 +1,4 @@
-"""How the stores reach DynamoDB: no boto3 at import, one client, endpoint from the environment."""
+"""How the stores reach DynamoDB: no boto3 at all, one client, endpoint from the environment."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def test_importing_the_stores_does_not_import_boto3() -> None:
+def test_the_stores_never_import_boto3() -> None:
     result = run_python(
         """
         import sys
@@ -36,6 +36,7 @@ def test_importing_the_stores_does_not_import_boto3() -> None:
         from glm_relay.state import ConversationStore, QuotaStore
         ConversationStore("table")
         QuotaStore("table")
+        import glm_relay.state.dynamo_client
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"boto3", "botocore"})
         assert not loaded, loaded
         """
@@ -59,7 +60,11 @@ def test_the_default_client_is_shared_and_uses_the_dynamodb_endpoint_variable(
             await conversations.history(cid, "someone")
             assert (await quotas.admit("someone", QuotaLimits(1, 10), reserve_tokens=1)).allowed
             assert conversations._table.client() is quotas._table.client() is default_client()
-            assert default_client().meta.endpoint_url == {moto_endpoint!r}
+            assert default_client().endpoint == {moto_endpoint!r}
+            assert default_client().region == "us-east-1"
+            import sys
+            loaded = sorted(m for m in sys.modules if m.split(".")[0] in {{"boto3", "botocore"}})
+            assert not loaded, loaded
 
         asyncio.run(main())
         """,

@@ -48,6 +48,9 @@ class Settings:
     secrets_source: str = field(default="auto", metadata=_env("SECRETS_SOURCE"))
     connect_timeout_seconds: float = field(default=5.0, metadata=_env("UPSTREAM_CONNECT_TIMEOUT"))
     idle_timeout_seconds: float = field(default=60.0, metadata=_env("UPSTREAM_IDLE_TIMEOUT"))
+    # PEM file of the certificate authorities trusted for HTTPS (Zhipu, DynamoDB) instead of
+    # certifi's bundle; verification itself is never turned off.
+    tls_ca_bundle: str = field(default="", metadata=_env("TLS_CA_BUNDLE"))
     # Requests
     default_model: str = field(default="glm-4-flash", metadata=_env("DEFAULT_MODEL"))
     allowed_models: tuple[str, ...] = field(

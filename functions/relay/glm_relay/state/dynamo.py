@@ -1,23 +1,24 @@
-"""Shared DynamoDB plumbing: one lazily built low-level client, key layout, attribute codecs.
+"""Shared DynamoDB plumbing: one lazily built client, the table handle, key layout, codecs.
 
-boto3 is imported on first use, never at import time: a cold start that never touches the table
-(the demo page, a rejected token) must not pay for loading it. Blocking client calls run in a
-worker thread so the event loop keeps streaming other frames meanwhile.
+The client (``dynamo_client.DynamoClient``: httpx and AWS's standalone SigV4 signer) is built on
+first use, never at import time, and shared by both stores: a cold start that never touches the
+table (the demo page, a rejected token) pays for none of it. Calls are plain coroutines on the
+event loop, with no worker thread in between.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-ClientFactory = Callable[[], Any]
-"""Returns a ``boto3`` DynamoDB client (or anything with the same methods)."""
+from glm_relay.state.dynamo_client import OPERATIONS, ConditionFailed, DynamoClient, Item
 
-Item = dict[str, dict[str, Any]]
-"""An item in the low-level wire shape: ``{"name": {"S": "value"}}``."""
+__all__ = ["ClientFactory", "ConditionFailed", "Item", "Table", "default_client"]
+
+ClientFactory = Callable[[], DynamoClient]
+"""Returns the :class:`DynamoClient` a table sends its calls through."""
 
 CONVERSATION_PREFIX = "CONV#"
 META_SK = "META"
@@ -26,81 +27,47 @@ QUOTA_PREFIX = "QUOTA#"
 DAY_PREFIX = "DAY#"
 DAY_SECONDS = 86_400
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-_default_lock = threading.Lock()
-_default_client: Any = None
+_default_client: DynamoClient | None = None
 
 
-def default_client() -> Any:
-    """The process-wide DynamoDB client, built once on first call.
+def default_client(verify: ssl.SSLContext | bool = True) -> DynamoClient:
+    """The process-wide client, built on first call (one event loop: no lock needed).
 
-    Region, credentials and ``AWS_ENDPOINT_URL_DYNAMODB`` (moto locally) come from the environment
-    through botocore. Short timeouts: a slow table must not eat the stream's time budget.
+    Region, credentials and ``AWS_ENDPOINT_URL_DYNAMODB`` (moto locally) come from the
+    environment; ``verify`` is the container's shared SSL context. Short timeouts: a slow table
+    must not eat the stream's time budget.
     """
     global _default_client
     if _default_client is None:
-        with _default_lock:
-            if _default_client is None:
-                import boto3
-                from botocore.config import Config
-
-                config = Config(
-                    connect_timeout=2,
-                    read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": 3},
-                    max_pool_connections=50,
-                )
-                _default_client = boto3.session.Session().client("dynamodb", config=config)
+        _default_client = DynamoClient(verify=verify, connect_timeout=2.0, read_timeout=5.0)
     return _default_client
 
 
-class ConditionFailed(Exception):
-    """A conditional write was refused; ``item`` is the stored item when DynamoDB returned it."""
-
-    def __init__(self, item: Item | None) -> None:
-        super().__init__("conditional check failed")
-        self.item = item
-
-
 class Table:
-    """One table reached through a client that is created on first use and then reused."""
+    """One table reached through a client that is created on first use and then reused.
+
+    :meth:`call` takes boto3's operation names and parameters (``"update_item"``, ``Key=...``),
+    which are DynamoDB's own JSON request fields, and fills in ``TableName``.
+    """
 
     def __init__(self, name: str, client_factory: ClientFactory | None = None) -> None:
         if not name:
             raise ValueError("table name is empty")
         self.name = name
         self._factory = client_factory or default_client
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client: DynamoClient | None = None
 
-    def client(self) -> Any:
-        """The client, created once (in whichever worker thread asks first)."""
+    def client(self) -> DynamoClient:
+        """The client, created once."""
         if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._factory()
+            self._client = self._factory()
         return self._client
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Run one client operation off the event loop, with ``TableName`` filled in.
-
-        A failed condition becomes :class:`ConditionFailed`; every other error propagates as is.
-        """
-        return await asyncio.to_thread(self._call, operation, params)
-
-    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        method = getattr(self.client(), operation)
-        try:
-            result: dict[str, Any] = method(TableName=self.name, **params)
-        except Exception as exc:
-            response = getattr(exc, "response", None)
-            if isinstance(response, dict) and response.get("Error", {}).get("Code") == (
-                _CONDITION_FAILED
-            ):
-                raise ConditionFailed(response.get("Item")) from exc
-            raise
-        return result
+        """Run one operation; a failed condition raises :class:`ConditionFailed` (with ``item``
+        when the request asked for it), every other error propagates as the client raised it."""
+        wire = OPERATIONS.get(operation, operation)
+        return await self.client().post(wire, {"TableName": self.name, **params})
 
 
 def key(pk: str, sk: str) -> Item:

@@ -1,7 +1,7 @@
 """Per-user state around a chat: conversation history and daily quotas (DynamoDB).
 
 Both are off unless ``CONVERSATIONS_TABLE`` is set; quotas also need a caller identity (an access
-token's ``sub``). The stores, and boto3 with them, are created on first use only.
+token's ``sub``). The stores and their DynamoDB client are created on first use only.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
     from glm_relay.state.conversations import ConversationStore
+    from glm_relay.state.dynamo_client import DynamoClient
     from glm_relay.state.quotas import QuotaDecision, QuotaStore
 
 
@@ -52,7 +53,9 @@ class UserState:
         if self._conversations is None:
             from glm_relay.state.conversations import ConversationStore
 
-            self._conversations = ConversationStore(self._settings.conversations_table)
+            self._conversations = ConversationStore(
+                self._settings.conversations_table, client_factory=self._client
+            )
         return self._conversations
 
     @property
@@ -60,8 +63,17 @@ class UserState:
         if self._quotas is None:
             from glm_relay.state.quotas import QuotaStore
 
-            self._quotas = QuotaStore(self._settings.conversations_table)
+            self._quotas = QuotaStore(
+                self._settings.conversations_table, client_factory=self._client
+            )
         return self._quotas
+
+    def _client(self) -> DynamoClient:
+        """The container's DynamoDB client, on the SSL context the Zhipu pool uses too."""
+        from glm_relay.state.dynamo import default_client
+        from glm_relay.tls import client_context
+
+        return default_client(client_context(self._settings.tls_ca_bundle))
 
     async def with_history(self, chat: ChatRequest, owner: str) -> ChatRequest:
         """The request with its conversation's earlier turns before the new question."""

@@ -63,7 +63,7 @@ class ZhipuClient:
     @property
     def http(self) -> httpx.AsyncBaseTransport:
         """The shared connection pool, created on first use (keep-alive spares a TLS handshake
-        per call).
+        per call), verifying with the container's SSL context (``glm_relay.tls``).
 
         Requests go to httpx's transport directly: the client layer above it (cookies, auth
         flows, redirects, event hooks) does nothing for one fixed POST and costs a few hundred
@@ -82,7 +82,10 @@ class ZhipuClient:
         if self._transport is None:
             import httpx
 
+            from glm_relay.tls import client_context
+
             self._transport = httpx.AsyncHTTPTransport(
+                verify=client_context(self._settings.tls_ca_bundle),
                 limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60),
                 retries=0,
             )
