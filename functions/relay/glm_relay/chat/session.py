@@ -3,10 +3,19 @@
 The service depends on two roles, not on their implementations: an ``Upstream`` that opens an
 answer stream, and a ``Ledger`` that keeps conversations and quotas. The front ends call
 ``ChatService.start`` and choose the wire format; everything else about an answer is here once.
+
+The quota and the upstream request overlap instead of waiting for each other: the upstream
+request is sent while the quota reservation (and a new conversation's creation) runs, and nothing
+reaches the caller before the quota said yes. A refused request closes its upstream request
+before any byte of it is relayed, which may cost a few upstream tokens for a request that is
+answered 429; in exchange an admitted request's first token no longer waits for a DynamoDB round
+trip. A follow-up's history is read first, though: it is part of the prompt (and of the tokens the
+quota reserves), so it must be known before the request is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -89,11 +98,15 @@ class ChatService:
         upstream: Upstream,
         ledger: Ledger,
         clock: Clock = LOOP_CLOCK,
+        overlap: bool = True,
     ) -> None:
+        """``overlap=False`` waits for the quota before sending the upstream request (no tokens
+        spent on refused requests, one more round trip before every first token)."""
         self._settings = settings
         self._upstream = upstream
         self._ledger = ledger
         self._clock = clock
+        self._overlap = overlap
 
     async def start(
         self,
@@ -113,14 +126,25 @@ class ChatService:
             chat = chat.capped(claims.limits.max_tokens)
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
-        admission = await ledger.admit(claims, chat)
+        opening = self._open(chat, request_id, deadline) if self._overlap else None
+        try:
+            admission = await ledger.admit(claims, chat)
+        except BaseException:
+            if opening is not None:
+                await _abandon(opening)
+            raise
         try:
             if chat.conversation_id == NEW_CONVERSATION:
                 chat = replace(chat, conversation_id=await ledger.create(owner))
-            upstream = await self._upstream.open_stream(
-                chat, request_id=request_id, deadline=deadline
-            )
-        except Exception:
+            if opening is None:
+                upstream = await self._upstream.open_stream(
+                    chat, request_id=request_id, deadline=deadline
+                )
+            else:
+                upstream = await opening
+        except BaseException:
+            if opening is not None:
+                await _abandon(opening)
             # Nothing was spent: give the reservation back (best effort, never masking why).
             await ledger.settle(claims, admission, None)
             raise
@@ -137,3 +161,20 @@ class ChatService:
 
         clocks = Clocks(settings.keepalive_seconds, settings.idle_timeout_seconds, deadline)
         return ChatSession(upstream, outcome, clocks, completed, meta, self._clock)
+
+    def _open(self, chat: ChatRequest, request_id: str, deadline: float) -> asyncio.Task[Any]:
+        """The upstream request, under way in its own task."""
+        return asyncio.ensure_future(
+            self._upstream.open_stream(chat, request_id=request_id, deadline=deadline)
+        )
+
+
+async def _abandon(opening: asyncio.Task[Any]) -> None:
+    """Stop an upstream request nobody will read: cancel it in flight (which closes its
+    connection, so the upstream sees the request end), or close the stream it already opened."""
+    if not opening.done():
+        opening.cancel()
+    await asyncio.wait([opening])
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    await opening.result().aclose()
