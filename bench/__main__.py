@@ -2,14 +2,16 @@
 
 Each figure sets ours beside the baseline (the same handler logic under uvicorn + Starlette, the
 Lambda Web Adapter shape) and the target, measured in the same run on this machine over
-loopback: per-chunk added latency, warm first-token latency, throughput (``bench/latency.py``),
-cold start, handler import and the secret read (``bench/coldstart.py``), and memory over 100
-invocations (``bench/memory.py``). Numbers are medians of repeated runs.
+loopback. First the deployed configuration (``bench/deployed.py``: HTTPS upstream, access tokens,
+quotas and conversations in moto): warm first token and cold start. Then the function without
+its table over plain HTTP: per-chunk added latency, warm first-token latency, throughput
+(``bench/latency.py``), cold start, handler import and the secret read (``bench/coldstart.py``),
+and memory over 100 invocations (``bench/memory.py``). Numbers are medians of repeated runs.
 
     python -m bench                 # the whole suite, about two minutes
     python -m bench --quick         # fewer repetitions, under a minute
     python -m bench --json out.json # also write every figure, with its raw samples
-    python -m bench --only latency,memory
+    python -m bench --only deployed,latency
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from typing import Any
 
 from bench.common import Figure, fmt, machine, running_backends
 
-SUITES = ("latency", "coldstart", "memory")
+SUITES = ("deployed", "latency", "coldstart", "memory")
 
 
 def _run_suite(name: str, backends: Any, quick: bool) -> list[Figure]:
+    if name == "deployed":
+        from bench import deployed
+
+        return deployed.run(backends, quick=quick)
     if name == "latency":
         from bench import latency
 

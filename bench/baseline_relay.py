@@ -5,8 +5,10 @@ Starlette) and has the adapter forward each invocation to it over HTTP. This mod
 server around glm_relay's own logic: each request becomes the payload-2.0 event the function
 would get, ``WebApp.handle`` validates, authorises, reads the secret, signs and opens the
 upstream stream exactly as in the function, and the frames go out through Starlette's
-``StreamingResponse``. So the two differ only in what the shapes differ in: the server stack and
-its imports, and (by default here) the SDK read of the secret that such apps use.
+``StreamingResponse``. What differs is what such apps are written with: the server stack and
+its imports, the secret read through the SDK (Powertools and boto3, ``SECRETS_SOURCE=sdk``),
+DynamoDB through a boto3 client with each call in a worker thread (:class:`Boto3Dynamo`), and
+the straightforward order: the quota first, then the upstream request.
 
 Run (prints ``baseline relay ready port=N`` once it accepts connections):
     python -m bench.baseline_relay --port 0       # settings from the environment, as the function
@@ -15,8 +17,11 @@ Run (prints ``baseline relay ready port=N`` once it accepts connections):
 from __future__ import annotations
 
 import argparse
+import asyncio
+import re
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,9 +32,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from glm_relay.chat.session import ChatService
 from glm_relay.config import Settings
 from glm_relay.runtime import InvocationContext, now_ms
+from glm_relay.state import UserState
 from glm_relay.web.app import WebApp
+from glm_relay.web.services import Services
 
 READY_PREFIX = "baseline relay ready port="
 TIMEOUT_MS = 120_000
@@ -42,8 +50,61 @@ def relay() -> WebApp:
     """One ``WebApp`` per process, as one per container in Lambda."""
     global _relay
     if _relay is None:
-        _relay = WebApp(Settings.from_env())
+        settings = Settings.from_env()
+        services = Services.from_settings(settings)
+        try:
+            state = UserState(settings, client_factory=Boto3Dynamo)  # type: ignore[arg-type]
+            chats = ChatService(settings, upstream=services.zhipu, ledger=state, overlap=False)
+        except TypeError:
+            pass  # a package from before either existed: boto3 and this order already
+        else:
+            services.state, services.chats = state, chats
+        _relay = WebApp(settings, services=services)
     return _relay
+
+
+class Boto3Dynamo:
+    """DynamoDB as such apps reach it: a boto3 client built on first use (as the package did
+    before), each blocking call in a worker thread; errors as the relay's client raises them."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
+
+                    config = Config(
+                        connect_timeout=2,
+                        read_timeout=5,
+                        retries={"mode": "standard", "max_attempts": 3},
+                        max_pool_connections=50,
+                    )
+                    self._client = boto3.session.Session().client("dynamodb", config=config)
+        return self._client
+
+    async def post(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._call, operation, payload)
+
+    def _call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        from glm_relay.state.dynamo_client import ConditionFailed
+
+        method = getattr(self.client(), re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower())
+        try:
+            result: dict[str, Any] = method(**payload)
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            response = response if isinstance(response, dict) else {}
+            error = response.get("Error", {})
+            if error.get("Code") == "ConditionalCheckFailedException":
+                body = {"Item": response["Item"]} if response.get("Item") else {}
+                raise ConditionFailed(error["Code"], error.get("Message", ""), 400, body) from exc
+            raise
+        return result
 
 
 def event_of(request: Request, body: bytes, request_id: str) -> dict[str, Any]:

@@ -94,21 +94,23 @@ print((time.perf_counter() - t) * 1000)
 """
 
 
-def rie_cold(backends: Backends, site: LambdaSite | None, secrets: str) -> float:
+def rie_cold(
+    backends: Backends, site: LambdaSite | None, secrets: str, *, deployed: bool = False
+) -> float:
     """Milliseconds from the first invocation to its whole response, in a new emulator.
 
     ``site``: the Lambda-shaped task root, or None for the repository's bootstrap in this
-    virtualenv."""
+    virtualenv; ``deployed``: the template's configuration (``Backends.relay_env``)."""
     from devtools.emulator import BOOTSTRAP as REPO_BOOTSTRAP
     from devtools.emulator import Emulator, parse_framed
 
     backends.standin.clear_cache()
-    extra = {**backends.relay_env(secrets), "_HANDLER": HANDLER}
+    extra = {**backends.relay_env(secrets, deployed=deployed), "_HANDLER": HANDLER}
     env = site.env(extra) if site is not None else python_env(extra)
     bootstrap = site.bootstrap if site is not None else REPO_BOOTSTRAP
     with Emulator(env=env, bootstrap=bootstrap) as emulator:
         started = time.perf_counter()
-        raw = emulator.invoke(chat_event(COLD_QUESTION))
+        raw = emulator.invoke(chat_event(COLD_QUESTION, backends.token if deployed else None))
         elapsed = (time.perf_counter() - started) * 1000
         framed = parse_framed(raw)
         if framed.status_code != 200 or b"event: chat" not in framed.body:
@@ -116,15 +118,15 @@ def rie_cold(backends: Backends, site: LambdaSite | None, secrets: str) -> float
     return elapsed
 
 
-async def _api_cold(backends: Backends, site: LambdaSite, secrets: str) -> float:
+async def _api_cold(backends: Backends, site: LambdaSite, secrets: str, deployed: bool) -> float:
     from devtools.fake_runtime_api import FakeRuntimeAPI
 
     backends.standin.clear_cache()
     async with FakeRuntimeAPI() as api:
-        invocation = api.enqueue(chat_event(COLD_QUESTION))
+        invocation = api.enqueue(chat_event(COLD_QUESTION, backends.token if deployed else None))
         env = site.env(
             {
-                **backends.relay_env(secrets),
+                **backends.relay_env(secrets, deployed=deployed),
                 "_HANDLER": HANDLER,
                 "AWS_LAMBDA_RUNTIME_API": api.address,
             }
@@ -146,29 +148,36 @@ async def _api_cold(backends: Backends, site: LambdaSite, secrets: str) -> float
             await process.wait()
 
 
-def api_cold(backends: Backends, site: LambdaSite, secrets: str) -> float:
+def api_cold(
+    backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
+) -> float:
     """Milliseconds from spawning the bootstrap to the first content chunk at the Runtime API."""
-    return asyncio.run(_api_cold(backends, site, secrets))
+    return asyncio.run(_api_cold(backends, site, secrets, deployed))
 
 
-def start_baseline(backends: Backends, site: LambdaSite, secrets: str) -> Child:
+def start_baseline(
+    backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
+) -> Child:
     return Child(
         site.python("-m", "bench.baseline_relay", "--port", "0"),
-        site.env(backends.relay_env(secrets), repository=True),
+        site.env(backends.relay_env(secrets, deployed=deployed), repository=True),
         ready_prefix="baseline relay ready port=",
     )
 
 
-def baseline_cold(backends: Backends, site: LambdaSite, secrets: str) -> float:
+def baseline_cold(
+    backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
+) -> float:
     """Milliseconds from spawning the baseline server to the first content of its first answer."""
     backends.standin.clear_cache()
     started = time.time_ns()
-    child = start_baseline(backends, site, secrets)
+    child = start_baseline(backends, site, secrets, deployed=deployed)
     try:
         port = int(child.ready_line)
+        token = backends.token if deployed else None
         timing = stream(
             ("127.0.0.1", port),
-            relay_request("127.0.0.1", port, COLD_QUESTION),
+            relay_request("127.0.0.1", port, COLD_QUESTION, token),
             end_marker=b"event: done",
         )
     finally:

@@ -5,18 +5,14 @@ Secrets extension stand-in, both on background threads that sit idle once the se
 the fake Zhipu runs in its own process. Relays under test run in their own processes too, so the
 client that times them never shares an interpreter (or a GIL) with them.
 
-The timing client is a plain blocking socket: it stamps each ``recv`` with ``time.time_ns()`` the
-moment it returns, which is what "the chunk arrived" means, with no HTTP library in between.
+The timing client is in ``bench/timing.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
-import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,19 +24,28 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+
+from bench.timing import (  # noqa: F401  (re-exported: the suites import them from here)
+    API_KEY,
+    MAX_TOKENS_CAP,
+    Timing,
+    chat_event,
+    relay_request,
+    stream,
+    upstream_request,
+    wait_for_port,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIR = ROOT / "functions" / "relay"
+# The function measured; GLM_RELAY_BENCH_PACKAGE names another copy of functions/relay (an older
+# commit's, say) to measure that one against the same backends and baseline.
+PACKAGE_DIR = Path(os.environ.get("GLM_RELAY_BENCH_PACKAGE") or ROOT / "functions" / "relay")
 BOOTSTRAP = PACKAGE_DIR / "bootstrap"
-API_KEY = "benchid.0123456789abcdef0123456789abcdef"
+ACCESS_SECRET = "bench-access-token-signing-key"
+BENCH_USER = "bench-user"
 SESSION_TOKEN = "bench-session-token"
 REGION = "us-east-1"
-# Answers up to 5,000 chunks must not be cut by max_tokens (one token per chunk).
-MAX_TOKENS_CAP = "10000"
 STOP_TIMEOUT_S = 5.0
-CONTENT = re.compile(rb'"content":"(\d*) ?')
-STAMP = re.compile(rb'"content":"(\d{19}) "')
 
 
 @dataclass
@@ -185,13 +190,25 @@ def rss_kb(pid: int) -> tuple[int, int]:
 
 @dataclass
 class Backends:
-    """moto and the extension stand-in (threads here), the fake Zhipu (its own process)."""
+    """moto and the extension stand-in (threads here), the fake Zhipu (its own process), over
+    HTTP and, with a test CA's certificate, over HTTPS (a second process).
+
+    The deployed configuration (``relay_env(..., deployed=True)``) is what the template sets up:
+    the HTTPS upstream, access tokens required (their key read as a secret too), and the
+    conversations table (in moto), so every request is counted against its caller's quota.
+    """
 
     moto: Any = None
     standin: Any = None
     upstream: Child | None = None
+    tls_upstream: Child | None = None
+    ca: Any = None
     secret_arn: str = ""
+    access_secret_arn: str = ""
+    table: str = ""
+    token: str = ""
     upstream_base_url: str = ""
+    tls_base_url: str = ""
 
     def start(self) -> None:
         from devtools.secrets_extension_standin import SecretsExtensionStandIn
@@ -212,8 +229,35 @@ class Backends:
             ready_prefix="mock_upstream ready base_url=",
         )
         self.upstream_base_url = self.upstream.ready_line
+        self._start_deployed()
+
+    def _start_deployed(self) -> None:
+        from bench.local_ca import LocalCA
+        from glm_relay.access import mint_access_token
+
+        suffix = uuid.uuid4().hex[:8]
+        self.access_secret_arn = self.moto.put_secret(
+            f"glm-relay/bench-access-{suffix}", ACCESS_SECRET
+        )
+        self.table = f"glm-relay-bench-{suffix}"
+        self.moto.create_table(self.table)
+        self.token = mint_access_token(BENCH_USER, 24 * 3600, ACCESS_SECRET)
+        self.ca = LocalCA()
+        self.tls_upstream = Child(
+            [
+                *(sys.executable, "-m", "mock_upstream", "--host", "127.0.0.1", "--port", "0"),
+                *("--tls-cert", str(self.ca.cert_chain), "--tls-key", str(self.ca.key)),
+            ],
+            python_env({"ZHIPU_API_KEY": API_KEY}),
+            ready_prefix="mock_upstream ready base_url=",
+        )
+        self.tls_base_url = self.tls_upstream.ready_line
 
     def stop(self) -> None:
+        if self.tls_upstream is not None:
+            self.tls_upstream.stop()
+        if self.ca is not None:
+            self.ca.close()
         if self.upstream is not None:
             self.upstream.stop()
         if self.standin is not None:
@@ -223,12 +267,15 @@ class Backends:
 
     @property
     def upstream_address(self) -> tuple[str, int]:
-        host_port = self.upstream_base_url.split("//", 1)[1].split("/", 1)[0]
-        host, _, port = host_port.rpartition(":")
-        return host, int(port)
+        return _address_of(self.upstream_base_url)
 
-    def relay_env(self, secrets: str) -> dict[str, str]:
-        """The function's environment: this fake Zhipu, this secret, no access tokens.
+    @property
+    def tls_upstream_address(self) -> tuple[str, int]:
+        return _address_of(self.tls_base_url)
+
+    def relay_env(self, secrets: str, *, deployed: bool = False) -> dict[str, str]:
+        """The function's environment: this fake Zhipu, this secret; no access tokens and no
+        table, or with ``deployed`` the template's configuration (see the class).
 
         ``secrets``: ``extension`` (through the stand-in) or ``sdk`` (boto3 against moto).
         """
@@ -248,7 +295,30 @@ class Backends:
         }
         if secrets == "extension":
             env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = str(self.standin.port)
+        if deployed:
+            env.update(
+                {
+                    "ZHIPU_BASE_URL": self.tls_base_url,
+                    "TLS_CA_BUNDLE": str(self.ca.bundle),
+                    "REQUIRE_ACCESS_TOKEN": "true",
+                    "ACCESS_TOKEN_SECRET_ID": self.access_secret_arn,
+                    "CONVERSATIONS_TABLE": self.table,
+                    "AWS_ENDPOINT_URL_DYNAMODB": self.moto.endpoint,
+                    "QUOTA_REQUESTS_PER_DAY": str(10**9),
+                    "QUOTA_TOKENS_PER_DAY": str(10**12),
+                }
+            )
+            if os.environ.get("GLM_RELAY_BENCH_PACKAGE"):
+                # A package from before TLS_CA_BUNDLE existed trusts the CA through httpx's
+                # own variable instead.
+                env["SSL_CERT_FILE"] = str(self.ca.bundle)
         return env
+
+
+def _address_of(url: str) -> tuple[str, int]:
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    return host, int(port)
 
 
 @contextlib.contextmanager
@@ -259,116 +329,6 @@ def running_backends() -> Iterator[Backends]:
         yield backends
     finally:
         backends.stop()
-
-
-# --- the timing client ------------------------------------------------------------------------
-
-
-@dataclass
-class Timing:
-    """What the client saw of one streamed answer."""
-
-    sent_ns: int = 0
-    first_content_ns: int | None = None
-    end_ns: int = 0
-    stamps: list[tuple[int, int]] = field(default_factory=list)  # (sent by upstream, received)
-    contents: int = 0
-    raw_bytes: int = 0
-
-    @property
-    def latencies_ms(self) -> list[float]:
-        return [(received - sent) / 1e6 for sent, received in self.stamps]
-
-    @property
-    def first_content_ms(self) -> float:
-        assert self.first_content_ns is not None, "no content arrived"
-        return (self.first_content_ns - self.sent_ns) / 1e6
-
-    @property
-    def total_s(self) -> float:
-        return (self.end_ns - self.sent_ns) / 1e9
-
-
-def relay_request(host: str, port: int, question: str) -> bytes:
-    """``GET /chat?q=...`` as a browser's EventSource sends it."""
-    return (
-        f"GET /chat?q={quote(question)} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        "Accept: text/event-stream\r\nConnection: close\r\n\r\n"
-    ).encode()
-
-
-def upstream_request(host: str, port: int, base_path: str, question: str) -> bytes:
-    """The fake Zhipu's ``chat/completions`` POST, as the relay sends it."""
-    body = json.dumps(
-        {
-            "model": "glm-4-flash",
-            "messages": [{"role": "user", "content": question}],
-            "stream": True,
-            "max_tokens": int(MAX_TOKENS_CAP),
-        }
-    ).encode()
-    return (
-        f"POST {base_path}/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Authorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
-        f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
-
-
-def stream(
-    address: tuple[str, int],
-    request: bytes,
-    *,
-    end_marker: bytes,
-    stamps: bool = False,
-    timeout: float = 30.0,
-) -> Timing:
-    """Send ``request`` on a new connection and time the answer until ``end_marker``.
-
-    With ``stamps``, each ``#stamp`` content (the upstream's send time in epoch ns) is paired
-    with the time the ``recv`` that completed it returned.
-    """
-    timing = Timing()
-    buffer = bytearray()
-    scanned = 0
-    with socket.create_connection(address, timeout=timeout) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        timing.sent_ns = time.time_ns()
-        sock.sendall(request)
-        while True:
-            data = sock.recv(262144)
-            now = time.time_ns()
-            if not data:
-                raise RuntimeError(
-                    f"connection closed before {end_marker!r}: {bytes(buffer[-300:])!r}"
-                )
-            buffer += data
-            if timing.first_content_ns is None and b'"content":"' in buffer:
-                timing.first_content_ns = now
-            if stamps:
-                # Only whole stamps: a match must end with the closing quote, and a stamp split
-                # across two recvs is matched once the second arrives.
-                for match in STAMP.finditer(buffer, scanned):
-                    timing.stamps.append((int(match.group(1)), now))
-                    scanned = match.end()
-            start = max(0, len(buffer) - len(data) - len(end_marker))
-            if buffer.find(end_marker, start) != -1:
-                timing.end_ns = now
-                break
-    timing.raw_bytes = len(buffer)
-    timing.contents = buffer.count(b'"content":"') if not stamps else len(timing.stamps)
-    return timing
-
-
-def wait_for_port(address: tuple[str, int], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(address, timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -382,20 +342,3 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "MB":
         return f"{value:.1f} MB"
     return f"{value:g} {unit}"
-
-
-def chat_event(question: str) -> dict[str, Any]:
-    """The payload-2.0 event a function URL sends for ``GET /chat?q=...`` from a browser."""
-    query = f"q={quote(question)}"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/chat",
-        "rawQueryString": query,
-        "headers": {"accept": "text/event-stream", "host": "bench.lambda-url.local"},
-        "requestContext": {
-            "http": {"method": "GET", "path": "/chat", "sourceIp": "127.0.0.1"},
-            "requestId": str(uuid.uuid4()),
-        },
-        "isBase64Encoded": False,
-    }

@@ -1,7 +1,8 @@
 """`python -m mock_upstream`: run the fake Zhipu server until interrupted.
 
 Prints exactly one line on stdout once it accepts connections:
-`mock_upstream ready base_url=http://127.0.0.1:8787/api/paas/v4`.
+`mock_upstream ready base_url=http://127.0.0.1:8787/api/paas/v4` (``https://`` with
+``--tls-cert``/``--tls-key``).
 """
 
 from __future__ import annotations
@@ -65,17 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--retry-after", type=int, default=None, help="Retry-After seconds on 429/503 faults"
     )
+    p.add_argument(
+        "--tls-cert", help="serve HTTPS with this certificate chain (PEM; needs --tls-key)"
+    )
+    p.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     p.add_argument("--log-level", default="warning", help="uvicorn's log level (on stderr)")
     p.add_argument("--access-log", action="store_true", help="log each request (on stderr)")
     return p
 
 
-async def _serve(server: Server, sockets: list[socket.socket]) -> None:
+async def _serve(server: Server, sockets: list[socket.socket], tls: bool) -> None:
     task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.ready.is_set() and not task.done():
         await asyncio.sleep(0.01)
     if server.ready.is_set():
-        print(READY_PREFIX + base_url_of(sockets[0]), flush=True)
+        print(READY_PREFIX + base_url_of(sockets[0], tls=tls), flush=True)
     await task
 
 
@@ -99,10 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     sock = bind(args.host, args.port)
-    server = make_server(build_app(options), args.log_level, args.access_log)
+    server = make_server(
+        build_app(options),
+        args.log_level,
+        args.access_log,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
     try:
-        asyncio.run(_serve(server, [sock]))
+        asyncio.run(_serve(server, [sock], bool(args.tls_cert)))
     except KeyboardInterrupt:
         pass
     finally:

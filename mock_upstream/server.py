@@ -28,13 +28,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def origin_of(sock: socket.socket) -> str:
+def origin_of(sock: socket.socket, *, tls: bool = False) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def base_url_of(sock: socket.socket) -> str:
-    return origin_of(sock) + API_PREFIX
+def base_url_of(sock: socket.socket, *, tls: bool = False) -> str:
+    return origin_of(sock, tls=tls) + API_PREFIX
 
 
 class Server(uvicorn.Server):
@@ -50,7 +51,16 @@ class Server(uvicorn.Server):
             self.ready.set()
 
 
-def make_server(app: Starlette, log_level: str = "warning", access_log: bool = False) -> Server:
+def make_server(
+    app: Starlette,
+    log_level: str = "warning",
+    access_log: bool = False,
+    *,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> Server:
+    """uvicorn for ``app``; over TLS (HTTPS, as the real Zhipu) when given a certificate chain
+    and its key (PEM files)."""
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -58,5 +68,7 @@ def make_server(app: Starlette, log_level: str = "warning", access_log: bool = F
         lifespan="off",
         # Stalled streams would otherwise hold a shutdown forever.
         timeout_graceful_shutdown=1,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
     )
     return Server(config)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from glm_relay.errors import ErrorCode, RelayError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from glm_relay.access import AccessClaims
     from glm_relay.chat.relay import Outcome
     from glm_relay.chat.request import ChatRequest
@@ -39,8 +41,13 @@ def estimate_tokens(chat: ChatRequest) -> int:
 class UserState:
     """Conversations and quotas for one container."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, client_factory: Callable[[], DynamoClient] | None = None
+    ) -> None:
+        """``client_factory`` replaces the container's DynamoDB client (the benchmarks' baseline
+        passes a boto3 one)."""
         self._settings = settings
+        self._factory = client_factory or self._client
         self._conversations: ConversationStore | None = None
         self._quotas: QuotaStore | None = None
 
@@ -54,7 +61,7 @@ class UserState:
             from glm_relay.state.conversations import ConversationStore
 
             self._conversations = ConversationStore(
-                self._settings.conversations_table, client_factory=self._client
+                self._settings.conversations_table, client_factory=self._factory
             )
         return self._conversations
 
@@ -64,7 +71,7 @@ class UserState:
             from glm_relay.state.quotas import QuotaStore
 
             self._quotas = QuotaStore(
-                self._settings.conversations_table, client_factory=self._client
+                self._settings.conversations_table, client_factory=self._factory
             )
         return self._quotas
 

@@ -1,0 +1,150 @@
+"""The headline: the function as the template deploys it, beside the baseline doing the same work.
+
+The deployed configuration (``Backends.relay_env(..., deployed=True)``): the fake Zhipu over HTTPS
+(a local test CA, trusted through ``TLS_CA_BUNDLE``), access tokens required (the signing key read
+as a secret), the conversations table in moto, so every request reserves and settles its caller's
+quota; secrets through the extension stand-in. The baseline (``bench/baseline_relay.py``) does
+the same work the way an adapter-shaped app is written: uvicorn + Starlette, the secrets through
+Powertools and boto3, DynamoDB through boto3 in worker threads, the quota before the upstream call.
+
+- First token added, warm: the upstream's first token comes 150 ms after the request (``#first``,
+  a model thinking), so what a relay adds is whatever it does not overlap with that wait. Direct:
+  the client asks the HTTPS fake Zhipu itself, timed after its TLS handshake.
+- Cold start: a new container's first request (one-chunk answer), under the Runtime Interface
+  Emulator and at the Runtime API stand-in, as in ``bench/coldstart.py``; the baseline spawned
+  fresh and timed to its first content.
+
+    python -m bench --only deployed [--quick]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench.coldstart import api_cold, baseline_cold, rie_cold
+from bench.common import Backends, Child, Figure, median, python_env
+from bench.lambda_site import LambdaSite
+from bench.timing import relay_request, stream, upstream_request
+
+FIRST_TOKEN = "first token #chunks=3 #first=150"
+RELAY_END = b"event: done"
+UPSTREAM_END = b"data: [DONE]"
+
+
+def _start(backends: Backends, module: str, secrets: str, ready: str) -> Child:
+    return Child(
+        [sys.executable, "-m", module, "--port", "0"],
+        python_env(backends.relay_env(secrets, deployed=True)),
+        ready_prefix=ready,
+    )
+
+
+def _port(child: Child) -> int:
+    line = child.ready_line
+    return int(line) if line.isdigit() else int(line.rstrip("/").rpartition(":")[2])
+
+
+def warm_first_token(backends: Backends, requests: int) -> Figure:
+    ours = _start(backends, "devtools.local_url", "extension", "function URL listening on ")
+    baseline = _start(backends, "bench.baseline_relay", "sdk", "baseline relay ready port=")
+    host, port = backends.tls_upstream_address
+    base_path = "/" + backends.tls_base_url.split("//", 1)[1].split("/", 1)[1]
+    tls = backends.ca.client_context()
+
+    def direct() -> float:
+        request = upstream_request(host, port, base_path, FIRST_TOKEN)
+        timing = stream((host, port), request, end_marker=UPSTREAM_END, tls=tls)
+        return timing.first_content_ms
+
+    def relay(child: Child) -> float:
+        relay_port = _port(child)
+        request = relay_request("127.0.0.1", relay_port, FIRST_TOKEN, backends.token)
+        return stream(("127.0.0.1", relay_port), request, end_marker=RELAY_END).first_content_ms
+
+    ways = {"direct": direct, "ours": lambda: relay(ours), "baseline": lambda: relay(baseline)}
+    try:
+        for _ in range(3):  # warm: secrets, JWT, pooled connections, first-use imports
+            for way in ways.values():
+                way()
+        seen: dict[str, list[float]] = {name: [] for name in ways}
+        names = list(ways)
+        for index in range(requests):
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                seen[name].append(ways[name]())
+    except Exception:
+        print("ours:\n" + ours.output(), file=sys.stderr)
+        print("baseline:\n" + baseline.output(), file=sys.stderr)
+        raise
+    finally:
+        ours.stop()
+        baseline.stop()
+    direct_ms = median(seen["direct"])
+    ours_ms, baseline_ms = median(seen["ours"]) - direct_ms, median(seen["baseline"]) - direct_ms
+    return Figure(
+        key="deployed_first_token_added_warm",
+        name="deployed: first token added, warm",
+        unit="ms",
+        ours=ours_ms,
+        baseline=baseline_ms,
+        target="< 2 ms",
+        met=ours_ms < 2.0,
+        note=(
+            f"direct {direct_ms:.1f} ms (HTTPS, upstream's first token at 150 ms); quota reserved "
+            "and settled in moto on every request"
+        ),
+        runs=requests,
+        detail=seen,
+    )
+
+
+def cold_start(backends: Backends, runs: int) -> list[Figure]:
+    detail: dict[str, list[float]] = {"ours_rie": [], "ours_runtime_api": [], "baseline": []}
+    with LambdaSite(compiled=True) as site, LambdaSite(baseline=True) as baseline_site:
+        for _ in range(runs):  # interleaved, so a load change falls on both sides alike
+            detail["ours_rie"].append(rie_cold(backends, site, "extension", deployed=True))
+            detail["baseline"].append(baseline_cold(backends, baseline_site, "sdk", deployed=True))
+            detail["ours_runtime_api"].append(api_cold(backends, site, "extension", deployed=True))
+    ours, base = median(detail["ours_rie"]), median(detail["baseline"])
+    return [
+        Figure(
+            key="deployed_cold_start",
+            name="deployed: cold start, first token",
+            unit="ms",
+            ours=ours,
+            baseline=base,
+            target="<= 50% of baseline",
+            met=ours <= base / 2,
+            note=(
+                f"ours under the emulator (whole 1-chunk answer; {ours / base:.0%} of the "
+                "baseline): two secrets, the quota's first DynamoDB call, TLS to the upstream"
+            ),
+            runs=runs,
+            detail=detail,
+        ),
+        Figure(
+            key="deployed_cold_start_runtime_api",
+            name="deployed: cold start, spawn to first token (Runtime API)",
+            unit="ms",
+            ours=median(detail["ours_runtime_api"]),
+            baseline=base,
+            note="exact first-token time at the Runtime API stand-in",
+            runs=runs,
+        ),
+    ]
+
+
+def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
+    figures = [warm_first_token(backends, requests=8 if quick else 25)]
+    figures.extend(cold_start(backends, runs=3 if quick else 7))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.__main__ import main as suite
+
+    return suite(["--only", "deployed", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
