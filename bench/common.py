@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # commit's, say) to measure that one against the same backends and baseline.
 PACKAGE_DIR = Path(os.environ.get("GLM_RELAY_BENCH_PACKAGE") or ROOT / "functions" / "relay")
 BOOTSTRAP = PACKAGE_DIR / "bootstrap"
-ACCESS_SECRET = "bench-access-token-signing-key"
+ACCESS_SECRET = "bench-access-token-signing-key-0123456789abcdef"
 BENCH_USER = "bench-user"
 SESSION_TOKEN = "bench-session-token"
 REGION = "us-east-1"
