@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.web.chat_api import ChatEndpoints, chat_error
+from glm_relay.web.cors import add_cors_headers, is_preflight, preflight
 from glm_relay.web.documents import ConversationEndpoint, PageEndpoint
 from glm_relay.web.guard import Guard
 from glm_relay.web.headers import REQUEST_ID_HEADER
@@ -98,12 +99,15 @@ class WebApp:
         summary: dict[str, Any] = {"outcome": "served"}
         try:
             request = HttpRequest.from_event(event, request_id)
-            group = self.router.group_for(request.path)
-            errors = group.errors
-            route, endpoint, params = group.resolve(request)
-            exchange = Exchange(request, context, params)
-            refusal = await self.guard.admit(exchange) if route.guarded else None
-            response = refusal or await endpoint(exchange)
+            if request.via_rest_api and is_preflight(request):
+                response = preflight(request, self.settings)
+            else:
+                group = self.router.group_for(request.path)
+                errors = group.errors
+                route, endpoint, params = group.resolve(request)
+                exchange = Exchange(request, context, params)
+                refusal = await self.guard.admit(exchange) if route.guarded else None
+                response = refusal or await endpoint(exchange)
         except RelayError as error:
             summary = {"outcome": "rejected", "error_code": error.code}
             response = errors(request, error)
@@ -113,6 +117,8 @@ class WebApp:
             summary = {"outcome": "failed", "error_code": type(exc).__name__}
             response = errors(request, RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed"))
         response.headers[REQUEST_ID_HEADER] = request_id
+        if request is not None and request.via_rest_api:
+            add_cors_headers(response, request, self.settings)
 
         def write_summary() -> None:
             self._summarise(request, exchange, response.status_code, request_id, summary)
