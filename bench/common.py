@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.timing import (  # noqa: F401  (re-exported: the suites import them from here)
     API_KEY,
+    BENCH_MODEL,
     MAX_TOKENS_CAP,
     Timing,
     chat_event,
@@ -284,6 +285,8 @@ class Backends:
             "ZHIPU_BASE_URL": self.upstream_base_url,
             "REQUIRE_ACCESS_TOKEN": "false",
             "MAX_TOKENS_CAP": MAX_TOKENS_CAP,
+            "DEFAULT_MODEL": BENCH_MODEL,
+            "ALLOWED_MODELS": BENCH_MODEL,
             "SECRETS_SOURCE": secrets,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",

@@ -91,3 +91,69 @@ def function_url_event(
     if query:
         event["queryStringParameters"] = query
     return event
+
+
+def rest_api_event(
+    method: str,
+    target: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    *,
+    stage: str = "api",
+    request_id: str | None = None,
+    host: str = "abc123.execute-api.us-east-1.amazonaws.com",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The proxy event (payload 1.0) an API Gateway REST API sends for one request: the path
+    without the stage, the query decoded into maps, repeated headers only in the multi map."""
+    path, _, raw_query = target.partition("?")
+    path = unquote(path) or "/"
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in pairs:
+        multi_headers.setdefault(name, []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    for pair in filter(None, raw_query.split("&")):
+        key, _, value = pair.partition("=")
+        key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
+        multi_query.setdefault(key, []).append(value)
+    content_type = next((v for k, v in pairs if k.lower() == "content-type"), "")
+    is_text = not body or content_type.startswith(TEXT_TYPES)
+    text = ""
+    if is_text:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            is_text = False
+    if not is_text:
+        text = base64.b64encode(body).decode()
+    now = datetime.now(UTC)
+    full_path = f"/{stage}{path}" if stage else path
+    return {
+        "resource": "/" if path == "/" else "/{proxy+}",
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": None if path == "/" else {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/" if path == "/" else "/{proxy+}",
+            "httpMethod": method.upper(),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "path": full_path,
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": host.split(".")[0],
+            "requestId": request_id or str(uuid.uuid4()),
+            "identity": {"sourceIp": source_ip, "userAgent": ""},
+            "domainName": host,
+            "apiId": host.split(".")[0],
+        },
+        "body": text if body else None,
+        "isBase64Encoded": not is_text,
+    }

@@ -15,7 +15,7 @@ from devtools.emulator import Emulator, parse_framed
 from .support import HANDLERS, ROOT
 
 NUL8 = b"\x00" * 8
-EVENTS = sorted((ROOT / "events").glob("*.json"))
+EVENTS = sorted((ROOT / "events").glob("**/*.json"))
 REAL_HANDLER_MODULE = ROOT / "functions" / "relay" / "glm_relay" / "handler.py"
 TEST_HANDLER_ENV = {"PYTHONPATH": str(ROOT)}  # tests.runtime.handlers lives outside the package
 

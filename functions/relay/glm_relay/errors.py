@@ -139,12 +139,6 @@ class RelayError(Exception):
         # Machine-readable details, e.g. when a quota resets.
         self.extra: Mapping[str, Any] = extra or {}
 
-    def with_retry_after(self, seconds: float | None) -> RelayError:
-        """The same failure with the delay the upstream asked for (a new error, built whole)."""
-        return RelayError(
-            self.code, self.message, retry_after=seconds, headers=self.headers, extra=self.extra
-        )
-
     def response_headers(self) -> dict[str, str]:
         """Headers that go with this error as an HTTP answer (``Allow``, ``Retry-After``...)."""
         headers = dict(self.headers)

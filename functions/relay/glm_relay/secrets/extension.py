@@ -5,14 +5,12 @@ The extension (an AWS-published layer, see ``template.yaml``) runs beside the fu
 ``GetSecretValue``, authenticated by the header ``X-Aws-Parameters-Secrets-Token:
 $AWS_SESSION_TOKEN``; ``port`` is ``$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`` (default 2773). It
 caches each secret itself (``SECRETS_MANAGER_TTL``, at most 300 s) and does the Secrets Manager
-call with its own client, so the function never imports boto3 for a secret: measured here (fresh
-process, ``python -m bench``), reading a secret through Powertools costs about 275 ms, nearly all
-of it importing boto3 and building a client; through the extension it costs about 5 ms.
+call with its own client, so the function never imports boto3 for a secret: the README's
+performance section has the measured difference (``make bench``, "secret read").
 
 The request is one plain HTTP/1.1 GET on a raw asyncio connection, answered with
 ``glm_relay.runtime.http1.read_response`` (already imported by the runtime loop): no thread, no new
-module. Measured at cold start: this 4.6 ms, ``http.client`` 10 ms (12 ms from a worker thread),
-the httpx client 45 ms to build plus 72 ms to import when nothing else has.
+module, which measured faster at cold start than ``http.client`` or a new httpx client.
 
 ``force`` skips this object's own cache. The extension has no documented way to skip *its*
 cache, so a forced read (after the upstream rejected the key: it may have been rotated) goes to

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.web.chat_api import ChatEndpoints, chat_error
+from glm_relay.web.cors import add_cors_headers, is_preflight, preflight
 from glm_relay.web.documents import ConversationEndpoint, PageEndpoint
 from glm_relay.web.guard import Guard
 from glm_relay.web.headers import REQUEST_ID_HEADER
-from glm_relay.web.openai_api import OpenAIEndpoints, openai_error
+from glm_relay.web.openai_errors import openai_error
 from glm_relay.web.request import HttpRequest
 from glm_relay.web.routing import ErrorFormat, Exchange, Route, RouteGroup, Router
 from glm_relay.web.services import Services
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from glm_relay.config import Settings
     from glm_relay.runtime import InvocationContext, StreamingResponse
     from glm_relay.upstream import CredentialStore
+    from glm_relay.web.openai_api import OpenAIEndpoints
 
 
 def build_router(settings: Settings, services: Services) -> Router:
@@ -31,7 +33,7 @@ def build_router(settings: Settings, services: Services) -> Router:
     page = PageEndpoint()
     chat = ChatEndpoints(settings, services.chats)
     conversation = ConversationEndpoint(services.state)
-    openai = OpenAIEndpoints(settings, services.chats)
+    openai = _LazyOpenAI(settings, services)
     relay_routes = (
         Route("/", {"GET": page.get, "HEAD": page.head}, guarded=False),
         Route("/chat", {"GET": chat.get, "POST": chat.post}),
@@ -47,6 +49,29 @@ def build_router(settings: Settings, services: Services) -> Router:
             RouteGroup("/v1/", openai_error, openai_routes),
         )
     )
+
+
+class _LazyOpenAI:
+    """The ``/v1`` endpoints, imported on the first ``/v1`` request: a container that only
+    serves ``/chat`` never loads them (cold start)."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self._settings = settings
+        self._services = services
+        self._endpoints: OpenAIEndpoints | None = None
+
+    def _loaded(self) -> OpenAIEndpoints:
+        if self._endpoints is None:
+            from glm_relay.web.openai_api import OpenAIEndpoints
+
+            self._endpoints = OpenAIEndpoints(self._settings, self._services.chats)
+        return self._endpoints
+
+    async def chat_completions(self, exchange: Exchange) -> StreamingResponse:
+        return await self._loaded().chat_completions(exchange)
+
+    async def models(self, exchange: Exchange) -> StreamingResponse:
+        return await self._loaded().models(exchange)
 
 
 class WebApp:
@@ -74,12 +99,15 @@ class WebApp:
         summary: dict[str, Any] = {"outcome": "served"}
         try:
             request = HttpRequest.from_event(event, request_id)
-            group = self.router.group_for(request.path)
-            errors = group.errors
-            route, endpoint, params = group.resolve(request)
-            exchange = Exchange(request, context, params)
-            refusal = await self.guard.admit(exchange) if route.guarded else None
-            response = refusal or await endpoint(exchange)
+            if request.via_rest_api and is_preflight(request):
+                response = preflight(request, self.settings)
+            else:
+                group = self.router.group_for(request.path)
+                errors = group.errors
+                route, endpoint, params = group.resolve(request)
+                exchange = Exchange(request, context, params)
+                refusal = await self.guard.admit(exchange) if route.guarded else None
+                response = refusal or await endpoint(exchange)
         except RelayError as error:
             summary = {"outcome": "rejected", "error_code": error.code}
             response = errors(request, error)
@@ -89,6 +117,8 @@ class WebApp:
             summary = {"outcome": "failed", "error_code": type(exc).__name__}
             response = errors(request, RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed"))
         response.headers[REQUEST_ID_HEADER] = request_id
+        if request is not None and request.via_rest_api:
+            add_cors_headers(response, request, self.settings)
 
         def write_summary() -> None:
             self._summarise(request, exchange, response.status_code, request_id, summary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,18 @@ if TYPE_CHECKING:
     from glm_relay.web.routing import Exchange
 
 
+BASE_MARK = b'<meta name="glm-relay-base" content="">'
+# A base path is the deployment's (an API Gateway stage or a custom domain mapping), yet it is
+# written into HTML: only these characters may pass.
+SAFE_BASE = re.compile(r"(/[A-Za-z0-9._~-]+)*")
+
+
 class PageEndpoint:
-    """``GET /`` and ``HEAD /``: the demo page, read from the package once."""
+    """``GET /`` and ``HEAD /``: the demo page, read from the package once.
+
+    Behind an API Gateway stage the page lives under a base path (``/api/``); it is written into
+    the page so the page's requests go to ``/api/chat``, not ``/chat``.
+    """
 
     def __init__(self) -> None:
         self._page: bytes | None = None
@@ -24,7 +35,11 @@ class PageEndpoint:
     async def get(self, exchange: Exchange) -> StreamingResponse:
         if self._page is None:
             self._page = resources.files("glm_relay").joinpath("static/index.html").read_bytes()
-        return fixed_response(200, dict(PAGE_HEADERS), self._page)
+        page = self._page
+        base = exchange.request.base_path
+        if base and SAFE_BASE.fullmatch(base):
+            page = page.replace(BASE_MARK, BASE_MARK.replace(b'""', f'"{base}"'.encode()), 1)
+        return fixed_response(200, dict(PAGE_HEADERS), page)
 
     async def head(self, exchange: Exchange) -> StreamingResponse:
         return fixed_response(200, dict(PAGE_HEADERS))

@@ -19,7 +19,6 @@ and wire formats differ. Compatibility choices:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
 from glm_relay.chat.request import ChatRequest, build_chat, max_tokens_param, number_param
 from glm_relay.errors import ErrorCode, RelayError
-from glm_relay.runtime import StreamingResponse, fixed_response
-from glm_relay.web.headers import JSON_HEADERS, SSE_HEADERS
-from glm_relay.web.openai_wire import CollectedAnswer, OpenAIChunks, error_object
+from glm_relay.runtime import StreamingResponse
+from glm_relay.web.headers import SSE_HEADERS
+from glm_relay.web.openai_errors import json_response, openai_error
+from glm_relay.web.openai_wire import CollectedAnswer, OpenAIChunks
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -71,7 +71,7 @@ class OpenAIEndpoints:
             {"id": model, "object": "model", "created": MODELS_CREATED, "owned_by": "zhipu"}
             for model in self._settings.allowed_models
         ]
-        return _json(200, {"object": "list", "data": data})
+        return json_response(200, {"object": "list", "data": data})
 
     async def chat_completions(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of chunks, or one ``chat.completion``."""
@@ -93,16 +93,6 @@ class OpenAIEndpoints:
             wire = OpenAIChunks(completion_id, chat.model, created, completion.include_usage)
             return StreamingResponse(200, dict(SSE_HEADERS), session.body(wire))
         return await _whole_answer(request, session, completion_id, chat.model, created)
-
-
-def openai_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
-    """The ``ErrorFormat`` of ``/v1``: OpenAI's shape, so the SDK raises the matching exception."""
-    response = _json(error.status, {"error": error_object(error)})
-    response.headers.update(error.response_headers())
-    # The SDK reads this instead of guessing from the status (e.g. a used-up balance is a 503
-    # that retrying cannot fix).
-    response.headers["x-should-retry"] = "true" if error.retryable else "false"
-    return response
 
 
 def parse_completion(payload: dict[str, Any], settings: Settings) -> Completion:
@@ -168,9 +158,4 @@ async def _whole_answer(
     }
     if answer.web_search:
         completion["web_search"] = answer.web_search
-    return _json(200, completion)
-
-
-def _json(status: int, data: dict[str, Any]) -> StreamingResponse:
-    payload = json.dumps(data, ensure_ascii=False).encode()
-    return fixed_response(status, dict(JSON_HEADERS), payload)
+    return json_response(200, completion)

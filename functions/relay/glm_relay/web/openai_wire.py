@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.pieces import ReasoningPiece, SearchPiece, TextPiece, ToolCallPiece
 from glm_relay.sse import KEEPALIVE_FRAME, dumps_data
+from glm_relay.web.openai_errors import error_object
 
 if TYPE_CHECKING:
     from glm_relay.chat.pieces import Finish, Piece
@@ -14,25 +15,6 @@ if TYPE_CHECKING:
     from glm_relay.errors import RelayError
 
 DONE_FRAME = b"data: [DONE]\n\n"
-_ERROR_TYPES = {
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-}
-
-
-def error_object(error: RelayError) -> dict[str, Any]:
-    """OpenAI's ``error`` object; ``code`` is the relay's catalogued code."""
-    status = error.status
-    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return {
-        "message": error.message,
-        "type": kind,
-        "param": None,
-        "code": error.code,
-        **error.extra,
-    }
 
 
 def _frame(data: dict[str, Any]) -> bytes:

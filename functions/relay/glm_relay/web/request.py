@@ -1,4 +1,10 @@
-"""The incoming HTTP request, read from a function-URL event (payload format 2.0)."""
+"""The incoming HTTP request, read from either front door's event.
+
+A function URL sends payload format 2.0 (``rawPath``, ``rawQueryString``, ``requestContext.http``);
+an API Gateway REST API sends the proxy format 1.0 (``httpMethod``, ``path``, decoded query maps,
+``multiValueHeaders``). Both become the same ``HttpRequest``; ``via_rest_api`` and ``base_path``
+(the stage prefix, ``/api``) are all the rest of the app needs to know about the difference.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from glm_relay.errors import ErrorCode, RelayError
 
@@ -23,10 +29,14 @@ class HttpRequest:
     headers: dict[str, str]
     body: bytes
     request_id: str
+    via_rest_api: bool = False
+    base_path: str = ""
 
     @classmethod
     def from_event(cls, event: dict[str, Any], request_id: str) -> HttpRequest:
-        """Read a payload-2.0 event; a body that cannot be decoded is a 400."""
+        """Read either event format; a body that cannot be decoded is a 400."""
+        if "httpMethod" in event and "rawPath" not in event:
+            return cls._from_rest_api(event, request_id)
         http = (event.get("requestContext") or {}).get("http") or {}
         raw_query = event.get("rawQueryString") or ""
         # parse_qsl keeps the last value of a repeated name, as the function URL does not.
@@ -37,22 +47,55 @@ class HttpRequest:
                 ErrorCode.INVALID_ENCODING, "the query string is not valid UTF-8"
             ) from None
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        body = event.get("body") or ""
-        if event.get("isBase64Encoded"):
-            try:
-                data = base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError):
-                raise RelayError(ErrorCode.INVALID_BODY, "the body is not valid base64") from None
-        else:
-            data = body.encode("utf-8", errors="surrogatepass")
         return cls(
             method=str(http.get("method") or "GET").upper(),
             path=str(event.get("rawPath") or http.get("path") or "/"),
             raw_query=raw_query,
             query=query,
             headers=headers,
-            body=data,
+            body=_body(event),
             request_id=request_id,
+        )
+
+    @classmethod
+    def _from_rest_api(cls, event: dict[str, Any], request_id: str) -> HttpRequest:
+        """Read a REST API proxy event (payload 1.0): the query arrives decoded, repeated headers
+        only in ``multiValueHeaders``, and the path without the stage."""
+        pairs = [
+            (str(name), str(value))
+            for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
+            for value in (values or ())
+        ]
+        if not pairs:
+            pairs = [
+                (str(k), str(v)) for k, v in (event.get("queryStringParameters") or {}).items()
+            ]
+        multi = event.get("multiValueHeaders") or {}
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        headers.update(
+            {str(k).lower(): ",".join(map(str, values)) for k, values in multi.items() if values}
+        )
+        path = str(event.get("path") or "/")
+        full_path = str((event.get("requestContext") or {}).get("path") or path)
+        # requestContext.path is the stage prefix and the path ("/api/chat"); a custom domain's
+        # base path mapping shows there too.
+        if path == "/":
+            base_path = full_path.rstrip("/")
+        elif full_path.endswith(path):
+            base_path = full_path[: -len(path)]
+        else:
+            base_path = ""
+        return cls(
+            method=str(event.get("httpMethod") or "GET").upper(),
+            path=path,
+            raw_query=urlencode(pairs),
+            # As for function URLs, the last value of a repeated name wins.
+            query=dict(pairs),
+            headers=headers,
+            body=_body(event),
+            request_id=request_id,
+            via_rest_api=True,
+            base_path=base_path,
         )
 
     @property
@@ -82,3 +125,13 @@ class HttpRequest:
         if not isinstance(payload, dict):
             raise RelayError(ErrorCode.INVALID_BODY, "the body must be a JSON object")
         return payload
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return str(body).encode("utf-8", errors="surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise RelayError(ErrorCode.INVALID_BODY, "the body is not valid base64") from None

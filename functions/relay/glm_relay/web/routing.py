@@ -8,7 +8,6 @@ and the rest speaks the relay's, without sniffing paths anywhere else.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from glm_relay.errors import ErrorCode, RelayError
@@ -20,20 +19,25 @@ if TYPE_CHECKING:
     from glm_relay.web.request import HttpRequest
 
 
-@dataclass(slots=True)
 class Exchange:
     """One request on its way through the app: what endpoints read and what the summary needs.
 
     ``claims`` is filled by the access check; ``outcome`` and ``question`` by an endpoint that
-    relays an answer.
+    relays an answer. (The classes here are plain: they are built at every cold start, and a
+    dataclass costs a generated-code compile each.)
     """
 
-    request: HttpRequest
-    context: InvocationContext
-    params: Mapping[str, str]
-    claims: AccessClaims | None = None
-    outcome: Outcome | None = None
-    question: str | None = None
+    __slots__ = ("claims", "context", "outcome", "params", "question", "request")
+
+    def __init__(
+        self, request: HttpRequest, context: InvocationContext, params: Mapping[str, str]
+    ) -> None:
+        self.request = request
+        self.context = context
+        self.params = params
+        self.claims: AccessClaims | None = None
+        self.outcome: Outcome | None = None
+        self.question: str | None = None
 
 
 Endpoint = Callable[[Exchange], Awaitable["StreamingResponse"]]
@@ -46,7 +50,6 @@ class ErrorFormat(Protocol):
     def __call__(self, request: HttpRequest | None, error: RelayError) -> StreamingResponse: ...
 
 
-@dataclass(frozen=True, slots=True)
 class Route:
     """A path (``{name}`` matches one non-empty segment) and the endpoint of each method.
 
@@ -54,9 +57,12 @@ class Route:
     and the access-token check before their endpoint runs.
     """
 
-    path: str
-    methods: Mapping[str, Endpoint]
-    guarded: bool = True
+    __slots__ = ("guarded", "methods", "path")
+
+    def __init__(self, path: str, methods: Mapping[str, Endpoint], *, guarded: bool = True) -> None:
+        self.path = path
+        self.methods = methods
+        self.guarded = guarded
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path's parameters if it matches, else ``None``."""
@@ -74,13 +80,15 @@ class Route:
         return params
 
 
-@dataclass(frozen=True, slots=True)
 class RouteGroup:
     """Routes under one prefix that share an error format."""
 
-    prefix: str
-    errors: ErrorFormat
-    routes: tuple[Route, ...]
+    __slots__ = ("errors", "prefix", "routes")
+
+    def __init__(self, prefix: str, errors: ErrorFormat, routes: tuple[Route, ...]) -> None:
+        self.prefix = prefix
+        self.errors = errors
+        self.routes = routes
 
     def resolve(self, request: HttpRequest) -> tuple[Route, Endpoint, dict[str, str]]:
         """The route, endpoint and parameters for ``request``; 404 or 405 otherwise."""
@@ -100,11 +108,13 @@ class RouteGroup:
         raise RelayError(ErrorCode.NOT_FOUND, "no such path")
 
 
-@dataclass(frozen=True, slots=True)
 class Router:
     """Groups by prefix; the empty prefix is the default."""
 
-    groups: tuple[RouteGroup, ...]
+    __slots__ = ("groups",)
+
+    def __init__(self, groups: tuple[RouteGroup, ...]) -> None:
+        self.groups = groups
 
     def group_for(self, path: str) -> RouteGroup:
         """The group whose prefix is the longest one ``path`` starts with."""

@@ -57,7 +57,6 @@ class Telemetry:
         stream: Outcome | None = None,
         error_code: str | None = None,
         subject: str | None = None,
-        model: str | None = None,
         question: str | None = None,
         request_id: str | None = None,
     ) -> None:
@@ -71,7 +70,6 @@ class Telemetry:
             "outcome": outcome,
             "error_code": error_code,
             "sub": subject,
-            "model": model,
         }
         if stream is not None:
             usage = stream.usage or {}
