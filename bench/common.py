@@ -1,9 +1,10 @@
 """What the benchmarks share: figures, statistics, the backends, processes and a timing client.
 
-The backends live in the benchmark's own process: moto (Secrets Manager) and the Parameters and
-Secrets extension stand-in, both on background threads that sit idle once the secret was read;
-the fake Zhipu runs in its own process. Relays under test run in their own processes too, so the
-client that times them never shares an interpreter (or a GIL) with them.
+The Parameters and Secrets extension stand-in lives in the benchmark's own process, on a
+background thread that sits idle once the secrets were read; moto (Secrets Manager, DynamoDB) and
+the fake Zhipu (over HTTP and over HTTPS) run in processes of their own. Relays under test run in
+their own processes too, so the client that times them never shares an interpreter (or a GIL)
+with them.
 
 The timing client is in ``bench/timing.py``.
 """
@@ -191,7 +192,7 @@ def rss_kb(pid: int) -> tuple[int, int]:
 
 @dataclass
 class Backends:
-    """moto and the extension stand-in (threads here), the fake Zhipu (its own process), over
+    """moto (a process), the extension stand-in (a thread here), the fake Zhipu (a process) over
     HTTP and, with a test CA's certificate, over HTTPS (a second process).
 
     The deployed configuration (``relay_env(..., deployed=True)``) is what the template sets up:
@@ -200,6 +201,7 @@ class Backends:
     """
 
     moto: Any = None
+    moto_process: Child | None = None
     standin: Any = None
     upstream: Child | None = None
     tls_upstream: Child | None = None
@@ -213,10 +215,16 @@ class Backends:
 
     def start(self) -> None:
         from devtools.secrets_extension_standin import SecretsExtensionStandIn
-        from devtools.stack import MotoBackend
+        from devtools.stack import MotoBackend, free_port
 
-        self.moto = MotoBackend()
-        self.moto.start()
+        # moto in a process of its own: in this one, its request handling would compete for the
+        # GIL with the timing client whenever a relay calls DynamoDB.
+        self.moto = MotoBackend(port=free_port())
+        self.moto_process = Child(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto.port)],
+            python_env(),
+            ready_prefix=" * Running on ",
+        )
         self.secret_arn = self.moto.put_secret(f"glm-relay/bench-{uuid.uuid4().hex[:8]}", API_KEY)
         # The real extension is a separate process, initialised before the function's first
         # request; so the stand-in gets its client now, and its cache can be emptied per run.
@@ -263,8 +271,8 @@ class Backends:
             self.upstream.stop()
         if self.standin is not None:
             self.standin.stop()
-        if self.moto is not None:
-            self.moto.stop()
+        if self.moto_process is not None:
+            self.moto_process.stop()
 
     @property
     def upstream_address(self) -> tuple[str, int]:
