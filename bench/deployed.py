@@ -9,7 +9,8 @@ Powertools and boto3, DynamoDB through boto3 in worker threads, the quota before
 
 - First token added, warm: the upstream's first token comes 150 ms after the request (``#first``,
   a model thinking), so what a relay adds is whatever it does not overlap with that wait. Direct:
-  the client asks the HTTPS fake Zhipu itself, timed after its TLS handshake.
+  the client asks the HTTPS fake Zhipu itself, timed after its TLS handshake. Requests are 50 ms
+  apart, so each finds the last one's bookkeeping done, as a Lambda container does.
 - Cold start: a new container's first request (one-chunk answer), under the Runtime Interface
   Emulator and at the Runtime API stand-in, as in ``bench/coldstart.py``; the baseline spawned
   fresh and timed to its first content.
@@ -20,6 +21,7 @@ Powertools and boto3, DynamoDB through boto3 in worker threads, the quota before
 from __future__ import annotations
 
 import sys
+import time
 
 from bench.coldstart import api_cold, baseline_cold, rie_cold
 from bench.common import Backends, Child, Figure, median, python_env
@@ -27,6 +29,10 @@ from bench.lambda_site import LambdaSite
 from bench.timing import relay_request, stream, upstream_request
 
 FIRST_TOKEN = "first token #chunks=3 #first=150"
+# Between requests: an answer's bookkeeping (the quota's settlement, a DynamoDB call) runs after
+# its last event, and a Lambda container takes its next invocation only once that is done; on
+# two shared cores it would otherwise compete with the next request (and moto with both).
+SETTLE_S = 0.05
 RELAY_END = b"event: done"
 UPSTREAM_END = b"data: [DONE]"
 
@@ -72,6 +78,7 @@ def warm_first_token(backends: Backends, requests: int) -> Figure:
             shift = index % len(names)
             for name in names[shift:] + names[:shift]:
                 seen[name].append(ways[name]())
+                time.sleep(SETTLE_S)
     except Exception:
         print("ours:\n" + ours.output(), file=sys.stderr)
         print("baseline:\n" + baseline.output(), file=sys.stderr)
