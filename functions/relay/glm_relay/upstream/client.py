@@ -91,6 +91,14 @@ class ZhipuClient:
             )
         return self._transport
 
+    async def prepare(self) -> None:
+        """Do ahead what a container's first request needs before it can send: the pool (its SSL
+        context) and the signed token (the secret read). Started at the container's first request
+        so that it overlaps the access-token key read; a failure is left for that request to meet
+        and report."""
+        await self._credentials.authorization()
+        _ = self.http  # builds the pool and its SSL context
+
     async def aclose(self) -> None:
         """Close the pooled connections."""
         if self._transport is not None:

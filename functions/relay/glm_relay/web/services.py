@@ -6,7 +6,10 @@ the signed upstream token and the pooled upstream connection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 
 from glm_relay.chat.session import ChatService
 from glm_relay.config import Settings
@@ -26,6 +29,7 @@ class Services:
     state: UserState
     chats: ChatService
     telemetry: Telemetry
+    preparing: asyncio.Task[None] | None = field(default=None)
 
     @classmethod
     def from_settings(
@@ -48,7 +52,7 @@ class Services:
         )
         zhipu = ZhipuClient(settings, credentials)
         state = UserState(settings)
-        return cls(
+        services = cls(
             credentials=credentials,
             zhipu=zhipu,
             signing_key=source(settings.access_token_secret_id),
@@ -56,3 +60,21 @@ class Services:
             chats=ChatService(settings, upstream=zhipu, ledger=state),
             telemetry=Telemetry(log_content=settings.log_content),
         )
+        services.preparing = _in_background(zhipu.prepare())
+        return services
+
+
+def _in_background(work: Awaitable[None]) -> asyncio.Task[None] | None:
+    """``work`` started now when an event loop runs (a container is built inside its first
+    request); its errors are dropped: the request that needs the result meets them itself."""
+
+    async def quietly() -> None:
+        with contextlib.suppress(Exception):
+            await work
+
+    try:
+        return asyncio.get_running_loop().create_task(quietly())
+    except RuntimeError:
+        if asyncio.iscoroutine(work):
+            work.close()
+        return None
