@@ -76,16 +76,19 @@ sam-validate: venv ## sam validate --lint on template.yaml
 
 # sam build runs functions/relay/Makefile, which builds with python3.12 from PATH and refuses any
 # other version; the venv's interpreter is one. The checks after it are what the function needs
-# at run time: the exec wrapper, executable, the page's HTML, and bytecode Lambda's 3.12 reads.
+# at run time: the exec wrapper, executable, the page's HTML, bytecode Lambda's 3.12 reads, and the
+# dependencies of requirements.txt (aws-sdk-signers: the DynamoDB client's signer).
 sam-build: venv ## sam build into .aws-sam/ and check the artifact
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build
 	@test -x $(BUILD_DIR)/bootstrap \
 	  || { echo "error: $(BUILD_DIR)/bootstrap is missing or not executable" >&2; exit 1; }
 	@ls $(BUILD_DIR)/glm_relay/static/*.html >/dev/null 2>&1 \
 	  || { echo "error: no glm_relay/static/*.html in $(BUILD_DIR)" >&2; exit 1; }
-	@ls $(BUILD_DIR)/glm_relay/__pycache__/runtime.cpython-312.pyc >/dev/null 2>&1 \
+	@ls $(BUILD_DIR)/glm_relay/__pycache__/handler.cpython-312.pyc >/dev/null 2>&1 \
 	  || { echo "error: no cpython-312 bytecode in $(BUILD_DIR)/glm_relay" >&2; exit 1; }
-	@echo "Artifact OK: $(BUILD_DIR) has an executable bootstrap, the static pages, 3.12 bytecode"
+	@ls $(BUILD_DIR)/aws_sdk_signers/signers.py >/dev/null 2>&1 \
+	  || { echo "error: aws_sdk_signers is missing from $(BUILD_DIR)" >&2; exit 1; }
+	@echo "Artifact OK: $(BUILD_DIR) has an executable bootstrap, the static pages, 3.12 bytecode, aws-sdk-signers"
 
 clean: ## Remove build output and tool caches (keeps .venv)
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
