@@ -33,8 +33,12 @@ class FakeUpstream:
         self.log, self.delay, self.error = log, delay, error
         self.stream = FakeStream()
 
-    async def open_stream(self, chat: ChatRequest, *, request_id: str, deadline: float) -> Any:
+    async def open_stream(
+        self, chat: ChatRequest, *, request_id: str, deadline: float, on_sent: Any = None
+    ) -> Any:
         self.log.append(f"upstream sent ({len(chat.messages)} messages)")
+        if on_sent is not None:
+            on_sent()
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
@@ -92,13 +96,13 @@ async def test_the_upstream_request_is_sent_while_the_quota_decides() -> None:
     upstream = FakeUpstream(log, delay=0.02)
     session = await start(upstream, FakeLedger(log, delay=0.05))
     assert session.upstream is upstream.stream
-    assert log == ["quota asked", "upstream sent (1 messages)", "upstream open", "quota granted"]
+    assert log == ["upstream sent (1 messages)", "quota asked", "upstream open", "quota granted"]
 
 
 async def test_a_follow_up_reads_its_history_before_anything_is_sent() -> None:
     log: list[str] = []
     await start(FakeUpstream(log), FakeLedger(log, delay=0.01), conversation="a" * 32)
-    assert log[:3] == ["history read", "quota asked", "upstream sent (2 messages)"]
+    assert log[:3] == ["history read", "upstream sent (2 messages)", "quota asked"]
 
 
 @pytest.mark.parametrize("upstream_delay", [0.0, 0.2], ids=["already open", "in flight"])

@@ -34,10 +34,19 @@ NEW_CONVERSATION = "new"
 
 
 class Upstream(Protocol):
-    """Opens an answer stream for a chat, retrying inside ``deadline`` as it sees fit."""
+    """Opens an answer stream for a chat, retrying inside ``deadline`` as it sees fit.
+
+    ``on_sent`` is called (possibly more than once) as soon as the request is out of the caller's
+    hands: written to the wire, or waiting on I/O (a connection, a secret) before it can be.
+    """
 
     async def open_stream(
-        self, chat: ChatRequest, *, request_id: str, deadline: float
+        self,
+        chat: ChatRequest,
+        *,
+        request_id: str,
+        deadline: float,
+        on_sent: Callable[[], None] | None = None,
     ) -> AnswerStream: ...
 
 
@@ -126,8 +135,12 @@ class ChatService:
             chat = chat.capped(claims.limits.max_tokens)
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
-        opening = self._open(chat, request_id, deadline) if self._overlap else None
+        opening, sent = self._open(chat, request_id, deadline) if self._overlap else (None, None)
         try:
+            if sent is not None:
+                # The quota's own work (building and signing its request) waits until the
+                # upstream request is on its way, so it delays the upstream by nothing.
+                await sent
             admission = await ledger.admit(claims, chat)
         except BaseException:
             if opening is not None:
@@ -162,11 +175,24 @@ class ChatService:
         clocks = Clocks(settings.keepalive_seconds, settings.idle_timeout_seconds, deadline)
         return ChatSession(upstream, outcome, clocks, completed, meta, self._clock)
 
-    def _open(self, chat: ChatRequest, request_id: str, deadline: float) -> asyncio.Task[Any]:
-        """The upstream request, under way in its own task."""
-        return asyncio.ensure_future(
-            self._upstream.open_stream(chat, request_id=request_id, deadline=deadline)
+    def _open(
+        self, chat: ChatRequest, request_id: str, deadline: float
+    ) -> tuple[asyncio.Task[Any], asyncio.Future[None]]:
+        """The upstream request, under way in its own task, and a future done once that request
+        is out of our hands (sent, or waiting on I/O, or finished either way)."""
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def release(*_: object) -> None:
+            if not sent.done():
+                sent.set_result(None)
+
+        opening = asyncio.ensure_future(
+            self._upstream.open_stream(
+                chat, request_id=request_id, deadline=deadline, on_sent=release
+            )
         )
+        opening.add_done_callback(release)
+        return opening, sent
 
 
 async def _abandon(opening: asyncio.Task[Any]) -> None:

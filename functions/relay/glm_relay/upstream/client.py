@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.errors import ErrorCode, RelayError
@@ -106,12 +106,19 @@ class ZhipuClient:
             self._transport = None
 
     async def open_stream(
-        self, chat: ChatRequest, *, request_id: str, deadline: float
+        self,
+        chat: ChatRequest,
+        *,
+        request_id: str,
+        deadline: float,
+        on_sent: Callable[[], None] | None = None,
     ) -> UpstreamStream:
         """POST ``chat`` with ``stream=true`` and return once a 200 stream has begun.
 
         ``deadline`` is an instant on the client's clock; retries never sleep past it.
-        Raises ``RelayError`` with the mapped code when the upstream refuses for good.
+        ``on_sent`` is called once the request is written, or waits on I/O before it can be
+        (a secret read, a new connection). Raises ``RelayError`` with the mapped code when the
+        upstream refuses for good.
         """
         import httpx
 
@@ -121,12 +128,15 @@ class ZhipuClient:
         failures = 0  # retryable failures so far
         refresh = False
         refreshed = False
+        trace = _tracer(on_sent) if on_sent is not None else None
         while True:
+            if on_sent is not None and (refresh or not self._credentials.fresh):
+                on_sent()  # a secret read comes first: I/O
             authorization = await self._credentials.authorization(refresh=refresh)
             refresh = False
             sent += 1
             try:
-                response = await self._send(payload, authorization, deadline)
+                response = await self._send(payload, authorization, deadline, trace)
             except httpx.TransportError as exc:
                 error = transport_error(exc, connecting=True)
                 if error.code is ErrorCode.UPSTREAM_STALLED:
@@ -147,7 +157,9 @@ class ZhipuClient:
                 raise error
             await self._sleep(delay)
 
-    async def _send(self, payload: bytes, authorization: str, deadline: float) -> httpx.Response:
+    async def _send(
+        self, payload: bytes, authorization: str, deadline: float, trace: _Trace | None = None
+    ) -> httpx.Response:
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise RelayError(ErrorCode.DEADLINE_EXCEEDED, "the request ran out of time")
@@ -163,7 +175,9 @@ class ZhipuClient:
                 "Content-Type": "application/json",
                 "Accept": "text/event-stream",
             },
-            extensions={"timeout": self._timeout},
+            extensions={"timeout": self._timeout}
+            if trace is None
+            else {"timeout": self._timeout, "trace": trace},
         )
         try:
             async with asyncio.timeout(remaining):
@@ -179,6 +193,22 @@ class ZhipuClient:
             return min(retry_after, s.retry_max_delay_seconds * 4)
         ceiling = min(s.retry_max_delay_seconds, s.retry_base_delay_seconds * 2 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+_Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+# httpcore's trace events after which a request is out of our hands: a new connection is being
+# opened (I/O), or the whole request is written.
+_OUT_OF_HANDS = frozenset({"connection.connect_tcp.started", "http11.send_request_body.complete"})
+
+
+def _tracer(on_sent: Callable[[], None]) -> _Trace:
+    """An httpcore ``trace`` extension that calls ``on_sent`` at those events."""
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event in _OUT_OF_HANDS:
+            on_sent()
+
+    return trace
 
 
 async def _error_of(response: httpx.Response) -> RelayError:

@@ -84,6 +84,11 @@ class CredentialStore:
         self._bad_key_at: float | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def fresh(self) -> bool:
+        """Whether :meth:`authorization` answers from memory (no secret read, no signing)."""
+        return self._header is not None and self._clock() < self._renew_at
+
     async def authorization(self, *, refresh: bool = False) -> str:
         """The header value; ``refresh`` re-reads the secret (it may have rotated) and re-signs."""
         header = self._header
