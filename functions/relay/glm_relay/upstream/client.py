@@ -9,6 +9,7 @@ codes onto ours. Once a stream is open, nothing is retried: the caller may alrea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -91,13 +92,25 @@ class ZhipuClient:
             )
         return self._transport
 
+    def start_preparing(self) -> asyncio.Task[None] | None:
+        """Start :meth:`prepare` in the background when an event loop runs (a container is built
+        inside its first request), so that it overlaps the access-token key read; its errors are
+        dropped, since the request that needs the result meets them itself."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return loop.create_task(self._prepare_quietly())
+
     async def prepare(self) -> None:
-        """Do ahead what a container's first request needs before it can send: the pool (its SSL
-        context) and the signed token (the secret read). Started at the container's first request
-        so that it overlaps the access-token key read; a failure is left for that request to meet
-        and report."""
+        """Do ahead what a first request needs before it can send: the signed token (the secret
+        read) and the pool (its SSL context)."""
         await self._credentials.authorization()
         _ = self.http  # builds the pool and its SSL context
+
+    async def _prepare_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.prepare()
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

@@ -7,8 +7,6 @@ the signed upstream token and the pooled upstream connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from glm_relay.chat.session import ChatService
@@ -52,29 +50,12 @@ class Services:
         )
         zhipu = ZhipuClient(settings, credentials)
         state = UserState(settings)
-        services = cls(
+        return cls(
             credentials=credentials,
             zhipu=zhipu,
             signing_key=source(settings.access_token_secret_id),
             state=state,
             chats=ChatService(settings, upstream=zhipu, ledger=state),
             telemetry=Telemetry(log_content=settings.log_content),
+            preparing=zhipu.start_preparing(),  # the token and pool, while the guard reads its key
         )
-        services.preparing = _in_background(zhipu.prepare())
-        return services
-
-
-def _in_background(work: Awaitable[None]) -> asyncio.Task[None] | None:
-    """``work`` started now when an event loop runs (a container is built inside its first
-    request); its errors are dropped: the request that needs the result meets them itself."""
-
-    async def quietly() -> None:
-        with contextlib.suppress(Exception):
-            await work
-
-    try:
-        return asyncio.get_running_loop().create_task(quietly())
-    except RuntimeError:
-        if asyncio.iscoroutine(work):
-            work.close()
-        return None
