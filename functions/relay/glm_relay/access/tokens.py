@@ -39,20 +39,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "ALGORITHM",
-    "ISSUER",
-    "MAX_SUB_LENGTH",
-    "MAX_TOKEN_BYTES",
-    "MIN_KEY_BYTES",
-    "AccessClaims",
-    "AccessDenied",
-    "TokenLimits",
-    "bearer_token",
-    "mint_access_token",
-    "verify_access_token",
-]
-
 ALGORITHM = "HS256"
 ISSUER = "glm-relay"
 MAX_TOKEN_BYTES = 4096
