@@ -275,8 +275,11 @@ class KeySet:
 
     def _prepared_key(self, position: int, alg: str) -> Any:
         """The PyJWK for a key, bound to ``alg`` so PyJWT cannot use it otherwise; built once."""
-        import jwt
-        from jwt.exceptions import MissingCryptographyError
+        try:
+            import jwt
+            from jwt.exceptions import MissingCryptographyError
+        except ImportError as missing:  # not installed, or built for another processor
+            raise ValueError(f"provider tokens need PyJWT[crypto]: {missing}") from None
 
         cache_key = (position, alg)
         if cache_key not in self._prepared:
