@@ -18,6 +18,10 @@ SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
 BUILD_DIR := .aws-sam/build/RelayFunction
 EVENT ?= events/get-chat.json
 
+# The package's compiled wheels (cryptography) follow the function's processor, the template's
+# Architecture: make sam-build LAMBDA_ARCHITECTURE=x86_64 (functions/relay/Makefile reads it).
+sam-build: export LAMBDA_ARCHITECTURE ?= arm64
+
 # The dev tools and benchmarks import the Lambda package from its source directory.
 run invoke bench: export PYTHONPATH := functions/relay:.
 
@@ -83,7 +87,7 @@ sam-build: venv ## sam build into .aws-sam/ and check the artifact
 	  || { echo "error: $(BUILD_DIR)/bootstrap is missing or not executable" >&2; exit 1; }
 	@ls $(BUILD_DIR)/glm_relay/static/*.html >/dev/null 2>&1 \
 	  || { echo "error: no glm_relay/static/*.html in $(BUILD_DIR)" >&2; exit 1; }
-	@ls $(BUILD_DIR)/glm_relay/__pycache__/runtime.cpython-312.pyc >/dev/null 2>&1 \
+	@ls $(BUILD_DIR)/glm_relay/__pycache__/handler.cpython-312.pyc >/dev/null 2>&1 \
 	  || { echo "error: no cpython-312 bytecode in $(BUILD_DIR)/glm_relay" >&2; exit 1; }
 	@echo "Artifact OK: $(BUILD_DIR) has an executable bootstrap, the static pages, 3.12 bytecode"
 

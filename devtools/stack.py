@@ -3,7 +3,9 @@
 ``make run`` runs this module; tests and benchmarks use ``DevStack`` so that what they exercise
 is exactly what a developer runs. Environment overrides (documented in the README):
 ``PORT`` (3000), ``MOCK_PORT`` (8787), ``MOTO_PORT`` (5005), ``ZHIPU_API_KEY``
-(``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key).
+(``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key). The app's settings
+come from the environment too, so ``ACCESS_TOKEN_ISSUER`` and the other identity-provider
+variables make the local relay accept that provider's tokens beside the development token.
 """
 
 from __future__ import annotations

@@ -68,6 +68,30 @@ class Settings:
     access_token_secret_id: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET_ID"))
     access_token_secret: str = field(default="", repr=False, metadata=_env("ACCESS_TOKEN_SECRET"))
     allowed_origins: tuple[str, ...] = field(default=("*",), metadata=_env("ALLOWED_ORIGINS"))
+    # Callers: an identity provider's tokens (OIDC, JWKS), on when an issuer is set; see
+    # access/provider.py and docs/identity-providers.md. Empty algorithms: every asymmetric one.
+    access_token_issuer: str = field(default="", metadata=_env("ACCESS_TOKEN_ISSUER"))
+    access_token_audience: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_AUDIENCE")
+    )
+    access_token_jwks_url: str = field(default="", metadata=_env("ACCESS_TOKEN_JWKS_URL"))
+    access_token_algorithms: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_ALGORITHMS")
+    )
+    access_token_leeway_seconds: float = field(
+        default=60.0, metadata=_env("ACCESS_TOKEN_LEEWAY_SECONDS")
+    )
+    access_token_user_claim: str = field(default="sub", metadata=_env("ACCESS_TOKEN_USER_CLAIM"))
+    access_token_subject_prefix: str = field(
+        default="", metadata=_env("ACCESS_TOKEN_SUBJECT_PREFIX")
+    )
+    access_token_required_scope: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_REQUIRED_SCOPE")
+    )
+    access_token_required_group: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_REQUIRED_GROUP")
+    )
+    access_token_group_claim: str = field(default="", metadata=_env("ACCESS_TOKEN_GROUP_CLAIM"))
     # State
     conversations_table: str = field(default="", metadata=_env("CONVERSATIONS_TABLE"))
     conversation_budget_chars: int = field(

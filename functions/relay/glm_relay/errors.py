@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_PARAMETER = "unknown_parameter"
     MODEL_NOT_ALLOWED = "model_not_allowed"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     QUOTA_EXCEEDED = "quota_exceeded"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
@@ -56,6 +57,7 @@ class ErrorCode(StrEnum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     CONFIGURATION_ERROR = "configuration_error"
     SECRET_UNAVAILABLE = "secret_unavailable"
+    IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
     INTERNAL_ERROR = "internal_error"
 
     @property
@@ -87,6 +89,7 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UNKNOWN_PARAMETER: (400, False),
     C.MODEL_NOT_ALLOWED: (400, False),
     C.UNAUTHORIZED: (401, False),
+    C.FORBIDDEN: (403, False),
     C.ORIGIN_NOT_ALLOWED: (403, False),
     C.QUOTA_EXCEEDED: (429, True),
     C.CONVERSATION_NOT_FOUND: (404, False),
@@ -107,6 +110,7 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.DEADLINE_EXCEEDED: (504, True),
     C.CONFIGURATION_ERROR: (500, False),
     C.SECRET_UNAVAILABLE: (503, True),
+    C.IDENTITY_PROVIDER_UNAVAILABLE: (503, True),
     C.INTERNAL_ERROR: (500, True),
 }
 del C

@@ -88,7 +88,7 @@ class WebApp:
         self.services = services or Services.from_settings(settings, credentials=credentials)
         self.telemetry = self.services.telemetry
         self.router = build_router(settings, self.services)
-        self.guard = Guard(settings, self.services.signing_key)
+        self.guard = Guard(settings, self.services.signing_key, telemetry=self.telemetry)
 
     async def handle(self, event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
         """Serve one event: the response, with ``X-Request-Id`` and a summary line when it ends."""
