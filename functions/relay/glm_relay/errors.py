@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
     # The relay
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    ANSWER_STOPPED = "answer_stopped"
     CONFIGURATION_ERROR = "configuration_error"
     SECRET_UNAVAILABLE = "secret_unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -105,6 +106,7 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UPSTREAM_NETWORK_ERROR: (502, True),
     C.UPSTREAM_PROTOCOL_ERROR: (502, True),
     C.DEADLINE_EXCEEDED: (504, True),
+    C.ANSWER_STOPPED: (503, True),
     C.CONFIGURATION_ERROR: (500, False),
     C.SECRET_UNAVAILABLE: (503, True),
     C.INTERNAL_ERROR: (500, True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from glm_relay.access import AccessClaims, AccessDenied, bearer_token, verify_access_token
@@ -21,9 +22,15 @@ WWW_AUTHENTICATE = 'Bearer realm="glm-relay"'
 class Guard:
     """Admits a request to a guarded route, or answers for it."""
 
-    def __init__(self, settings: Settings, signing_key: SecretSource) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        signing_key: SecretSource,
+        resume: Callable[[Exchange], Awaitable[StreamingResponse]] | None = None,
+    ) -> None:
         self._settings = settings
         self._signing_key = signing_key
+        self._resume = resume
 
     async def admit(self, exchange: Exchange) -> StreamingResponse | None:
         """``None`` when the endpoint may run (``exchange.claims`` filled in), else the answer."""
@@ -31,8 +38,11 @@ class Guard:
         if not self._settings.origin_allowed(request.headers.get("origin")):
             raise RelayError(ErrorCode.ORIGIN_NOT_ALLOWED, "this origin may not call the relay")
         if "last-event-id" in request.headers:
-            # A browser reconnecting after the stream ended: never pay for a second answer.
-            return fixed_response(204, dict(NO_STORE_HEADERS))
+            # A reconnect never pays for a second answer: the rest of a recorded one, or 204.
+            if self._resume is None:
+                return fixed_response(204, dict(NO_STORE_HEADERS))
+            exchange.claims = await self.authenticate(request)
+            return await self._resume(exchange)
         exchange.claims = await self.authenticate(request)
         return None
 
