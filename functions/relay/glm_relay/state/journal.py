@@ -21,23 +21,19 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from glm_relay.chat.clock import LOOP_CLOCK, Cancellable, Clock
-from glm_relay.state.dynamo import (
-    FRAMES_PREFIX,
-    STREAM_PREFIX,
-    ClientFactory,
-    Item,
-    Table,
-    get_n,
-    get_s,
-    n,
-    s,
-)
+from glm_relay.state.dynamo import FRAMES_PREFIX, STREAM_PREFIX, Item, get_n, get_s, n, s
 
 _GIVE_UP_AFTER = 3
 """Consecutive failed writes after which a stream stops being recorded (it cannot be resumed)."""
+
+
+class TableCalls(Protocol):
+    """What the journal needs of ``dynamo.Table``: one operation at a time, async."""
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +63,7 @@ class JournalWriter:
 
     def __init__(
         self,
-        table: Table,
+        table: TableCalls,
         *,
         request_id: str,
         owner: str,
@@ -128,7 +124,7 @@ class JournalWriter:
             return
         batching, now = self._batching, self._clock.now()
         if (
-            self._written == 0
+            self.puts == 0
             or len(self._pending) >= batching.max_frames
             or self._pending_bytes >= batching.max_bytes
             or now >= self._due
@@ -207,15 +203,9 @@ class Batch:
 class StreamJournal:
     """Where streams are recorded and read back: one table, reached on first use."""
 
-    def __init__(
-        self,
-        table_name: str,
-        client_factory: ClientFactory | None = None,
-        *,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        self._table = Table(table_name, client_factory)
-        self._wall = clock or time.time
+    def __init__(self, table: TableCalls, *, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._wall = clock
 
     def writer(
         self, request_id: str, *, owner: str, route: str, expires_at: int, **options: Any

@@ -55,9 +55,10 @@ class Services:
         state = UserState(settings)
         journal = None
         if settings.resumable_streams and settings.conversations_table:
+            from glm_relay.state.dynamo import Table
             from glm_relay.state.journal import StreamJournal
 
-            journal = StreamJournal(settings.conversations_table)
+            journal = StreamJournal(Table(settings.conversations_table))
         return cls(
             credentials=credentials,
             zhipu=zhipu,
