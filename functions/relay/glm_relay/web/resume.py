@@ -39,6 +39,7 @@ STALE_MARGIN = 5.0
 """Seconds past the upstream idle timeout after which a record that stopped growing without a
 terminal event is given up (its invocation died)."""
 
+_FIRST_READ_RETRIES = 2
 _ID = re.compile(r"([A-Za-z0-9-]{1,64}):(\d{1,9})")
 
 
@@ -104,6 +105,12 @@ class ResumableStreams:
         request_id, seen = position
         try:
             batches = await journal.read(request_id)
+            for _ in range(_FIRST_READ_RETRIES):
+                if batches:
+                    break
+                # A client can reconnect before the stream's first write has landed.
+                await asyncio.sleep(TAIL_INTERVAL)
+                batches = await journal.read(request_id)
         except Exception:
             raise RelayError(
                 ErrorCode.STATE_UNAVAILABLE, "the state store is unavailable"
