@@ -16,7 +16,7 @@ import pytest
 
 from glm_relay.state.journal import Batching
 from glm_relay.web.resume import TAIL_INTERVAL
-from tests.resume.conftest import Container, cut_after, wait_upstream_idle
+from tests.support.resume import Container, cut_after, wait_upstream_idle
 from tests.support.sse_client import read_stream
 
 pytestmark = pytest.mark.usefixtures("upstream_log")

@@ -18,7 +18,7 @@ import pytest
 
 from devtools.stack import DevStack, free_port
 from mock_upstream.answer import expected_chunks
-from tests.resume.conftest import Container, cut_after, wait_upstream_idle
+from tests.support.resume import Container, cut_after, wait_upstream_idle
 from tests.support.sse_client import read_stream
 
 ROOT = Path(__file__).resolve().parents[2]

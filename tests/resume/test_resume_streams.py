@@ -21,7 +21,7 @@ from glm_relay.access import mint_access_token
 from glm_relay.runtime import InvocationContext, now_ms
 from glm_relay.web.app import WebApp
 from mock_upstream.answer import expected_chunks
-from tests.resume.conftest import Container, cut_after, wait_upstream_idle
+from tests.support.resume import Container, cut_after, wait_upstream_idle
 from tests.support.sse_client import read_stream
 
 pytestmark = pytest.mark.usefixtures("upstream_log")

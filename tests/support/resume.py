@@ -1,9 +1,10 @@
-"""A second container of the function for resume tests: its own app and caches, sharing only moto
-with the session stack, served as Lambda serves (a client that leaves does not stop its answer),
-with its journal's DynamoDB calls counted."""
+"""Resume test support: a second container of the function (its own app and caches, sharing only
+moto with the session stack, served as Lambda serves: a client that leaves does not stop its
+answer) whose journal's DynamoDB calls are counted, and a client that hangs up mid-answer."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import Counter
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from devtools.local_url import FunctionUrlConfig, ServingThread, serving_thread
 from devtools.stack import DevStack
@@ -70,8 +70,8 @@ class Container:
     config: FunctionUrlConfig
 
 
-@pytest.fixture(scope="package")
-def container(stack: DevStack) -> Iterator[Container]:
+@contextlib.contextmanager
+def running_container(stack: DevStack) -> Iterator[Container]:
     assert stack.app is not None
     settings = stack.app.settings
     table = CountingTable(Table(settings.conversations_table))
