@@ -116,7 +116,11 @@ class ResumableStreams:
                 ErrorCode.STATE_UNAVAILABLE, "the state store is unavailable"
             ) from None
         owner = exchange.claims.sub if exchange.claims else ANONYMOUS
-        if not batches or batches[0].owner != owner or batches[0].route != request.path:
+        if not batches:
+            return _no_content()
+        if batches[0].owner != owner or batches[0].route != request.path:
+            # As long as for an unknown id: the answer must not tell that the stream exists.
+            await asyncio.sleep(_FIRST_READ_RETRIES * TAIL_INTERVAL)
             return _no_content()
         recorded = sum(len(events(frame)) for batch in batches for frame in batch.frames)
         if batches[-1].end and recorded <= seen:
