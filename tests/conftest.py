@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from devtools.stack import DevStack
+from tests.support.resume import Container, running_container
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +45,11 @@ def upstream_log(stack: DevStack, client: httpx.Client) -> Iterator[None]:
 def relay_env(stack: DevStack) -> dict[str, str]:
     """What makes the real handler, run by the runtime loop under the emulator, use this stack."""
     return stack.runtime_env()
+
+
+@pytest.fixture(scope="session")
+def container(stack: DevStack) -> Iterator[Container]:
+    """A second container of the function that, as on Lambda, runs an answer to its end after
+    the client left (resumable-stream tests)."""
+    with running_container(stack) as running:
+        yield running

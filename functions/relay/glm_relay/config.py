@@ -99,6 +99,10 @@ class Settings:
     )
     quota_requests_per_day: int = field(default=200, metadata=_env("QUOTA_REQUESTS_PER_DAY"))
     quota_tokens_per_day: int = field(default=200_000, metadata=_env("QUOTA_TOKENS_PER_DAY"))
+    # Resumable streams: answers recorded in CONVERSATIONS_TABLE (off without one), so that a
+    # reconnect gets the rest of its answer; records expire this long after the answer's deadline
+    resumable_streams: bool = field(default=True, metadata=_env("RESUMABLE_STREAMS"))
+    resumable_ttl_seconds: int = field(default=900, metadata=_env("RESUMABLE_TTL_SECONDS"))
     # Observability
     log_content: bool = field(default=False, metadata=_env("LOG_CONTENT"))
 

@@ -55,6 +55,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
     # The relay
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    ANSWER_STOPPED = "answer_stopped"
     CONFIGURATION_ERROR = "configuration_error"
     SECRET_UNAVAILABLE = "secret_unavailable"
     IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
@@ -108,6 +109,7 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UPSTREAM_NETWORK_ERROR: (502, True),
     C.UPSTREAM_PROTOCOL_ERROR: (502, True),
     C.DEADLINE_EXCEEDED: (504, True),
+    C.ANSWER_STOPPED: (503, True),
     C.CONFIGURATION_ERROR: (500, False),
     C.SECRET_UNAVAILABLE: (503, True),
     C.IDENTITY_PROVIDER_UNAVAILABLE: (503, True),

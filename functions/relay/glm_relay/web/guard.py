@@ -11,6 +11,7 @@ relay's HMAC; ``none`` is in neither list). The provider's module, and with it P
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from glm_relay.access import AccessClaims, AccessDenied, bearer_token, verify_access_token
@@ -38,7 +39,8 @@ class Guard:
     """Admits a request to a guarded route, or answers for it.
 
     ``provider`` replaces the verifier that the settings describe (tests); otherwise it is built
-    from the settings on the first request that needs it, once per container.
+    from the settings on the first request that needs it, once per container. ``resume`` serves
+    a reconnect (``Last-Event-ID``) from the answer's record; without it a reconnect gets 204.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class Guard:
         *,
         provider: ProviderVerifier | None = None,
         telemetry: Telemetry | None = None,
+        resume: Callable[[Exchange], Awaitable[StreamingResponse]] | None = None,
     ) -> None:
         self._settings = settings
         self._signing_key = signing_key
@@ -57,6 +60,7 @@ class Guard:
         self._provider_problem: str | None = None
         # The relay's own tokens are on whenever their signing key is configured.
         self._own_tokens = bool(settings.access_token_secret or settings.access_token_secret_id)
+        self._resume = resume
 
     async def admit(self, exchange: Exchange) -> StreamingResponse | None:
         """``None`` when the endpoint may run (``exchange.claims`` filled in), else the answer."""
@@ -64,8 +68,11 @@ class Guard:
         if not self._settings.origin_allowed(request.headers.get("origin")):
             raise RelayError(ErrorCode.ORIGIN_NOT_ALLOWED, "this origin may not call the relay")
         if "last-event-id" in request.headers:
-            # A browser reconnecting after the stream ended: never pay for a second answer.
-            return fixed_response(204, dict(NO_STORE_HEADERS))
+            # A reconnect never pays for a second answer: the rest of a recorded one, or 204.
+            if self._resume is None:
+                return fixed_response(204, dict(NO_STORE_HEADERS))
+            exchange.claims = await self.authenticate(request)
+            return await self._resume(exchange)
         exchange.claims = await self.authenticate(request)
         return None
 

@@ -7,6 +7,7 @@ the signed upstream token and the pooled upstream connection.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from glm_relay.chat.session import ChatService
 from glm_relay.config import Settings
@@ -14,6 +15,9 @@ from glm_relay.secrets import SecretSource, secret_source
 from glm_relay.state import UserState
 from glm_relay.upstream import CredentialStore, ZhipuClient
 from glm_relay.web.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from glm_relay.state.journal import StreamJournal
 
 
 @dataclass(slots=True)
@@ -26,6 +30,7 @@ class Services:
     state: UserState
     chats: ChatService
     telemetry: Telemetry
+    journal: StreamJournal | None = None  # where answers are recorded, when they are resumable
 
     @classmethod
     def from_settings(
@@ -48,6 +53,12 @@ class Services:
         )
         zhipu = ZhipuClient(settings, credentials)
         state = UserState(settings)
+        journal = None
+        if settings.resumable_streams and settings.conversations_table:
+            from glm_relay.state.dynamo import Table
+            from glm_relay.state.journal import StreamJournal
+
+            journal = StreamJournal(Table(settings.conversations_table))
         return cls(
             credentials=credentials,
             zhipu=zhipu,
@@ -55,4 +66,5 @@ class Services:
             state=state,
             chats=ChatService(settings, upstream=zhipu, ledger=state),
             telemetry=Telemetry(log_content=settings.log_content),
+            journal=journal,
         )
