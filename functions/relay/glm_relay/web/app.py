@@ -40,6 +40,7 @@ def build_router(settings: Settings, services: Services) -> Router:
     openai_routes = (
         Route("/v1/chat/completions", {"POST": openai.chat_completions}),
         Route("/v1/models", {"GET": openai.models}),
+        Route("/v1/models/{id}", {"GET": openai.model}),
     )
     return Router(
         (
