@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
-from glm_relay.chat.models import allowed_models, allowed_spec
+from glm_relay.chat.models import allowed_models, allowed_spec, default_model
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
@@ -29,7 +29,6 @@ from glm_relay.web.openai_fields import check_openai_fields
 from glm_relay.web.openai_wire import CollectedAnswer, OpenAIChunks, error_object, finish_reason
 
 if TYPE_CHECKING:
-    from glm_relay.chat.models import ModelSpec
     from glm_relay.chat.session import ChatService, ChatSession
     from glm_relay.config import Settings
     from glm_relay.web.request import HttpRequest
@@ -65,24 +64,33 @@ class OpenAIEndpoints:
         self._chats = chats
 
     async def models(self, exchange: Exchange) -> StreamingResponse:
-        """``GET /v1/models``: the models this relay allows, with their limits."""
-        data = [
-            _model_object(allowed_spec(self._settings, name))
-            for name in allowed_models(self._settings)
-        ]
+        """``GET /v1/models``: the models this relay allows, with their limits; ``default``
+        marks the one used when a request names none."""
+        data = [self._model_object(name) for name in allowed_models(self._settings)]
         return _json(200, {"object": "list", "data": data})
 
     async def model(self, exchange: Exchange) -> StreamingResponse:
         """``GET /v1/models/{id}``: one allowed model, or 404 in OpenAI's shape."""
         name = exchange.params["id"]
-        spec = allowed_spec(self._settings, name)
-        if spec is None:
+        if allowed_spec(self._settings, name) is None:
             raise RelayError(
                 ErrorCode.MODEL_NOT_FOUND,
                 f"the model {name[:64]!r} does not exist or is not allowed here",
                 extra={"param": "model"},
             )
-        return _json(200, _model_object(spec))
+        return _json(200, self._model_object(name))
+
+    def _model_object(self, name: str) -> dict[str, Any]:
+        spec = allowed_spec(self._settings, name)
+        assert spec is not None
+        return {
+            "id": spec.name,
+            "object": "model",
+            "created": MODELS_CREATED,
+            "owned_by": "zhipu",
+            "default": spec.name == default_model(self._settings),
+            **spec.describe(),
+        }
 
     async def chat_completions(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of chunks, or one ``chat.completion``."""
@@ -104,17 +112,6 @@ class OpenAIEndpoints:
             wire = OpenAIChunks(completion_id, chat.model, created, completion.include_usage)
             return StreamingResponse(200, dict(SSE_HEADERS), session.body(wire))
         return await _whole_answer(request, session, completion_id, chat.model, created)
-
-
-def _model_object(spec: ModelSpec | None) -> dict[str, Any]:
-    assert spec is not None
-    return {
-        "id": spec.name,
-        "object": "model",
-        "created": MODELS_CREATED,
-        "owned_by": "zhipu",
-        **spec.describe(),
-    }
 
 
 def openai_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
