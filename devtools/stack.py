@@ -259,13 +259,16 @@ class DevStack:
         ``os.environ`` already. Events carry no access token, so none is required."""
         assert self.app is not None
         settings = self.app.settings
-        return {
+        env = {
             "ZHIPU_SECRET_ID": settings.zhipu_secret_id,
             "ZHIPU_BASE_URL": settings.zhipu_base_url,
             "ACCESS_TOKEN_SECRET_ID": settings.access_token_secret_id,
             "CONVERSATIONS_TABLE": settings.conversations_table,
             "REQUIRE_ACCESS_TOKEN": "false",
         }
+        if settings.default_model:
+            env["DEFAULT_MODEL"] = settings.default_model
+        return env
 
     def rotate_api_key(self, new_key: str) -> None:
         """Put a new key in Secrets Manager (the function's cache does not know yet)."""
