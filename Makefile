@@ -83,7 +83,7 @@ sam-build: venv ## sam build into .aws-sam/ and check the artifact
 	  || { echo "error: $(BUILD_DIR)/bootstrap is missing or not executable" >&2; exit 1; }
 	@ls $(BUILD_DIR)/glm_relay/static/*.html >/dev/null 2>&1 \
 	  || { echo "error: no glm_relay/static/*.html in $(BUILD_DIR)" >&2; exit 1; }
-	@ls $(BUILD_DIR)/glm_relay/__pycache__/runtime.cpython-312.pyc >/dev/null 2>&1 \
+	@ls $(BUILD_DIR)/glm_relay/runtime/__pycache__/loop.cpython-312.pyc >/dev/null 2>&1 \
 	  || { echo "error: no cpython-312 bytecode in $(BUILD_DIR)/glm_relay" >&2; exit 1; }
 	@echo "Artifact OK: $(BUILD_DIR) has an executable bootstrap, the static pages, 3.12 bytecode"
 
