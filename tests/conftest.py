@@ -16,6 +16,9 @@ def stack() -> Iterator[DevStack]:
     """The ``make run`` stack, access tokens on, short timeouts so fault tests stay quick."""
     dev = DevStack(
         settings_overrides={
+            # Most tests compare exact text: a model that does not reason unless asked keeps
+            # reasoning pieces out of their answers. Tests of reasoning name their model.
+            "default_model": "glm-4-flash",
             "idle_timeout_seconds": 1.5,
             "keepalive_seconds": 0.5,
             "retry_base_delay_seconds": 0.05,

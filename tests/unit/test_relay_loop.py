@@ -188,15 +188,18 @@ async def test_the_deadline_ends_the_answer_before_any_other_clock(harness) -> N
     assert [o.status for o in h.completed] == ["error"]
 
 
-async def test_a_failed_finish_is_an_error_not_a_done(harness) -> None:
+async def test_a_failed_finish_is_an_error_the_format_writes(harness) -> None:
+    # The format sees the finish (and its failure): /chat writes an error event, /v1 writes
+    # finish_reason content_filter. Either way the outcome is an error.
     h = harness()
     await settle()
     failure = RelayError(ErrorCode.CONTENT_FILTERED, "filtered")
     h.answer.send(TextPiece("a"), Finish("sensitive", None, None, None, failure))
     await settle()
 
-    assert h.frames == [b"open", b"TextPiece:a", b"error:content_filtered"]
+    assert h.frames == [b"open", b"TextPiece:a", b"done:sensitive"]
     assert h.outcome.finish_reason == "sensitive"
+    assert (h.outcome.status, h.outcome.error_code) == ("error", "content_filtered")
 
 
 async def test_an_upstream_that_ends_early_is_upstream_disconnected(harness) -> None:

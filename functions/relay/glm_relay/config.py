@@ -14,17 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DEFAULT_ALLOWED_MODELS = (
-    "glm-4-flash",
-    "glm-4-air",
-    "glm-4-plus",
-    "glm-4-long",
-    "glm-4",
-    "glm-4.5",
-    "glm-4.5-air",
-    "glm-4.6",
-)
-
 
 def _env(name: str) -> dict[str, str]:
     return {"env": name}
@@ -49,11 +38,14 @@ class Settings:
     connect_timeout_seconds: float = field(default=5.0, metadata=_env("UPSTREAM_CONNECT_TIMEOUT"))
     idle_timeout_seconds: float = field(default=60.0, metadata=_env("UPSTREAM_IDLE_TIMEOUT"))
     # Requests
-    default_model: str = field(default="glm-4-flash", metadata=_env("DEFAULT_MODEL"))
-    allowed_models: tuple[str, ...] = field(
-        default=DEFAULT_ALLOWED_MODELS, metadata=_env("ALLOWED_MODELS")
-    )
-    max_tokens_cap: int = field(default=4096, metadata=_env("MAX_TOKENS_CAP"))
+    # Empty: the chat core's model catalogue decides (``glm_relay.chat.models``).
+    default_model: str = field(default="", metadata=_env("DEFAULT_MODEL"))
+    allowed_models: tuple[str, ...] = field(default=(), metadata=_env("ALLOWED_MODELS"))
+    # An operator ceiling on max_tokens below every model's own limit; 0: none.
+    max_tokens_cap: int = field(default=0, metadata=_env("MAX_TOKENS_CAP"))
+    # The max_tokens sent when a caller names none (bounds the quota reservation and the time
+    # one answer can run); lowered to the model's limit and the ceiling.
+    default_max_tokens: int = field(default=8192, metadata=_env("DEFAULT_MAX_TOKENS"))
     max_body_bytes: int = field(default=64 * 1024, metadata=_env("MAX_BODY_BYTES"))
     max_prompt_chars: int = field(default=32_000, metadata=_env("MAX_PROMPT_CHARS"))
     max_messages: int = field(default=50, metadata=_env("MAX_MESSAGES"))
@@ -121,10 +113,6 @@ class Settings:
         if overrides:
             raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
         return cls(**values)
-
-    def model_allowed(self, model: str) -> bool:
-        """Whether callers may ask for ``model``."""
-        return model in self.allowed_models
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Whether a browser page at ``origin`` may call (no Origin header: not a browser)."""

@@ -32,7 +32,10 @@ class ErrorCode(StrEnum):
     PROMPT_TOO_LONG = "prompt_too_long"
     INVALID_PARAMETER = "invalid_parameter"
     UNKNOWN_PARAMETER = "unknown_parameter"
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"
+    UNSUPPORTED_CONTENT = "unsupported_content"
     MODEL_NOT_ALLOWED = "model_not_allowed"
+    MODEL_NOT_FOUND = "model_not_found"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
@@ -88,7 +91,10 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.PROMPT_TOO_LONG: (413, False),
     C.INVALID_PARAMETER: (400, False),
     C.UNKNOWN_PARAMETER: (400, False),
+    C.UNSUPPORTED_PARAMETER: (400, False),
+    C.UNSUPPORTED_CONTENT: (400, False),
     C.MODEL_NOT_ALLOWED: (400, False),
+    C.MODEL_NOT_FOUND: (404, False),
     C.UNAUTHORIZED: (401, False),
     C.FORBIDDEN: (403, False),
     C.ORIGIN_NOT_ALLOWED: (403, False),

@@ -66,7 +66,9 @@ class WireFormat(Protocol):
         """A frame that carries nothing, sent after a silence."""
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
-        """The terminal frame of an answer that ended normally."""
+        """The terminal frame of an answer the upstream finished. ``finish.failure`` is set when
+        its reason means the answer was cut short (``outcome.status`` is then ``error``): the
+        format writes that as an error, or as the finish reason its callers expect."""
 
     def error(self, error: RelayError) -> bytes:
         """The terminal frame of an answer that failed."""
@@ -292,8 +294,10 @@ class RelayBody:
         outcome.usage = finish.usage
         outcome.upstream_id = finish.upstream_id
         if finish.failure is not None:
-            return self._failed(finish.failure)
-        outcome.status = "complete"
+            outcome.status = "error"
+            outcome.error_code = finish.failure.code
+        else:
+            outcome.status = "complete"
         return self._wire.done(finish, outcome)
 
     def _failed(self, error: RelayError) -> bytes:

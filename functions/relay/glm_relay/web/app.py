@@ -43,6 +43,7 @@ def build_router(settings: Settings, services: Services) -> Router:
     openai_routes = (
         Route("/v1/chat/completions", {"POST": openai.chat_completions}),
         Route("/v1/models", {"GET": openai.models}),
+        Route("/v1/models/{id}", {"GET": openai.model}),
     )
     return Router(
         (
@@ -73,6 +74,9 @@ class _LazyOpenAI:
 
     async def models(self, exchange: Exchange) -> StreamingResponse:
         return await self._loaded().models(exchange)
+
+    async def model(self, exchange: Exchange) -> StreamingResponse:
+        return await self._loaded().model(exchange)
 
 
 class WebApp:
