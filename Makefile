@@ -18,6 +18,10 @@ SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
 BUILD_DIR := .aws-sam/build/RelayFunction
 EVENT ?= events/get-chat.json
 
+# The package's compiled wheels (cryptography) follow the function's processor, the template's
+# Architecture: make sam-build LAMBDA_ARCHITECTURE=x86_64 (functions/relay/Makefile reads it).
+sam-build: export LAMBDA_ARCHITECTURE ?= arm64
+
 # The dev tools and benchmarks import the Lambda package from its source directory.
 run invoke bench: export PYTHONPATH := functions/relay:.
 

@@ -43,20 +43,8 @@ def function_url_event(
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         joined[name] = f"{joined[name]},{value}" if name in joined else value
-    query: dict[str, str] = {}
-    for pair in filter(None, raw_query.split("&")):
-        key, _, value = pair.partition("=")
-        key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
-        query[key] = f"{query[key]},{value}" if key in query else value
-    is_text = not body or joined.get("content-type", "").startswith(TEXT_TYPES)
-    text = ""
-    if is_text:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            is_text = False
-    if not is_text:
-        text = base64.b64encode(body).decode()
+    query = {key: ",".join(values) for key, values in _query_values(raw_query).items()}
+    text, is_text = _encoded_body(body, joined.get("content-type", ""))
     now = datetime.now(UTC)
     request_id = request_id or str(uuid.uuid4())
     event: dict[str, Any] = {
@@ -112,21 +100,9 @@ def rest_api_event(
     multi_headers: dict[str, list[str]] = {}
     for name, value in pairs:
         multi_headers.setdefault(name, []).append(value)
-    multi_query: dict[str, list[str]] = {}
-    for pair in filter(None, raw_query.split("&")):
-        key, _, value = pair.partition("=")
-        key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
-        multi_query.setdefault(key, []).append(value)
+    multi_query = _query_values(raw_query)
     content_type = next((v for k, v in pairs if k.lower() == "content-type"), "")
-    is_text = not body or content_type.startswith(TEXT_TYPES)
-    text = ""
-    if is_text:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            is_text = False
-    if not is_text:
-        text = base64.b64encode(body).decode()
+    text, is_text = _encoded_body(body, content_type)
     now = datetime.now(UTC)
     full_path = f"/{stage}{path}" if stage else path
     return {
@@ -157,3 +133,23 @@ def rest_api_event(
         "body": text if body else None,
         "isBase64Encoded": not is_text,
     }
+
+
+def _query_values(raw_query: str) -> dict[str, list[str]]:
+    """Each decoded name's decoded values, in order."""
+    values: dict[str, list[str]] = {}
+    for pair in filter(None, raw_query.split("&")):
+        key, _, value = pair.partition("=")
+        key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
+        values.setdefault(key, []).append(value)
+    return values
+
+
+def _encoded_body(body: bytes, content_type: str) -> tuple[str, bool]:
+    """The body as Lambda passes it: text as is, anything else base64 (and so flagged)."""
+    if not body or content_type.startswith(TEXT_TYPES):
+        try:
+            return body.decode("utf-8"), True
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), False

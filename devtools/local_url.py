@@ -5,8 +5,10 @@ It turns each HTTP request into the payload-2.0 event a function URL would send
 (``call_handler`` and ``pump``), reads the prelude and its 8-NUL delimiter off the stream as a
 function URL does, and writes the status, the headers and every body frame to the socket the
 moment the handler yields it (one HTTP chunk per frame), so a browser sees real streaming. Like a
-function URL it answers CORS itself (from ``ALLOWED_ORIGINS``), and unlike Lambda it notices a
-client that went away: the body is closed at once, which closes the upstream request.
+function URL it answers CORS itself (from ``ALLOWED_ORIGINS``), and by default, unlike Lambda,
+it notices a client that went away: the body is closed at once, which closes the upstream request.
+``FunctionUrlConfig(keep_running=True)`` behaves as Lambda does instead: the body is read to its
+end and discarded, so the answer (and what it records) goes on without the client.
 
 Example:
     python -m devtools.local_url --port 3000      # serves glm_relay.handler.handle
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import socket
 import threading
 import uuid
@@ -34,9 +35,9 @@ from devtools.http11 import (
     response_head,
     write_simple,
 )
+from devtools.url_body import ClientSink, read_prelude, run_on, send_all
 from glm_relay.runtime import InvocationContext, StreamingResponse, now_ms
-from glm_relay.runtime.http1 import CHUNK_FORMAT
-from glm_relay.runtime.loop import PRELUDE_DELIMITER, HandlerFailed, call_handler, close_body, pump
+from glm_relay.runtime.loop import HandlerFailed, call_handler, close_body
 
 Handler = Callable[[dict[str, Any], InvocationContext], Awaitable[StreamingResponse]]
 
@@ -48,10 +49,12 @@ LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:glm-relay-local"
 
 @dataclass(slots=True)
 class FunctionUrlConfig:
-    """What a function URL is configured with: CORS and the function timeout."""
+    """What a function URL is configured with: CORS, the function timeout, and what a client
+    that leaves mid-answer does to the invocation (``keep_running``: nothing, as on Lambda)."""
 
     allowed_origins: tuple[str, ...] = ("*",)
     timeout_seconds: float = 120.0
+    keep_running: bool = False
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "client_gone": 0})
 
     def cors_origin(self, origin: str | None) -> str | None:
@@ -70,6 +73,8 @@ class LocalFunctionUrl:
         self.config = config or FunctionUrlConfig()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._left_running: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and return the base URL."""
@@ -86,14 +91,25 @@ class LocalFunctionUrl:
             for task in list(self._connections):
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
+            for task in list(self._left_running):
+                task.cancel()
+            await asyncio.gather(*self._left_running, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def drop_connections(self) -> int:
+        """Cut every open connection at once, as a network blip would; returns how many."""
+        writers = list(self._writers)
+        for writer in writers:
+            writer.transport.abort()
+        return len(writers)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
+        self._writers.add(writer)
         peer = str((writer.get_extra_info("peername") or ("127.0.0.1",))[0])
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -113,6 +129,7 @@ class LocalFunctionUrl:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -182,15 +199,24 @@ class LocalFunctionUrl:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> bool:
-        """Write each frame as its own chunk; stop at once if the client goes away."""
-        sending = asyncio.ensure_future(_send_all(body, writer))
+        """Write each frame as its own chunk; if the client goes away, stop at once (or, with
+        ``keep_running``, read the body to its end and discard it, as Lambda does)."""
+        sink = ClientSink(writer, keep_running=self.config.keep_running)
+        sending = asyncio.ensure_future(send_all(body, sink))
         gone = asyncio.ensure_future(reader.read(1))
+        left_running = False
         try:
             await asyncio.wait((sending, gone), return_when=asyncio.FIRST_COMPLETED)
-            if sending.done():
+            if sending.done() and not sink.gone:
                 return sending.result()
             # The client closed its side (or sent bytes mid-response, which HTTP/1.1 forbids).
             self.config.stats["client_gone"] += 1
+            if self.config.keep_running:
+                sink.gone = left_running = True
+                task = asyncio.ensure_future(run_on(sending, body, request_id))
+                self._left_running.add(task)
+                task.add_done_callback(self._left_running.discard)
+                return False
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sending
@@ -201,35 +227,25 @@ class LocalFunctionUrl:
                 # The next request on this connection must not race the cancelled read.
                 with contextlib.suppress(asyncio.CancelledError):
                     await gone
-            await close_body(body, request_id)
+            if not left_running:
+                await close_body(body, request_id)
 
 
-def read_prelude(first_chunk: bytes) -> tuple[int, dict[str, str]]:
-    """Status and headers from the stream's prelude, read as a function URL reads it: the JSON
-    before the first 8 NUL bytes (cookies become ``Set-Cookie`` headers)."""
-    prelude, delimiter, rest = first_chunk.partition(PRELUDE_DELIMITER)
-    if not delimiter or rest:
-        raise ValueError("the first chunk must be the prelude and its delimiter")
-    meta = json.loads(prelude)
-    headers = {str(k): str(v) for k, v in (meta.get("headers") or {}).items()}
-    for cookie in meta.get("cookies") or ():
-        headers.setdefault("Set-Cookie", cookie)
-    return int(meta.get("statusCode", 200)), headers
+@dataclass(slots=True)
+class ServingThread:
+    """A ``LocalFunctionUrl`` served from a background thread, reachable from other threads."""
 
+    url: str
+    server: LocalFunctionUrl
+    loop: asyncio.AbstractEventLoop
 
-async def _send_all(body: AsyncIterator[bytes], writer: asyncio.StreamWriter) -> bool:
-    """The runtime's pump, writing HTTP chunks; whether the body ended cleanly."""
+    def drop_connections(self) -> int:
+        """Cut every open connection now (see ``LocalFunctionUrl.drop_connections``)."""
 
-    async def send(frame: bytes) -> None:
-        writer.write(CHUNK_FORMAT % (len(frame), frame))
-        await writer.drain()
+        async def drop() -> int:
+            return self.server.drop_connections()
 
-    if await pump(body, send) is not None:
-        # A failure after the first byte: a function URL cuts the connection.
-        return False
-    writer.write(b"0\r\n\r\n")
-    await writer.drain()
-    return True
+        return asyncio.run_coroutine_threadsafe(drop(), self.loop).result(5)
 
 
 @contextlib.contextmanager
@@ -241,6 +257,15 @@ def running_local_url(
     The loop lives as long as the server, as a Lambda container's does, so the handler may keep
     loop-bound state (the pooled httpx client) across requests.
     """
+    with serving_thread(handler, config, port=port) as serving:
+        yield serving.url
+
+
+@contextlib.contextmanager
+def serving_thread(
+    handler: Handler, config: FunctionUrlConfig | None = None, *, port: int = 0
+) -> Iterator[ServingThread]:
+    """``running_local_url``, giving the server and its loop too (to cut connections)."""
     loop = asyncio.new_event_loop()
     server = LocalFunctionUrl(handler, config)
     started: dict[str, Any] = {}
@@ -263,7 +288,7 @@ def running_local_url(
     if "error" in started:
         raise started["error"]
     try:
-        yield started["url"]
+        yield ServingThread(started["url"], server, loop)
     finally:
         asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
@@ -297,13 +322,20 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--timeout", type=float, default=120.0, help="function timeout, seconds")
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="as Lambda: a client that leaves does not stop the answer (read to its end)",
+    )
     args = parser.parse_args()
     import os
 
     from glm_relay.handler import handle
 
     origins = tuple(o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "*").split(",") if o)
-    config = FunctionUrlConfig(allowed_origins=origins, timeout_seconds=args.timeout)
+    config = FunctionUrlConfig(
+        allowed_origins=origins, timeout_seconds=args.timeout, keep_running=args.keep_running
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(handle, config, args.host, args.port))
 

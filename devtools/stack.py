@@ -3,7 +3,11 @@
 ``make run`` runs this module; tests and benchmarks use ``DevStack`` so that what they exercise
 is exactly what a developer runs. Environment overrides (documented in the README):
 ``PORT`` (3000), ``MOCK_PORT`` (8787), ``MOTO_PORT`` (5005), ``ZHIPU_API_KEY``
-(``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key).
+(``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key), and
+``ZHIPU_BASE_URL``: set, it is the upstream (with ``ZHIPU_API_KEY`` its key, stored in moto's
+Secrets Manager as in AWS) and no fake one is started. The app's settings come from the
+environment too, so ``ACCESS_TOKEN_ISSUER`` and the other identity-provider variables make the
+local relay accept that provider's tokens beside the development token.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +204,8 @@ class DevStack:
     mock_port: int = 0
     moto_port: int = 0
     api_key: str = DEV_API_KEY
+    # An upstream to use instead of starting the fake one (e.g. Zhipu itself).
+    upstream_url: str = ""
     access_token_secret: str = DEV_ACCESS_TOKEN_SECRET
     require_access_token: bool = True
     settings_overrides: dict[str, Any] = field(default_factory=dict)
@@ -227,11 +233,12 @@ class DevStack:
         zhipu_arn = self.moto.put_secret(self.names["zhipu_secret"], self.api_key)
         access_arn = self.moto.put_secret(self.names["access_secret"], self.access_token_secret)
         self.moto.create_table(self.names["table"])
-        self.upstream = MockUpstreamProcess(self.api_key, self.mock_port, self.mock_args)
-        self.upstream.start()
+        if not self.upstream_url:
+            self.upstream = MockUpstreamProcess(self.api_key, self.mock_port, self.mock_args)
+            self.upstream.start()
         overrides: dict[str, Any] = {
             "zhipu_secret_id": zhipu_arn,
-            "zhipu_base_url": self.upstream.base_url,
+            "zhipu_base_url": self.upstream_base_url,
             "access_token_secret_id": access_arn,
             "require_access_token": self.require_access_token,
             "conversations_table": self.names["table"],
@@ -240,19 +247,30 @@ class DevStack:
         self.app = WebApp(Settings.from_env(os.environ, **overrides))
         self.token = _mint_dev_token(self.access_token_secret)
 
+    @property
+    def upstream_base_url(self) -> str:
+        """The Zhipu base URL the function calls."""
+        if self.upstream_url:
+            return self.upstream_url
+        assert self.upstream is not None
+        return self.upstream.base_url
+
     def runtime_env(self) -> dict[str, str]:
         """The environment that points the real handler, in another process (the runtime loop
         under the emulator), at this stack; moto's endpoints and dummy credentials are in
         ``os.environ`` already. Events carry no access token, so none is required."""
         assert self.app is not None
         settings = self.app.settings
-        return {
+        env = {
             "ZHIPU_SECRET_ID": settings.zhipu_secret_id,
             "ZHIPU_BASE_URL": settings.zhipu_base_url,
             "ACCESS_TOKEN_SECRET_ID": settings.access_token_secret_id,
             "CONVERSATIONS_TABLE": settings.conversations_table,
             "REQUIRE_ACCESS_TOKEN": "false",
         }
+        if settings.default_model:
+            env["DEFAULT_MODEL"] = settings.default_model
+        return env
 
     def rotate_api_key(self, new_key: str) -> None:
         """Put a new key in Secrets Manager (the function's cache does not know yet)."""
@@ -288,8 +306,8 @@ def _mint_dev_token(secret: str) -> str:
     return mint_access_token("developer", 12 * 3600, secret)
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
     return int(raw) if raw else default
 
 
@@ -302,7 +320,11 @@ def _announce(stack: DevStack, url: str) -> None:
                 "glm-relay is running on loopback:",
                 f"  demo page      {page}",
                 f"  function URL   {url}  (GET /chat?q=..., POST /chat)",
-                f"  fake Zhipu     {stack.upstream.origin if stack.upstream else '?'}",
+                (
+                    f"  fake Zhipu     {stack.upstream.origin}"
+                    if stack.upstream
+                    else f"  upstream       {stack.upstream_url}"
+                ),
                 f"  moto           {stack.moto.endpoint}",
                 f"  access token   {stack.token or '(not required)'}",
                 "Try: curl -N '" + url + "/chat?q=Hello&access_token=" + stack.token + "'",
@@ -313,16 +335,27 @@ def _announce(stack: DevStack, url: str) -> None:
     )
 
 
+def stack_from_env(environ: Mapping[str, str]) -> DevStack:
+    """The stack ``make run`` starts for this environment: the fake upstream, or the one
+    ``ZHIPU_BASE_URL`` names (which then needs ``ZHIPU_API_KEY``)."""
+    upstream_url = environ.get("ZHIPU_BASE_URL", "").strip().rstrip("/")
+    api_key = environ.get("ZHIPU_API_KEY", "").strip()
+    if upstream_url and not api_key:
+        raise SystemExit("ZHIPU_BASE_URL is set: set ZHIPU_API_KEY to that upstream's key too")
+    return DevStack(
+        port=_env_int(environ, "PORT", 3000),
+        mock_port=_env_int(environ, "MOCK_PORT", 8787),
+        moto_port=_env_int(environ, "MOTO_PORT", 5005),
+        api_key=api_key or DEV_API_KEY,
+        upstream_url=upstream_url,
+        access_token_secret=environ.get("ACCESS_TOKEN_SECRET") or DEV_ACCESS_TOKEN_SECRET,
+        require_access_token=environ.get("REQUIRE_ACCESS_TOKEN", "true").lower() != "false",
+    )
+
+
 def main() -> None:
     """``make run``."""
-    stack = DevStack(
-        port=_env_int("PORT", 3000),
-        mock_port=_env_int("MOCK_PORT", 8787),
-        moto_port=_env_int("MOTO_PORT", 5005),
-        api_key=os.environ.get("ZHIPU_API_KEY") or DEV_API_KEY,
-        access_token_secret=os.environ.get("ACCESS_TOKEN_SECRET") or DEV_ACCESS_TOKEN_SECRET,
-        require_access_token=os.environ.get("REQUIRE_ACCESS_TOKEN", "true").lower() != "false",
-    )
+    stack = stack_from_env(os.environ)
     started = time.monotonic()
     try:
         stack.start_backends()

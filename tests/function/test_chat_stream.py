@@ -114,7 +114,10 @@ def test_upstream_receives_a_valid_zhipu_jwt(stack, client) -> None:
         header["alg"] == "HS256" and header["sign_type"] == "SIGN"
     )
     assert claims["api_key"] == stack.api_key.split(".")[0]
-    assert before_ms - 60_000 < claims["timestamp"] <= time.time() * 1000
+    # The token is cached across requests: signed at most one lifetime ago, in milliseconds.
+    assert stack.app is not None
+    lifetime_ms = stack.app.settings.jwt_ttl_seconds * 1000
+    assert before_ms - lifetime_ms < claims["timestamp"] <= time.time() * 1000
     assert claims["exp"] - claims["timestamp"] > 60_000  # milliseconds, not seconds
 
 

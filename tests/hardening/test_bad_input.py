@@ -144,8 +144,12 @@ CASES = [
         body=body(messages=[{"role": "user", "content": 7}]),
     ),
     Case(
-        "content-a-list", 400, "invalid_messages",
-        body=body(messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]),
+        "content-an-image-part", 400, "unsupported_content",
+        body=body(messages=[{"role": "user", "content": [{"type": "image_url"}]}]),
+    ),
+    Case(
+        "content-an-unknown-part", 400, "invalid_messages",
+        body=body(messages=[{"role": "user", "content": [{"type": "hologram"}]}]),
     ),
     Case(
         "content-null", 400, "invalid_messages",
@@ -182,7 +186,14 @@ CASES = [
     ),
     # other fields
     Case("unknown-field", 400, "unknown_parameter", body=body(stream=True)),
-    Case("unknown-field-tools", 400, "unknown_parameter", body=body(tools=[])),
+    Case("unknown-field-seed", 400, "unknown_parameter", body=body(seed=7)),
+    Case(
+        "tools-of-an-unknown-type", 400, "unsupported_parameter",
+        body=body(tools=[{"type": "code_interpreter"}]),
+    ),
+    Case("tool-choice-required", 400, "unsupported_parameter", body=body(tool_choice="required")),
+    Case("stop-five-words", 400, "invalid_parameter", body=body(stop=["a", "b", "c", "d", "e"])),
+    Case("thinking-on-a-legacy-model", 400, "unsupported_parameter", body=body(thinking="on")),
     Case("model-a-number", 400, "invalid_parameter", body=body(model=4)),
     Case("model-unknown", 400, "model_not_allowed", body=body(model="gpt-4o")),
     Case("model-case-variant", 400, "model_not_allowed", body=body(model="GLM-4-FLASH")),

@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from devtools.stack import DevStack
 from glm_relay.access import TokenLimits, mint_access_token
+from glm_relay.chat.models import CATALOGUE
 from mock_upstream.answer import expected_chunks, expected_reasoning_chunks, expected_tool_call
 
 MODEL = "glm-4-flash"
@@ -94,13 +95,34 @@ def test_whole_answer_that_fails_midway_is_a_server_error(oai: OpenAI, sent) -> 
     assert len(sent()) == 1
 
 
-def test_models_lists_the_allowed_models(oai: OpenAI, stack: DevStack) -> None:
-    assert stack.app is not None
+def test_models_lists_the_catalogue_when_no_allow_list_is_set(oai: OpenAI, stack: DevStack) -> None:
+    assert stack.app is not None and stack.app.settings.allowed_models == ()
     listed = list(oai.models.list())
 
-    assert [m.id for m in listed] == list(stack.app.settings.allowed_models)
+    assert [m.id for m in listed] == list(CATALOGUE)
     assert {(m.object, m.owned_by) for m in listed} == {("model", "zhipu")}
     assert len({m.created for m in listed}) == 1
+    by_id = {m.id: m.model_dump() for m in listed}
+    assert by_id["glm-5.3"]["context_window"] == 1_000_000
+    assert by_id["glm-5.3"]["max_output_tokens"] == 131072
+    assert by_id["glm-5.3"]["reasoning_efforts"] == ["low", "high", "max"]
+    assert by_id["glm-4.6v"]["input_modalities"] == ["text", "image", "video", "file"]
+    assert by_id["glm-4-flash"]["thinking"] == "none"
+    assert by_id["glm-4.7-flash"]["free"] is True
+
+
+def test_one_model_or_a_404_in_openai_shape(oai: OpenAI, sent) -> None:
+    model = oai.models.retrieve("glm-4.7")
+    with pytest.raises(openai.NotFoundError) as raised:
+        oai.models.retrieve("gpt-4o")
+
+    assert (model.id, model.object, model.owned_by) == ("glm-4.7", "model", "zhipu")
+    assert model.model_dump()["max_output_tokens"] == 131072
+    assert raised.value.status_code == 404
+    assert raised.value.code == "model_not_found"
+    assert raised.value.type == "not_found_error"
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert sent() == []
 
 
 def test_bad_token_is_an_authentication_error(stack: DevStack, sent) -> None:
@@ -119,7 +141,7 @@ def test_unknown_model_is_a_bad_request_that_costs_nothing(oai: OpenAI, sent) ->
 
     assert raised.value.code == "model_not_allowed"
     assert raised.value.type == "invalid_request_error"
-    assert raised.value.param is None
+    assert raised.value.param == "model"
     assert "gpt-4o" in raised.value.message
     assert sent() == []
 
@@ -128,16 +150,17 @@ def test_unknown_model_is_a_bad_request_that_costs_nothing(oai: OpenAI, sent) ->
     ("fields", "words"),
     [
         ({"temperature": 1.5}, "temperature must be in [0, 1]"),
-        ({"top_p": 0}, "top_p must be in (0, 1]"),
-        ({"max_tokens": 10**6}, "max_tokens must be between 1 and"),
+        ({"top_p": 0}, "top_p must be in [0.01, 1]"),
+        ({"max_tokens": 10**6}, "max_tokens must be between 1 and 4096 (glm-4-flash's limit)"),
         ({"max_completion_tokens": 0}, "max_completion_tokens must be between 1 and"),
-        ({"n": 2}, "n must be 1"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools are not"),
+        ({"n": 2}, "n 2 is not supported: the relay returns one choice"),
+        ({"tool_choice": "required"}, 'the upstream takes only "auto"'),
         ({"messages": []}, "messages must be a non-empty list"),
-        ({"messages": [{"role": "tool", "content": "x"}]}, "role must be"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "tool_call_id must be a non-empty"),
+        ({"messages": [{"role": "function", "content": "x"}]}, "role must be one of"),
         (
             {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            "only text parts",
+            "image_url parts are not supported yet",
         ),
         ({"messages": [{"role": "system", "content": "Be brief."}]}, "a user message"),
     ],
@@ -181,7 +204,8 @@ def test_upstream_rate_limit_is_a_rate_limit_error(oai: OpenAI, stack: DevStack,
 
     assert raised.value.code == "rate_limited"
     assert raised.value.type == "rate_limit_error"
-    assert raised.value.response.headers["x-should-retry"] == "true"
+    # The relay retried already: the SDK must not retry on top.
+    assert raised.value.response.headers["x-should-retry"] == "false"
     assert stack.app is not None
     assert len(sent()) == stack.app.settings.retry_attempts  # the relay retried, then gave up
 

@@ -90,12 +90,13 @@ def test_request_fields_reach_the_upstream(oai: OpenAI, sent) -> None:
         top_p=0.8,
         max_completion_tokens=50,
         stream=True,
-        # Accepted and ignored: they change nothing the relay can honour or needs.
+        # Passed or mapped: user becomes user_id, stop goes as a list.
         user="someone",
-        seed=7,
         stop=["never"],
-        presence_penalty=0.5,
+        # Defaults that change nothing: dropped.
+        presence_penalty=0,
         n=1,
+        parallel_tool_calls=True,
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
@@ -108,7 +109,8 @@ def test_request_fields_reach_the_upstream(oai: OpenAI, sent) -> None:
         {"role": "user", "content": "Another one\n#chunks=4"},
     ]
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.3, 0.8, 50)
-    assert not {"user", "seed", "stop", "presence_penalty", "n"} & set(body)
+    assert (body["user_id"], body["stop"]) == ("someone", ["never"])
+    assert not {"user", "presence_penalty", "n", "parallel_tool_calls"} & set(body)
     assert text == "".join(expected_chunks(body))
     assert len(expected_chunks(body)) == 4
 

@@ -252,6 +252,7 @@ async def test_the_relay_reads_its_key_through_the_extension_and_recovers_from_a
                 zhipu_base_url=upstream.base_url,
                 require_access_token=False,
                 secrets_source="auto",
+                default_model="glm-4-flash",  # a model that does not reason: chat events only
             )
         )
         try:

@@ -7,9 +7,6 @@ frames the body yields, the one terminal frame, and what the completion callback
 from __future__ import annotations
 
 import asyncio
-import heapq
-from collections.abc import Callable
-from itertools import count
 from typing import Any
 
 import pytest
@@ -17,47 +14,9 @@ import pytest
 from glm_relay.chat.pieces import Finish, Piece, ReasoningPiece, TextPiece
 from glm_relay.chat.relay import Clocks, Outcome, RelayBody
 from glm_relay.errors import ErrorCode, RelayError
+from tests.support.fake_clock import FakeClock, settle
 
 KEEPALIVE, IDLE = 15.0, 60.0
-
-
-class FakeClock:
-    """Time that moves only when a test says so; timers fire as it passes them."""
-
-    def __init__(self) -> None:
-        self.time = 1000.0
-        self._timers: list[tuple[float, int, Callable[[], None], list[bool]]] = []
-        self._order = count()
-
-    def now(self) -> float:
-        return self.time
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Any:
-        cancelled = [False]
-        heapq.heappush(self._timers, (self.time + delay, next(self._order), callback, cancelled))
-
-        class Handle:
-            def cancel(self) -> None:
-                cancelled[0] = True
-
-        return Handle()
-
-    async def advance(self, seconds: float) -> None:
-        """Move time forward, firing due timers in order and letting the loop react to each."""
-        target = self.time + seconds
-        while self._timers and self._timers[0][0] <= target:
-            when, _, callback, cancelled = heapq.heappop(self._timers)
-            self.time = when
-            if not cancelled[0]:
-                callback()
-                await settle()
-        self.time = target
-        await settle()
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 class FakeAnswer:
@@ -229,15 +188,18 @@ async def test_the_deadline_ends_the_answer_before_any_other_clock(harness) -> N
     assert [o.status for o in h.completed] == ["error"]
 
 
-async def test_a_failed_finish_is_an_error_not_a_done(harness) -> None:
+async def test_a_failed_finish_is_an_error_the_format_writes(harness) -> None:
+    # The format sees the finish (and its failure): /chat writes an error event, /v1 writes
+    # finish_reason content_filter. Either way the outcome is an error.
     h = harness()
     await settle()
     failure = RelayError(ErrorCode.CONTENT_FILTERED, "filtered")
     h.answer.send(TextPiece("a"), Finish("sensitive", None, None, None, failure))
     await settle()
 
-    assert h.frames == [b"open", b"TextPiece:a", b"error:content_filtered"]
+    assert h.frames == [b"open", b"TextPiece:a", b"done:sensitive"]
     assert h.outcome.finish_reason == "sensitive"
+    assert (h.outcome.status, h.outcome.error_code) == ("error", "content_filtered")
 
 
 async def test_an_upstream_that_ends_early_is_upstream_disconnected(harness) -> None:
@@ -268,4 +230,78 @@ async def test_a_client_that_leaves_mid_answer_stops_it(harness) -> None:
     await h.body.aclose()
 
     assert h.answer.closed
+    assert [o.status for o in h.completed] == ["stopped"]
+
+
+class RecordingTap:
+    """A ``FrameTap`` that keeps what it saw; ``end`` waits for ``release`` when told to."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.frames: list[bytes] = []
+        self.terminal: bytes | None = None
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
+
+    def frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    async def end(self, terminal: bytes) -> None:
+        await self.release.wait()
+        self.terminal = terminal
+
+
+def tapped(tap: RecordingTap) -> Harness:
+    h = Harness()
+    h.body.record(tap)
+    h.start()
+    return h
+
+
+async def test_a_tap_sees_every_frame_but_keepalives_and_the_body_ends_once_it_is_recorded() -> (
+    None
+):
+    tap = RecordingTap(hold=True)
+    h = tapped(tap)
+    await settle()
+    h.answer.send(TextPiece("Hel"))
+    await settle()
+    await h.clock.advance(KEEPALIVE)
+    h.answer.send(TextPiece("lo"), Finish("stop", {"total_tokens": 2}, None, "up-1"))
+    h.answer.end()
+    await settle()
+
+    assert h.frames == [b"open", b"TextPiece:Hel", b"keepalive", b"TextPiece:lo", b"done:stop"]
+    assert tap.frames == [b"open", b"TextPiece:Hel", b"TextPiece:lo"]
+    # The client has the terminal frame, but the body (and the invocation) ends only once the
+    # record has it too.
+    assert not h.ended and tap.terminal is None and h.answer.closed
+    tap.release.set()
+    for _ in range(4):
+        await settle()
+    assert tap.terminal == b"done:stop"
+    assert h.ended and [o.status for o in h.completed] == ["complete"]
+    await h.stop()
+
+
+async def test_a_failed_answer_records_its_error_event() -> None:
+    tap = RecordingTap()
+    h = tapped(tap)
+    await settle()
+    await h.clock.advance(IDLE)
+    assert h.frames[-1] == b"error:upstream_stalled"
+    assert tap.terminal == b"error:upstream_stalled"
+    await h.stop()
+
+
+async def test_an_answer_stopped_midway_records_answer_stopped() -> None:
+    tap = RecordingTap()
+    h = tapped(tap)
+    await settle()
+    h.answer.send(TextPiece("Hel"))
+    await settle()
+    await h.stop()
+
+    assert tap.frames == [b"open", b"TextPiece:Hel"]
+    assert tap.terminal == b"error:answer_stopped"
     assert [o.status for o in h.completed] == ["stopped"]

@@ -14,17 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DEFAULT_ALLOWED_MODELS = (
-    "glm-4-flash",
-    "glm-4-air",
-    "glm-4-plus",
-    "glm-4-long",
-    "glm-4",
-    "glm-4.5",
-    "glm-4.5-air",
-    "glm-4.6",
-)
-
 
 def _env(name: str) -> dict[str, str]:
     return {"env": name}
@@ -52,11 +41,14 @@ class Settings:
     # certifi's bundle; verification itself is never turned off.
     tls_ca_bundle: str = field(default="", metadata=_env("TLS_CA_BUNDLE"))
     # Requests
-    default_model: str = field(default="glm-4-flash", metadata=_env("DEFAULT_MODEL"))
-    allowed_models: tuple[str, ...] = field(
-        default=DEFAULT_ALLOWED_MODELS, metadata=_env("ALLOWED_MODELS")
-    )
-    max_tokens_cap: int = field(default=4096, metadata=_env("MAX_TOKENS_CAP"))
+    # Empty: the chat core's model catalogue decides (``glm_relay.chat.models``).
+    default_model: str = field(default="", metadata=_env("DEFAULT_MODEL"))
+    allowed_models: tuple[str, ...] = field(default=(), metadata=_env("ALLOWED_MODELS"))
+    # An operator ceiling on max_tokens below every model's own limit; 0: none.
+    max_tokens_cap: int = field(default=0, metadata=_env("MAX_TOKENS_CAP"))
+    # The max_tokens sent when a caller names none (bounds the quota reservation and the time
+    # one answer can run); lowered to the model's limit and the ceiling.
+    default_max_tokens: int = field(default=8192, metadata=_env("DEFAULT_MAX_TOKENS"))
     max_body_bytes: int = field(default=64 * 1024, metadata=_env("MAX_BODY_BYTES"))
     max_prompt_chars: int = field(default=32_000, metadata=_env("MAX_PROMPT_CHARS"))
     max_messages: int = field(default=50, metadata=_env("MAX_MESSAGES"))
@@ -71,6 +63,30 @@ class Settings:
     access_token_secret_id: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET_ID"))
     access_token_secret: str = field(default="", repr=False, metadata=_env("ACCESS_TOKEN_SECRET"))
     allowed_origins: tuple[str, ...] = field(default=("*",), metadata=_env("ALLOWED_ORIGINS"))
+    # Callers: an identity provider's tokens (OIDC, JWKS), on when an issuer is set; see
+    # access/provider.py and docs/identity-providers.md. Empty algorithms: every asymmetric one.
+    access_token_issuer: str = field(default="", metadata=_env("ACCESS_TOKEN_ISSUER"))
+    access_token_audience: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_AUDIENCE")
+    )
+    access_token_jwks_url: str = field(default="", metadata=_env("ACCESS_TOKEN_JWKS_URL"))
+    access_token_algorithms: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_ALGORITHMS")
+    )
+    access_token_leeway_seconds: float = field(
+        default=60.0, metadata=_env("ACCESS_TOKEN_LEEWAY_SECONDS")
+    )
+    access_token_user_claim: str = field(default="sub", metadata=_env("ACCESS_TOKEN_USER_CLAIM"))
+    access_token_subject_prefix: str = field(
+        default="", metadata=_env("ACCESS_TOKEN_SUBJECT_PREFIX")
+    )
+    access_token_required_scope: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_REQUIRED_SCOPE")
+    )
+    access_token_required_group: tuple[str, ...] = field(
+        default=(), metadata=_env("ACCESS_TOKEN_REQUIRED_GROUP")
+    )
+    access_token_group_claim: str = field(default="", metadata=_env("ACCESS_TOKEN_GROUP_CLAIM"))
     # State
     conversations_table: str = field(default="", metadata=_env("CONVERSATIONS_TABLE"))
     conversation_budget_chars: int = field(
@@ -78,6 +94,10 @@ class Settings:
     )
     quota_requests_per_day: int = field(default=200, metadata=_env("QUOTA_REQUESTS_PER_DAY"))
     quota_tokens_per_day: int = field(default=200_000, metadata=_env("QUOTA_TOKENS_PER_DAY"))
+    # Resumable streams: answers recorded in CONVERSATIONS_TABLE (off without one), so that a
+    # reconnect gets the rest of its answer; records expire this long after the answer's deadline
+    resumable_streams: bool = field(default=True, metadata=_env("RESUMABLE_STREAMS"))
+    resumable_ttl_seconds: int = field(default=900, metadata=_env("RESUMABLE_TTL_SECONDS"))
     # Observability
     log_content: bool = field(default=False, metadata=_env("LOG_CONTENT"))
 
@@ -96,10 +116,6 @@ class Settings:
         if overrides:
             raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
         return cls(**values)
-
-    def model_allowed(self, model: str) -> bool:
-        """Whether callers may ask for ``model``."""
-        return model in self.allowed_models
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Whether a browser page at ``origin`` may call (no Origin header: not a browser)."""

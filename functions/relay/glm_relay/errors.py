@@ -32,8 +32,12 @@ class ErrorCode(StrEnum):
     PROMPT_TOO_LONG = "prompt_too_long"
     INVALID_PARAMETER = "invalid_parameter"
     UNKNOWN_PARAMETER = "unknown_parameter"
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"
+    UNSUPPORTED_CONTENT = "unsupported_content"
     MODEL_NOT_ALLOWED = "model_not_allowed"
+    MODEL_NOT_FOUND = "model_not_found"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     QUOTA_EXCEEDED = "quota_exceeded"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
@@ -54,8 +58,10 @@ class ErrorCode(StrEnum):
     UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
     # The relay
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    ANSWER_STOPPED = "answer_stopped"
     CONFIGURATION_ERROR = "configuration_error"
     SECRET_UNAVAILABLE = "secret_unavailable"
+    IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
     INTERNAL_ERROR = "internal_error"
 
     @property
@@ -85,8 +91,12 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.PROMPT_TOO_LONG: (413, False),
     C.INVALID_PARAMETER: (400, False),
     C.UNKNOWN_PARAMETER: (400, False),
+    C.UNSUPPORTED_PARAMETER: (400, False),
+    C.UNSUPPORTED_CONTENT: (400, False),
     C.MODEL_NOT_ALLOWED: (400, False),
+    C.MODEL_NOT_FOUND: (404, False),
     C.UNAUTHORIZED: (401, False),
+    C.FORBIDDEN: (403, False),
     C.ORIGIN_NOT_ALLOWED: (403, False),
     C.QUOTA_EXCEEDED: (429, True),
     C.CONVERSATION_NOT_FOUND: (404, False),
@@ -105,8 +115,10 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UPSTREAM_NETWORK_ERROR: (502, True),
     C.UPSTREAM_PROTOCOL_ERROR: (502, True),
     C.DEADLINE_EXCEEDED: (504, True),
+    C.ANSWER_STOPPED: (503, True),
     C.CONFIGURATION_ERROR: (500, False),
     C.SECRET_UNAVAILABLE: (503, True),
+    C.IDENTITY_PROVIDER_UNAVAILABLE: (503, True),
     C.INTERNAL_ERROR: (500, True),
 }
 del C

@@ -26,8 +26,8 @@ Every rejection raises :class:`AccessDenied` with a short message that is safe t
 caller and to log: it never contains the token or the key. A bad *key* (empty, shorter than 32
 bytes, or PEM text) is a deployment error, not a caller error, and raises ``ValueError``.
 
-pyjwt is imported on first use, so importing this module (for :func:`bearer_token`) costs
-nothing noticeable.
+Signing and checking use :mod:`glm_relay.jws` (standard library only), so these tokens never
+load PyJWT or ``cryptography``: a relay without an identity provider does not pay for them.
 """
 
 from __future__ import annotations
@@ -39,19 +39,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "ALGORITHM",
-    "ISSUER",
-    "MAX_SUB_LENGTH",
-    "MAX_TOKEN_BYTES",
-    "MIN_KEY_BYTES",
-    "AccessClaims",
-    "AccessDenied",
-    "TokenLimits",
-    "bearer_token",
-    "mint_access_token",
-    "verify_access_token",
-]
+from glm_relay.jws import (
+    AlgorithmNotAllowed,
+    BadSignature,
+    JWSError,
+    decode_hs256,
+    encode_hs256,
+)
 
 ALGORITHM = "HS256"
 ISSUER = "glm-relay"
@@ -63,8 +57,11 @@ MIN_KEY_BYTES = 32
 MAX_LIMIT_VALUE = 2**53 - 1
 
 _LIMIT_FIELDS = ("requests_per_day", "tokens_per_day", "max_tokens")
+# Checked in this order after the signature; a claim that is null counts as missing.
+_REQUIRED_CLAIMS = ("sub", "exp", "iss")
 # Compact JWS: three unpadded base64url segments; the signature may be empty (alg "none").
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_SSH_KEY_PREFIXES = ("ssh-", "ecdsa-sha2-")
 _BEARER = re.compile(r"bearer[ \t]+(?P<credentials>.*)", re.IGNORECASE | re.DOTALL)
 
 
@@ -155,8 +152,6 @@ def mint_access_token(
     >>> token.count(".")
     2
     """
-    import jwt
-
     _check_key(signing_key)
     if not valid_subject(sub):
         raise ValueError(
@@ -177,7 +172,7 @@ def mint_access_token(
                 raise ValueError(f"limits.{name} must be an integer from 0 to {MAX_LIMIT_VALUE}")
         if claim := limits.as_claim():
             payload["limits"] = claim
-    token = jwt.encode(payload, signing_key, algorithm=ALGORITHM)
+    token = encode_hs256(payload, signing_key)
     if len(token) > MAX_TOKEN_BYTES:  # only reachable with an absurd sub; keep the invariant
         raise ValueError("token would exceed the maximum size")
     return token
@@ -210,57 +205,28 @@ def _check_key(signing_key: str) -> None:
         raise ValueError("the access-token signing key is empty")
     if len(signing_key.encode("utf-8")) < MIN_KEY_BYTES:
         raise ValueError(f"the access-token signing key must be at least {MIN_KEY_BYTES} bytes")
-    if signing_key.lstrip().startswith("-----BEGIN"):
+    # A public key used as an HMAC secret is the algorithm-confusion attack's precondition.
+    if "-----BEGIN" in signing_key or signing_key.lstrip().startswith(_SSH_KEY_PREFIXES):
         raise ValueError("the access-token signing key must be a secret string, not a PEM key")
 
 
 def _verified_payload(token: str, signing_key: str) -> dict[str, Any]:
-    """Signature and algorithm via pyjwt; every pyjwt failure becomes a specific AccessDenied."""
-    import jwt
+    """Algorithm, then signature, then the required claims; each failure a specific refusal.
 
+    Nothing but HS256 ever reaches the HMAC check, so neither "none" nor an asymmetric algorithm
+    can be tried against the secret.
+    """
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise AccessDenied("malformed token") from None
-    # Checked before pyjwt sees the key: nothing but HS256 ever reaches a verifier, so neither
-    # "none" nor an asymmetric algorithm can be tried against the HMAC secret.
-    if header.get("alg") != ALGORITHM:
-        raise AccessDenied("algorithm not allowed")
-    if "crit" in header or "b64" in header:
-        raise AccessDenied("malformed token")
-
-    try:
-        payload: dict[str, Any] = jwt.decode(
-            token,
-            signing_key,
-            algorithms=[ALGORITHM],
-            options={
-                "require": ["sub", "exp", "iss"],
-                "enforce_minimum_key_length": True,
-                # Times, issuer and types are checked below against an injectable clock.
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_iss": False,
-                "verify_aud": False,
-                "verify_sub": False,
-                "verify_jti": False,
-            },
-        )
-    except jwt.InvalidSignatureError:
-        raise AccessDenied("bad signature") from None
-    except jwt.InvalidAlgorithmError:
+        payload = decode_hs256(token, signing_key)
+    except AlgorithmNotAllowed:
         raise AccessDenied("algorithm not allowed") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise AccessDenied(f"missing claim: {exc.claim}") from None
-    except jwt.InvalidKeyError:
-        raise ValueError("the access-token signing key is not usable for HS256") from None
-    except jwt.DecodeError:
+    except BadSignature:
+        raise AccessDenied("bad signature") from None
+    except JWSError:
         raise AccessDenied("malformed token") from None
-    except jwt.PyJWTError:
-        raise AccessDenied("invalid token") from None
-    except (ValueError, TypeError, RecursionError):
-        raise AccessDenied("malformed token") from None
+    for claim in _REQUIRED_CLAIMS:
+        if payload.get(claim) is None:
+            raise AccessDenied(f"missing claim: {claim}")
     return payload
 
 

@@ -66,10 +66,22 @@ class WireFormat(Protocol):
         """A frame that carries nothing, sent after a silence."""
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
-        """The terminal frame of an answer that ended normally."""
+        """The terminal frame of an answer the upstream finished. ``finish.failure`` is set when
+        its reason means the answer was cut short (``outcome.status`` is then ``error``): the
+        format writes that as an error, or as the finish reason its callers expect."""
 
     def error(self, error: RelayError) -> bytes:
         """The terminal frame of an answer that failed."""
+
+
+class FrameTap(Protocol):
+    """Sees every frame of an answer but keepalives, in order: what records a resumable stream."""
+
+    def frame(self, frame: bytes) -> None:
+        """A frame as it is made (must not block: the stream waits for it)."""
+
+    async def end(self, terminal: bytes) -> None:
+        """The terminal frame; returns once the stream is recorded (runs with the bookkeeping)."""
 
 
 OnComplete = Callable[[Outcome], Awaitable[None]]
@@ -102,6 +114,8 @@ class RelayBody:
         self._on_complete = on_complete
         self._clock = clock
         self._frames: deque[bytes] = deque()
+        self._tap: FrameTap | None = None
+        self._terminal_frame: bytes | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False  # the terminal frame is queued: nothing may follow it
@@ -113,6 +127,10 @@ class RelayBody:
         """How the answer went so far (final once the body has ended)."""
         return self._outcome
 
+    def record(self, tap: FrameTap) -> None:
+        """Give every frame but keepalives to ``tap`` too (call before iterating)."""
+        self._tap = tap
+
     def __aiter__(self) -> RelayBody:
         return self
 
@@ -121,6 +139,8 @@ class RelayBody:
             self._pump_task = asyncio.ensure_future(self._pump())
             opening = self._wire.opening()
             if opening is not None:
+                if self._tap is not None:
+                    self._tap.frame(opening)
                 return opening
         frames = self._frames
         while not frames:
@@ -166,12 +186,16 @@ class RelayBody:
     def _fail(self, error: RelayError) -> None:
         """End the stream with ``error`` (the pump is stopped when the body finishes)."""
         if not self._ended:
-            self._frames.append(self._failed(error))
-            self._ended = True
+            self._end_with(self._failed(error))
+
+    def _end_with(self, terminal: bytes) -> None:
+        self._frames.append(terminal)
+        self._terminal_frame = terminal
+        self._ended = True
 
     async def _pump(self) -> None:
         outcome, upstream, wire, frames = self._outcome, self._upstream, self._wire, self._frames
-        clock = self._clock
+        clock, tap = self._clock, self._tap
         try:
             while not self._ended:
                 data = await upstream.read()
@@ -187,8 +211,7 @@ class RelayBody:
                     if self._ended:
                         break
                     if isinstance(piece, Finish):
-                        frames.append(self._terminal(piece))
-                        self._ended = True
+                        self._end_with(self._terminal(piece))
                         break
                     outcome.pieces += 1
                     if outcome.first_token_ms is None:
@@ -198,6 +221,8 @@ class RelayBody:
                     frame = wire.piece(piece)
                     if frame:
                         frames.append(frame)
+                        if tap is not None:
+                            tap.frame(frame)
                 if frames:
                     self._wake()
                     if paced:
@@ -237,18 +262,31 @@ class RelayBody:
         await self._upstream.aclose()
         outcome = self._outcome
         outcome.duration_ms = (self._clock.now() - outcome.started) * 1000
-        if self._on_complete is not None:
+        if self._on_complete is not None or self._tap is not None:
             # Shielded: a client that leaves now must not cut the bookkeeping short.
             await asyncio.shield(asyncio.ensure_future(self._complete(outcome)))
 
     async def _complete(self, outcome: Outcome) -> None:
-        """Run the completion callback once, bounded by the deadline (plus a second: the margin
-        before Lambda's own deadline is larger), and never let it break a finished answer."""
-        assert self._on_complete is not None
+        """Run the completion callback and record the terminal frame, once, together, bounded by
+        the deadline (plus a second: the margin before Lambda's own deadline is larger); neither
+        may break a finished answer."""
         allowed = max(self._clocks.deadline - self._clock.now(), 0.0) + _COMPLETION_GRACE_SECONDS
+        work: list[Awaitable[None]] = []
+        if self._tap is not None:
+            terminal = self._terminal_frame
+            if terminal is None:
+                # Stopped before its end: the record says so, so a resumed stream ends too.
+                stopped = RelayError(ErrorCode.ANSWER_STOPPED, "the answer stopped before its end")
+                terminal = self._wire.error(stopped)
+            work.append(self._tap.end(terminal))
+        if self._on_complete is not None:
+            work.append(self._on_complete(outcome))
         with contextlib.suppress(Exception):
             async with asyncio.timeout(allowed):
-                await self._on_complete(outcome)
+                if len(work) == 1:
+                    await work[0]
+                else:
+                    await asyncio.gather(*work, return_exceptions=True)
 
     def _terminal(self, finish: Finish) -> bytes:
         outcome = self._outcome
@@ -256,8 +294,10 @@ class RelayBody:
         outcome.usage = finish.usage
         outcome.upstream_id = finish.upstream_id
         if finish.failure is not None:
-            return self._failed(finish.failure)
-        outcome.status = "complete"
+            outcome.status = "error"
+            outcome.error_code = finish.failure.code
+        else:
+            outcome.status = "complete"
         return self._wire.done(finish, outcome)
 
     def _failed(self, error: RelayError) -> bytes:

@@ -1,29 +1,47 @@
 """The canonical chat request both front ends translate into, and the checks every field gets.
 
 Everything is checked before any upstream call: a request the relay would refuse must not cost a
-token. The front ends read their own wire formats; the rules for a field's value live here once.
+token. The front ends read their own wire formats; the rules for a field's value live here and in
+``options.py`` once, and ``upstream/translate.py`` is the one place that writes Zhipu's body.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from glm_relay.chat.models import ModelSpec, allowed_spec, default_model
 from glm_relay.config import Settings
 from glm_relay.errors import ErrorCode, RelayError
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A validated chat request."""
+    """A validated chat request, in the relay's terms (Zhipu's, where the two agree).
+
+    ``messages`` are in Zhipu's shape: roles system, user, assistant, tool; string content;
+    ``tool_calls``, ``tool_call_id`` and ``reasoning_content`` where given. ``response_format``
+    may be ``json_schema``, which the translation turns into what Zhipu takes.
+    """
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     max_tokens: int
     temperature: float | None = None
     top_p: float | None = None
     conversation_id: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | None = None  # "auto" or None (not sent)
+    tool_stream: bool = False  # ask for tool-call arguments in fragments
+    thinking: str | None = None  # "enabled", "disabled" or None (the model's default)
+    clear_thinking: bool | None = None
+    reasoning_effort: str | None = None
+    response_format: dict[str, Any] | None = None
+    stop: tuple[str, ...] = ()
+    do_sample: bool | None = None
+    user_id: str | None = None
+    spec: ModelSpec | None = field(default=None, compare=False, repr=False)
 
     def capped(self, max_tokens: int) -> ChatRequest:
         """The same request with ``max_tokens`` lowered to ``max_tokens`` if above it."""
@@ -31,22 +49,31 @@ class ChatRequest:
 
     @property
     def prompt_chars(self) -> int:
-        """Characters of message content, the measure limits are set in."""
-        return sum(len(m["content"]) for m in self.messages)
+        """Characters of message text (content, tool-call arguments, kept reasoning), the
+        measure limits are set in."""
+        total = 0
+        for message in self.messages:
+            content = message.get("content")
+            total += len(content) if isinstance(content, str) else 0
+            total += len(message.get("reasoning_content") or "")
+            for call in message.get("tool_calls") or ():
+                total += len(call["function"]["arguments"])
+        return total
 
 
-def _bad(code: str, message: str) -> RelayError:
-    return RelayError(ErrorCode(code), message)
+def bad(code: ErrorCode, message: str, param: str | None = None) -> RelayError:
+    """A refusal of one field; ``param`` names it (OpenAI's error ``param``)."""
+    return RelayError(code, message, extra={"param": param} if param else None)
 
 
 def sendable(text: str, where: str, *, code: str = "invalid_parameter") -> str:
     """Refuse what JSON can carry but the upstream cannot: NUL and unpaired surrogates."""
     if "\0" in text:
-        raise _bad(code, f"{where} holds a NUL character")
+        raise bad(ErrorCode(code), f"{where} holds a NUL character")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _bad(code, f"{where} holds an unpaired surrogate") from None
+        raise bad(ErrorCode(code), f"{where} holds an unpaired surrogate") from None
     return text
 
 
@@ -58,49 +85,42 @@ def number_param(
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad("invalid_parameter", f"{name} must be a number")
+        raise bad(ErrorCode.INVALID_PARAMETER, f"{name} must be a number", name)
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
         interval = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
-        raise _bad("invalid_parameter", f"{name} must be in {interval}")
+        raise bad(ErrorCode.INVALID_PARAMETER, f"{name} must be in {interval}", name)
     return float(value)
 
 
-def max_tokens_param(payload: dict[str, Any], name: str, settings: Settings) -> int | None:
-    """An optional integer from 1 to the configured cap."""
-    value = payload.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad("invalid_parameter", f"{name} must be an integer")
-    if not 1 <= value <= settings.max_tokens_cap:
-        cap = settings.max_tokens_cap
-        raise _bad("invalid_parameter", f"{name} must be between 1 and {cap}")
-    return value
+def resolve_model(settings: Settings, model: Any) -> ModelSpec:
+    """The spec of the asked model (the default when none is named), if it is allowed here."""
+    if model is not None and not isinstance(model, str):
+        raise bad(ErrorCode.INVALID_PARAMETER, "model must be a string", "model")
+    chosen = model or default_model(settings)
+    spec = allowed_spec(settings, chosen)
+    if spec is None:
+        raise bad(
+            ErrorCode.MODEL_NOT_ALLOWED, f"model {chosen[:64]!r} is not allowed here", "model"
+        )
+    return spec
 
 
 def build_chat(
     settings: Settings,
+    spec: ModelSpec,
+    messages: list[dict[str, Any]],
+    fields: dict[str, Any],
     *,
-    model: str | None,
-    messages: list[dict[str, str]],
-    temperature: float | None = None,
-    top_p: float | None = None,
-    max_tokens: int | None = None,
     conversation_id: str | None = None,
 ) -> ChatRequest:
-    """The checked request: an allowed model, and a prompt within the configured length."""
-    chosen = model or settings.default_model
-    if not settings.model_allowed(chosen):
-        raise _bad("model_not_allowed", f"model {chosen[:64]!r} is not allowed here")
+    """The checked request: ``fields`` are the ``ChatRequest`` fields ``options.read_fields``
+    gave; the prompt must be within the configured length."""
     chat = ChatRequest(
-        model=chosen,
-        messages=messages,
-        max_tokens=max_tokens or settings.max_tokens_cap,
-        temperature=temperature,
-        top_p=top_p,
-        conversation_id=conversation_id,
+        model=spec.name, messages=messages, conversation_id=conversation_id, spec=spec, **fields
     )
     if chat.prompt_chars > settings.max_prompt_chars:
-        raise _bad("prompt_too_long", f"the prompt is over {settings.max_prompt_chars} characters")
+        raise bad(
+            ErrorCode.PROMPT_TOO_LONG, f"the prompt is over {settings.max_prompt_chars} characters"
+        )
     return chat

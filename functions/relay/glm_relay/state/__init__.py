@@ -9,6 +9,8 @@ sort key ``sk`` (S), TTL attribute ``expires_at`` (epoch seconds).
   and, when known, finish_reason, error_code, usage (JSON text), truncated.
 - ``pk=QUOTA#<sub>, sk=DAY#<YYYY-MM-DD>``: requests, tokens_used, expires_at (two days after the
   UTC day ends).
+- ``pk=STREAM#<request-id>, sk=F#<00000001>``: a batch of a resumable stream's frames (see
+  ``journal.py``), owner, route, expires_at.
 
 Every access is by key or by one partition's query; there is no scan and no index.
 Importing this package imports neither boto3 nor the stores: each is loaded on first use.

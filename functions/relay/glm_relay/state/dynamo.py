@@ -8,12 +8,21 @@ event loop, with no worker thread in between.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from glm_relay.state.dynamo_client import OPERATIONS, ConditionFailed, DynamoClient, Item
+from glm_relay.state.dynamo_client import (
+    OPERATIONS,
+    ConditionFailed,
+    DynamoClient,
+    Item,
+    endpoint_from,
+    region_from,
+)
 
 __all__ = ["ClientFactory", "ConditionFailed", "Item", "Table", "default_client"]
 
@@ -25,22 +34,33 @@ META_SK = "META"
 TURN_PREFIX = "TURN#"
 QUOTA_PREFIX = "QUOTA#"
 DAY_PREFIX = "DAY#"
+STREAM_PREFIX = "STREAM#"
+FRAMES_PREFIX = "F#"
 DAY_SECONDS = 86_400
 
-_default_client: DynamoClient | None = None
+_default_clients: dict[tuple[object, ...], DynamoClient] = {}
 
 
 def default_client(verify: ssl.SSLContext | bool = True) -> DynamoClient:
-    """The process-wide client, built on first call (one event loop: no lock needed).
+    """The container's client, built on first call and then shared by every table.
 
     Region, credentials and ``AWS_ENDPOINT_URL_DYNAMODB`` (moto locally) come from the
     environment; ``verify`` is the container's shared SSL context. Short timeouts: a slow table
-    must not eat the stream's time budget.
+    must not eat the stream's time budget. One client per endpoint and event loop: in Lambda that
+    is one, while a process that runs several stacks one after another (tests) gets a client for
+    each rather than one bound to a stopped server or a closed loop.
     """
-    global _default_client
-    if _default_client is None:
-        _default_client = DynamoClient(verify=verify, connect_timeout=2.0, read_timeout=5.0)
-    return _default_client
+    region = region_from(os.environ)
+    try:
+        loop: object = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    key = (endpoint_from(os.environ, region), region, id(verify), id(loop))
+    client = _default_clients.get(key)
+    if client is None:
+        client = DynamoClient(verify=verify, connect_timeout=2.0, read_timeout=5.0)
+        _default_clients[key] = client
+    return client
 
 
 class Table:

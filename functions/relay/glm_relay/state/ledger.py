@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
     from glm_relay.state.conversations import ConversationStore
+    from glm_relay.state.dynamo import Table
     from glm_relay.state.dynamo_client import DynamoClient
     from glm_relay.state.quotas import QuotaDecision, QuotaStore
 
@@ -74,6 +75,12 @@ class UserState:
                 self._settings.conversations_table, client_factory=self._factory
             )
         return self._quotas
+
+    def table(self) -> Table:
+        """The table on this container's DynamoDB client (for other writers, e.g. the journal)."""
+        from glm_relay.state.dynamo import Table
+
+        return Table(self._settings.conversations_table, self._factory)
 
     def _client(self) -> DynamoClient:
         """The container's DynamoDB client, on the SSL context the Zhipu pool uses too."""

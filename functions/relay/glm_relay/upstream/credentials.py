@@ -4,7 +4,8 @@ The key ``{id}.{secret}`` lives in Secrets Manager, as a plain string or as JSON
 ``{"api_key": "..."}``. Zhipu expects ``Authorization: Bearer <jwt>`` where the JWT is HS256
 signed with the secret half, carries ``sign_type: SIGN`` in its header and ``api_key``,
 ``timestamp`` and ``exp`` (milliseconds) in its claims. Signing costs little, but not nothing,
-so one token serves every request until it is close to expiry.
+so one token serves every request until it is close to expiry. It is signed with
+:mod:`glm_relay.jws` (standard library), so the upstream never loads PyJWT.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.jws import encode_hs256
 from glm_relay.secrets import SecretSource
 
 # A stored key that is not of the form {id}.{secret} is read again at most this often, so a
@@ -119,16 +120,11 @@ class CredentialStore:
         now = self._clock()
         if self._mode == "raw":
             return f"Bearer {key.id}.{key.secret}", float("inf")
-        import jwt
-
         now_ms = int(now * 1000)
-        with warnings.catch_warnings():
-            # Zhipu issues the secret; its length is not ours to choose.
-            warnings.simplefilter("ignore")
-            token = jwt.encode(
-                {"api_key": key.id, "exp": now_ms + self._ttl * 1000, "timestamp": now_ms},
-                key.secret,
-                algorithm="HS256",
-                headers={"alg": "HS256", "sign_type": "SIGN"},
-            )
+        # Zhipu issues the secret, so no length rule applies to it here.
+        token = encode_hs256(
+            {"api_key": key.id, "exp": now_ms + self._ttl * 1000, "timestamp": now_ms},
+            key.secret,
+            headers={"sign_type": "SIGN"},
+        )
         return f"Bearer {token}", now + self._ttl - self._renew_before

@@ -1,10 +1,22 @@
-"""The one translation from the relay's chat request to Zhipu's ``chat/completions`` body."""
+"""The one translation from the relay's chat request to Zhipu's ``chat/completions`` body.
+
+Only fields that are set are sent, so each model's own defaults (sampling, thinking) apply.
+``response_format: json_schema`` has no Zhipu equivalent: it is sent as JSON mode
+(``json_object``) with the schema written into a system instruction, which asks the model for
+matching JSON but cannot force it.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from glm_relay.chat.request import ChatRequest
+
+SCHEMA_INSTRUCTION = (
+    "Answer with one JSON object only, no other text. It must match this JSON schema{name}:\n"
+    "{schema}"
+)
 
 
 def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
@@ -16,8 +28,48 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
         "max_tokens": chat.max_tokens,
         "request_id": request_id,
     }
-    if chat.temperature is not None:
-        body["temperature"] = chat.temperature
-    if chat.top_p is not None:
-        body["top_p"] = chat.top_p
+    optional = {
+        "temperature": chat.temperature,
+        "top_p": chat.top_p,
+        "do_sample": chat.do_sample,
+        "user_id": chat.user_id,
+        "reasoning_effort": chat.reasoning_effort,
+    }
+    body.update((key, value) for key, value in optional.items() if value is not None)
+    if chat.stop:
+        body["stop"] = list(chat.stop)
+    if chat.thinking is not None:
+        thinking: dict[str, Any] = {"type": chat.thinking}
+        if chat.clear_thinking is not None:
+            thinking["clear_thinking"] = chat.clear_thinking
+        body["thinking"] = thinking
+    if chat.tools:
+        body["tools"] = list(chat.tools)
+        body["tool_choice"] = chat.tool_choice or "auto"
+        if chat.tool_stream:
+            body["tool_stream"] = True
+    form = chat.response_format
+    if form is not None and form["type"] == "json_schema":
+        body["response_format"] = {"type": "json_object"}
+        body["messages"] = with_instruction(chat.messages, schema_instruction(form["json_schema"]))
+    elif form is not None:
+        body["response_format"] = {"type": form["type"]}
     return body
+
+
+def schema_instruction(json_schema: dict[str, Any]) -> str:
+    """The system instruction that carries a ``json_schema`` response format."""
+    name = json_schema.get("name")
+    schema = json_schema.get("schema", {"type": "object"})
+    return SCHEMA_INSTRUCTION.format(
+        name=f" ({name})" if isinstance(name, str) and name else "",
+        schema=json.dumps(schema, ensure_ascii=False, sort_keys=True),
+    )
+
+
+def with_instruction(messages: list[dict[str, Any]], instruction: str) -> list[dict[str, Any]]:
+    """``messages`` with ``instruction`` added to the leading system message (or as one)."""
+    if messages and messages[0]["role"] == "system":
+        first = {**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": instruction}, *messages]

@@ -18,6 +18,7 @@ from glm_relay.web.guard import Guard
 from glm_relay.web.headers import REQUEST_ID_HEADER
 from glm_relay.web.openai_errors import openai_error
 from glm_relay.web.request import HttpRequest
+from glm_relay.web.resume import ResumableStreams
 from glm_relay.web.routing import ErrorFormat, Exchange, Route, RouteGroup, Router
 from glm_relay.web.services import Services
 
@@ -42,6 +43,7 @@ def build_router(settings: Settings, services: Services) -> Router:
     openai_routes = (
         Route("/v1/chat/completions", {"POST": openai.chat_completions}),
         Route("/v1/models", {"GET": openai.models}),
+        Route("/v1/models/{id}", {"GET": openai.model}),
     )
     return Router(
         (
@@ -73,6 +75,9 @@ class _LazyOpenAI:
     async def models(self, exchange: Exchange) -> StreamingResponse:
         return await self._loaded().models(exchange)
 
+    async def model(self, exchange: Exchange) -> StreamingResponse:
+        return await self._loaded().model(exchange)
+
 
 class WebApp:
     """Reads the event, finds the route, guards it, and answers; never raises."""
@@ -88,7 +93,11 @@ class WebApp:
         self.services = services or Services.from_settings(settings, credentials=credentials)
         self.telemetry = self.services.telemetry
         self.router = build_router(settings, self.services)
-        self.guard = Guard(settings, self.services.signing_key)
+        self.streams = ResumableStreams(settings, self.services.journal)
+        resume = self.streams.resume if self.streams.journal is not None else None
+        self.guard = Guard(
+            settings, self.services.signing_key, resume=resume, telemetry=self.telemetry
+        )
 
     async def handle(self, event: dict[str, Any], context: InvocationContext) -> StreamingResponse:
         """Serve one event: the response, with ``X-Request-Id`` and a summary line when it ends."""
@@ -108,6 +117,8 @@ class WebApp:
                 exchange = Exchange(request, context, params)
                 refusal = await self.guard.admit(exchange) if route.guarded else None
                 response = refusal or await endpoint(exchange)
+                if refusal is None:
+                    self.streams.record(exchange, response)
         except RelayError as error:
             summary = {"outcome": "rejected", "error_code": error.code}
             response = errors(request, error)

@@ -7,16 +7,11 @@ JSON with its status for everyone else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
-from glm_relay.chat.request import (
-    ChatRequest,
-    build_chat,
-    max_tokens_param,
-    number_param,
-    sendable,
-)
+from glm_relay.chat.options import read_fields
+from glm_relay.chat.request import ChatRequest, build_chat, resolve_model, sendable
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse, fixed_response, single_chunk
 from glm_relay.web.chat_events import RelayEvents, error_event
@@ -28,9 +23,28 @@ if TYPE_CHECKING:
     from glm_relay.web.request import HttpRequest
     from glm_relay.web.routing import Exchange
 
-POST_FIELDS = frozenset({"messages", "model", "temperature", "top_p", "max_tokens", "conversation"})
-GET_PARAMS = frozenset({"q", "model", "system", "access_token", "conversation"})
-POST_MESSAGES = MessageRules(roles=BASIC_ROLES, only_keys=frozenset({"role", "content"}))
+# The fields ``chat/options.py`` reads, as on /v1 (without OpenAI's extras).
+SHARED_FIELDS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "do_sample",
+        "user",
+        "thinking",
+        "reasoning_effort",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "tool_stream",
+    }
+)
+POST_FIELDS = SHARED_FIELDS | {"messages", "model", "conversation"}
+GET_PARAMS = frozenset(
+    {"q", "model", "system", "access_token", "conversation", "thinking", "reasoning_effort"}
+)
+POST_MESSAGES = MessageRules(roles=BASIC_ROLES)
 
 
 class ChatEndpoints:
@@ -57,9 +71,8 @@ class ChatEndpoints:
         )
         exchange.outcome = session.outcome
         meta = {"request_id": request.request_id, "model": chat.model, **session.meta}
-        return StreamingResponse(
-            200, dict(SSE_HEADERS), session.body(RelayEvents(request.request_id, meta))
-        )
+        events = RelayEvents(request.request_id, meta, tool_stream=chat.tool_stream)
+        return StreamingResponse(200, dict(SSE_HEADERS), session.body(events))
 
 
 def chat_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
@@ -90,10 +103,15 @@ def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
             raise RelayError(ErrorCode.INVALID_PARAMETER, "system must not be empty when given")
         messages.append({"role": "system", "content": sendable(system, "system")})
     messages.append({"role": "user", "content": sendable(question, "q")})
+    spec = resolve_model(settings, request.query.get("model"))
+    options: dict[str, Any] = {
+        k: request.query[k] for k in ("thinking", "reasoning_effort") if k in request.query
+    }
     return build_chat(
         settings,
-        model=request.query.get("model"),
-        messages=messages,
+        spec,
+        messages,
+        read_fields(options, spec, settings, max_tokens_names=()),
         conversation_id=request.query.get("conversation") or None,
     )
 
@@ -103,20 +121,11 @@ def chat_from_body(request: HttpRequest, settings: Settings) -> ChatRequest:
     payload = request.json_object(settings.max_body_bytes)
     unknown = sorted(set(payload) - POST_FIELDS)
     if unknown:
-        raise RelayError(ErrorCode.UNKNOWN_PARAMETER, f"unknown field: {unknown[0]}")
-    messages = parse_messages(payload.get("messages"), settings, POST_MESSAGES)
-    model = payload.get("model")
-    if model is not None and not isinstance(model, str):
-        raise RelayError(ErrorCode.INVALID_PARAMETER, "model must be a string")
+        raise RelayError(ErrorCode.UNKNOWN_PARAMETER, f"unknown field: {unknown[0][:64]}")
+    spec = resolve_model(settings, payload.get("model"))
+    messages = parse_messages(payload.get("messages"), settings, POST_MESSAGES, spec)
     conversation = payload.get("conversation")
     if conversation is not None and not isinstance(conversation, str):
         raise RelayError(ErrorCode.INVALID_PARAMETER, "conversation must be a string")
-    return build_chat(
-        settings,
-        model=model,
-        messages=messages,
-        temperature=number_param(payload, "temperature", low_open=False),
-        top_p=number_param(payload, "top_p", low_open=True),
-        max_tokens=max_tokens_param(payload, "max_tokens", settings),
-        conversation_id=conversation or None,
-    )
+    fields = read_fields(payload, spec, settings, max_tokens_names=("max_tokens",))
+    return build_chat(settings, spec, messages, fields, conversation_id=conversation or None)

@@ -1,8 +1,14 @@
 """The relay's own SSE events, as ``/chat`` sends them (``EventSource`` reads them directly).
 
-An answer is ``meta``, then ``reasoning`` / ``chat`` / ``tool_call`` / ``search`` in upstream
-order, then exactly one ``done`` or ``error``. Every event carries ``id: <request-id>:<n>``, so a
-browser that reconnects says which answer it already has.
+An answer is ``meta``, then ``reasoning`` / ``chat`` / ``tool_call_delta`` / ``tool_call`` /
+``search`` in upstream order, then exactly one ``done`` or ``error``. Every event carries
+``id: <request-id>:<n>``, so a browser that reconnects says which answer it already has.
+
+Tool calls: ``tool_call`` always carries one complete call ``{index, id, type, function: {name,
+arguments}}``. When the arguments were streamed (``tool_stream``), each fragment comes first as
+``tool_call_delta`` ``{index, id?, name?, arguments}`` (``id`` and ``name`` on a call's first
+delta only; concatenating ``arguments`` by index gives the JSON), and the complete calls follow
+as ``tool_call`` events just before ``done``.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.pieces import ReasoningPiece, TextPiece, ToolCallPiece
+from glm_relay.chat.tools import ToolCalls
 from glm_relay.sse import KEEPALIVE_FRAME, SPLITLINES_ONLY, dumps_data, encode_event
 
 if TYPE_CHECKING:
@@ -39,9 +46,11 @@ class EventFramer:
 class RelayEvents:
     """The ``WireFormat`` of ``/chat``."""
 
-    def __init__(self, request_id: str, meta: dict[str, Any]) -> None:
+    def __init__(self, request_id: str, meta: dict[str, Any], *, tool_stream: bool = False) -> None:
         self._framer = EventFramer(request_id)
         self._meta = meta
+        self._tool_stream = tool_stream
+        self._calls = ToolCalls()
 
     def opening(self) -> bytes | None:
         return self._framer.frame("meta", self._meta)
@@ -56,14 +65,33 @@ class RelayEvents:
         if isinstance(piece, ReasoningPiece):
             return self._framer.frame("reasoning", {"content": piece.text})
         if isinstance(piece, ToolCallPiece):
-            return self._framer.frame("tool_call", piece.call)
+            return self._tool_call(piece.call)
         return self._framer.frame("search", {"results": piece.results})
 
     def keepalive(self) -> bytes:
         return KEEPALIVE_FRAME
 
+    def _tool_call(self, call: dict[str, Any]) -> bytes:
+        step = self._calls.add(call)
+        if not self._tool_stream:
+            whole = self._calls.calls()[step.index]
+            return self._framer.frame("tool_call", {"index": step.index, **whole})
+        delta: dict[str, Any] = {"index": step.index}
+        if step.id is not None:
+            delta["id"] = step.id
+        if step.name is not None:
+            delta["name"] = step.name
+        delta["arguments"] = step.arguments
+        return self._framer.frame("tool_call_delta", delta)
+
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
-        return self._framer.frame(
+        if finish.failure is not None:
+            return self.error(finish.failure)
+        calls = b""
+        if self._tool_stream:
+            for index, call in enumerate(self._calls.calls()):
+                calls += self._framer.frame("tool_call", {"index": index, **call})
+        return calls + self._framer.frame(
             "done",
             {
                 "finish_reason": finish.finish_reason,

@@ -1,20 +1,14 @@
-"""The OpenAI-compatible API: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+"""The OpenAI-compatible API: ``POST /v1/chat/completions``, ``GET /v1/models[/{id}]``.
 
 Any OpenAI SDK can point its ``base_url`` at ``<function URL>/v1`` with an access token as its
-API key. Requests go through the same checks, quotas and relay loop as ``/chat``; only the request
-and wire formats differ. Compatibility choices:
+API key. Requests go through the same checks (``chat/options.py``), quotas and relay loop as
+``/chat``; only the request and wire formats differ. What happens to each OpenAI field is decided
+in ``openai_fields.py`` (and listed in the README): read, mapped, dropped when it is a default
+that changes nothing, or refused with a code; never silently ignored.
 
-* ``model`` is required (the SDK always sends it) and must be one of the allowed models.
-* Message roles are system, user and assistant; ``developer`` is read as system. Content is a
-  string or a list of ``{"type": "text"}`` parts, joined with newlines. Tool messages and
-  non-text parts are refused: the relay has no way to pass them on.
-* ``temperature`` is limited to [0, 1] (Zhipu's range, narrower than OpenAI's [0, 2]).
-  ``max_completion_tokens`` wins over ``max_tokens``; as on ``/chat``, a value over
-  ``MAX_TOKENS_CAP`` is a 400 and an access token's own limit lowers it silently.
-* Fields whose effect the relay cannot deliver are refused rather than silently dropped:
-  ``n`` other than 1, and ``tools`` / ``functions``. Every other field (``user``, ``seed``,
-  ``stop``, penalties, ``response_format``, ``metadata``, ...) is ignored, so SDK defaults and
-  newer fields never break a request.
+Errors carry ``x-should-retry: false`` (what OpenAI SDKs read) unless nothing was sent upstream
+and a retry may help: the relay already retried the upstream before the first byte, and an SDK
+retrying on top would multiply one call into many.
 """
 
 from __future__ import annotations
@@ -24,12 +18,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
-from glm_relay.chat.request import ChatRequest, build_chat, max_tokens_param, number_param
+from glm_relay.chat.models import allowed_models, allowed_spec, default_model
+from glm_relay.chat.options import read_fields
+from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
-from glm_relay.web.openai_wire import CollectedAnswer, OpenAIChunks
+from glm_relay.web.openai_fields import check_openai_fields
+from glm_relay.web.openai_wire import CollectedAnswer, OpenAIChunks, finish_reason
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -41,11 +38,10 @@ if TYPE_CHECKING:
 MODELS_CREATED = 1_704_067_200  # 2024-01-01T00:00:00Z
 OPENAI_MESSAGES = MessageRules(
     roles={**BASIC_ROLES, "developer": "system"},
-    text_parts=True,
-    refused_keys={
-        "tool_calls": "tool calls are not supported by this relay",
-        "function_call": "tool calls are not supported by this relay",
-    },
+    # A participant's name has no upstream equivalent; refusal and annotations are reply-only
+    # fields an SDK echoes back when a reply is replayed as history.
+    ignored_keys=frozenset({"name", "refusal", "annotations"}),
+    strict=False,
 )
 
 
@@ -66,12 +62,33 @@ class OpenAIEndpoints:
         self._chats = chats
 
     async def models(self, exchange: Exchange) -> StreamingResponse:
-        """``GET /v1/models``: the models this relay allows."""
-        data = [
-            {"id": model, "object": "model", "created": MODELS_CREATED, "owned_by": "zhipu"}
-            for model in self._settings.allowed_models
-        ]
+        """``GET /v1/models``: the models this relay allows, with their limits; ``default``
+        marks the one used when a request names none."""
+        data = [self._model_object(name) for name in allowed_models(self._settings)]
         return json_response(200, {"object": "list", "data": data})
+
+    async def model(self, exchange: Exchange) -> StreamingResponse:
+        """``GET /v1/models/{id}``: one allowed model, or 404 in OpenAI's shape."""
+        name = exchange.params["id"]
+        if allowed_spec(self._settings, name) is None:
+            raise RelayError(
+                ErrorCode.MODEL_NOT_FOUND,
+                f"the model {name[:64]!r} does not exist or is not allowed here",
+                extra={"param": "model"},
+            )
+        return json_response(200, self._model_object(name))
+
+    def _model_object(self, name: str) -> dict[str, Any]:
+        spec = allowed_spec(self._settings, name)
+        assert spec is not None
+        return {
+            "id": spec.name,
+            "object": "model",
+            "created": MODELS_CREATED,
+            "owned_by": "zhipu",
+            "default": spec.name == default_model(self._settings),
+            **spec.describe(),
+        }
 
     async def chat_completions(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of chunks, or one ``chat.completion``."""
@@ -96,36 +113,24 @@ class OpenAIEndpoints:
 
 
 def parse_completion(payload: dict[str, Any], settings: Settings) -> Completion:
-    """Check an OpenAI request body against ``/chat``'s rules; unknown fields are ignored."""
+    """Check an OpenAI request body; see ``openai_fields.py`` for the fields Zhipu lacks."""
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise RelayError(ErrorCode.INVALID_PARAMETER, "model is required and must be a string")
-    n = payload.get("n")
-    if n is not None and (isinstance(n, bool) or n != 1):
-        raise RelayError(ErrorCode.INVALID_PARAMETER, "n must be 1: the relay returns one choice")
-    for name in ("tools", "functions"):
-        if payload.get(name):
-            raise RelayError(ErrorCode.INVALID_PARAMETER, f"{name} are not supported by this relay")
+    check_openai_fields(payload)
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise RelayError(ErrorCode.INVALID_PARAMETER, "stream must be a boolean")
-    options = payload.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise RelayError(ErrorCode.INVALID_PARAMETER, "stream_options must be an object")
-    include_usage = (options or {}).get("include_usage")
-    if include_usage is not None and not isinstance(include_usage, bool):
-        raise RelayError(
-            ErrorCode.INVALID_PARAMETER, "stream_options.include_usage must be a boolean"
-        )
-    newer = max_tokens_param(payload, "max_completion_tokens", settings)
-    chat = build_chat(
-        settings,
-        model=model,
-        messages=parse_messages(payload.get("messages"), settings, OPENAI_MESSAGES),
-        max_tokens=newer or max_tokens_param(payload, "max_tokens", settings),
-        temperature=number_param(payload, "temperature", low_open=False),
-        top_p=number_param(payload, "top_p", low_open=True),
+    include_usage = (payload.get("stream_options") or {}).get("include_usage")
+    spec = resolve_model(settings, model)
+    messages = parse_messages(payload.get("messages"), settings, OPENAI_MESSAGES, spec)
+    fields_payload = payload
+    if payload.get("user") is None and payload.get("safety_identifier") is not None:
+        fields_payload = {**payload, "user": payload["safety_identifier"]}
+    fields = read_fields(
+        fields_payload, spec, settings, max_tokens_names=("max_completion_tokens", "max_tokens")
     )
+    chat = build_chat(settings, spec, messages, fields)
     return Completion(chat, bool(stream), bool(include_usage))
 
 
@@ -152,7 +157,7 @@ async def _whole_answer(
         "created": created,
         "model": model,
         "choices": [
-            {"index": 0, "message": answer.message(), "finish_reason": answer.finish.finish_reason}
+            {"index": 0, "message": answer.message(), "finish_reason": finish_reason(answer.finish)}
         ],
         "usage": answer.finish.usage,
     }

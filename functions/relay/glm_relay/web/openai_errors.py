@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from glm_relay.errors import ErrorCode
 from glm_relay.runtime import StreamingResponse, fixed_response
 from glm_relay.web.headers import JSON_HEADERS
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from glm_relay.errors import RelayError
     from glm_relay.web.request import HttpRequest
 
+# Failures the relay did not retry itself (nothing reached the upstream): a client may.
+CLIENT_RETRYABLE = frozenset({ErrorCode.STATE_UNAVAILABLE, ErrorCode.SECRET_UNAVAILABLE})
 _ERROR_TYPES = {
     401: "authentication_error",
     403: "permission_error",
@@ -41,9 +44,10 @@ def openai_error(request: HttpRequest | None, error: RelayError) -> StreamingRes
     """The ``ErrorFormat`` of ``/v1``."""
     response = json_response(error.status, {"error": error_object(error)})
     response.headers.update(error.response_headers())
-    # The SDK reads this instead of guessing from the status (e.g. a used-up balance is a 503
-    # that retrying cannot fix).
-    response.headers["x-should-retry"] = "true" if error.retryable else "false"
+    # The SDK reads this instead of guessing from the status. The relay has already retried
+    # the upstream where that helps; only failures before any upstream call are left to it.
+    retry = error.retryable and error.code in CLIENT_RETRYABLE
+    response.headers["x-should-retry"] = "true" if retry else "false"
     return response
 
 

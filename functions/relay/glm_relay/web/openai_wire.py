@@ -1,11 +1,18 @@
 """OpenAI's wire formats for a relayed answer: ``chat.completion.chunk`` frames, or one
-``chat.completion`` collected from the same relay loop."""
+``chat.completion`` collected from the same relay loop.
+
+Finish reasons are OpenAI's: ``model_context_window_exceeded`` is ``length``; ``sensitive`` (the
+upstream's content filter stopped the answer) is ``content_filter``, a normal end as OpenAI
+writes it, with what was sent before it; ``network_error`` is an error.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.pieces import ReasoningPiece, SearchPiece, TextPiece, ToolCallPiece
+from glm_relay.chat.tools import ToolCalls
+from glm_relay.errors import ErrorCode
 from glm_relay.sse import KEEPALIVE_FRAME, dumps_data
 from glm_relay.web.openai_errors import error_object
 
@@ -15,6 +22,18 @@ if TYPE_CHECKING:
     from glm_relay.errors import RelayError
 
 DONE_FRAME = b"data: [DONE]\n\n"
+FINISH_REASONS = {"model_context_window_exceeded": "length", "sensitive": "content_filter"}
+
+
+def finish_reason(finish: Finish) -> str:
+    """The upstream's finish reason as OpenAI spells it."""
+    return FINISH_REASONS.get(finish.finish_reason, finish.finish_reason)
+
+
+def _filtered(finish: Finish) -> bool:
+    """A finish OpenAI writes as ``content_filter`` rather than as an error."""
+    failure = finish.failure
+    return failure is None or failure.code is ErrorCode.CONTENT_FILTERED
 
 
 def _frame(data: dict[str, Any]) -> bytes:
@@ -24,6 +43,10 @@ def _frame(data: dict[str, Any]) -> bytes:
 
 class OpenAIChunks:
     """``chat.completion.chunk`` frames: no ``id:`` or ``event:`` lines, ``[DONE]`` at the end.
+
+    Tool calls are OpenAI's index-based deltas: a call's first delta carries ``id``, ``type``
+    and ``function.name``; every delta carries an ``arguments`` piece, and concatenating them
+    by index gives the call's JSON, whether the upstream sent each call whole or in fragments.
 
     A stream that fails after it began ends with ``data: {"error": {...}}`` and no ``[DONE]``:
     the SDK raises ``APIError`` on that frame, and a client that ignores it still does not mistake
@@ -38,7 +61,7 @@ class OpenAIChunks:
             "model": model,
         }
         self._include_usage = include_usage
-        self._calls = 0
+        self._calls = ToolCalls()
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         chunk: dict[str, Any] = {
@@ -58,9 +81,14 @@ class OpenAIChunks:
         if isinstance(piece, ReasoningPiece):
             return self._chunk({"reasoning_content": piece.text})
         if isinstance(piece, ToolCallPiece):
-            call = {"index": self._calls, **piece.call}
-            self._calls += 1
-            return self._chunk({"tool_calls": [call]})
+            step = self._calls.add(piece.call)
+            function: dict[str, Any] = {"arguments": step.arguments}
+            call: dict[str, Any] = {"index": step.index}
+            if step.first:
+                call.update(id=step.id, type="function")
+            if step.name is not None:
+                function["name"] = step.name
+            return self._chunk({"tool_calls": [{**call, "function": function}]})
         assert isinstance(piece, SearchPiece)
         return _frame({**self._head, "choices": [], "web_search": piece.results})
 
@@ -68,7 +96,10 @@ class OpenAIChunks:
         return KEEPALIVE_FRAME
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
-        frames = self._chunk({}, finish.finish_reason)
+        if not _filtered(finish):
+            assert finish.failure is not None
+            return self.error(finish.failure)
+        frames = self._chunk({}, finish_reason(finish))
         if self._include_usage:
             frames += _frame({**self._head, "choices": [], "usage": finish.usage})
         return frames + DONE_FRAME
@@ -83,7 +114,7 @@ class CollectedAnswer:
     def __init__(self) -> None:
         self.content: list[str] = []
         self.reasoning: list[str] = []
-        self.tool_calls: list[dict[str, Any]] = []
+        self.tool_calls = ToolCalls()
         self.web_search: list[dict[str, Any]] = []
         self.finish: Finish | None = None
         self.failure: RelayError | None = None
@@ -97,8 +128,7 @@ class CollectedAnswer:
         elif isinstance(piece, ReasoningPiece):
             self.reasoning.append(piece.text)
         elif isinstance(piece, ToolCallPiece):
-            # Zhipu sends each call whole; a non-streamed call has no index.
-            self.tool_calls.append({k: v for k, v in piece.call.items() if k != "index"})
+            self.tool_calls.add(piece.call)
         else:
             self.web_search.extend(piece.results)
         return b""
@@ -107,7 +137,10 @@ class CollectedAnswer:
         return b""
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
-        self.finish = finish
+        if _filtered(finish):
+            self.finish = finish
+        else:
+            self.failure = finish.failure
         return b""
 
     def error(self, error: RelayError) -> bytes:
@@ -120,6 +153,6 @@ class CollectedAnswer:
         if self.reasoning:
             message["reasoning_content"] = "".join(self.reasoning)
         if self.tool_calls:
-            message["tool_calls"] = self.tool_calls
+            message["tool_calls"] = self.tool_calls.calls()
             message["content"] = message["content"] or None
         return message

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from glm_relay.chat.session import ChatService
 from glm_relay.config import Settings
@@ -15,6 +16,9 @@ from glm_relay.secrets import SecretSource, secret_source
 from glm_relay.state import UserState
 from glm_relay.upstream import CredentialStore, ZhipuClient
 from glm_relay.web.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from glm_relay.state.journal import StreamJournal
 
 
 @dataclass(slots=True)
@@ -27,6 +31,7 @@ class Services:
     state: UserState
     chats: ChatService
     telemetry: Telemetry
+    journal: StreamJournal | None = None  # where answers are recorded, when they are resumable
     preparing: asyncio.Task[None] | None = field(default=None)
 
     @classmethod
@@ -50,6 +55,11 @@ class Services:
         )
         zhipu = ZhipuClient(settings, credentials)
         state = UserState(settings)
+        journal = None
+        if settings.resumable_streams and settings.conversations_table:
+            from glm_relay.state.journal import StreamJournal
+
+            journal = StreamJournal(state.table())
         return cls(
             credentials=credentials,
             zhipu=zhipu,
@@ -57,5 +67,6 @@ class Services:
             state=state,
             chats=ChatService(settings, upstream=zhipu, ledger=state),
             telemetry=Telemetry(log_content=settings.log_content),
+            journal=journal,
             preparing=zhipu.start_preparing(),  # the token and pool, while the guard reads its key
         )
