@@ -216,14 +216,21 @@ class DevStack:
     url: str = ""
     token: str = ""
     names: dict[str, str] = field(default_factory=dict)
+    saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def start_backends(self) -> None:
         """moto with the secrets and table, then the fake upstream; builds the app."""
         self.moto.port = self.moto_port
         endpoint = self.moto.start()
-        os.environ.update(DUMMY_AWS_ENV)
-        os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+        aws_env = {
+            **DUMMY_AWS_ENV,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        }
+        # Given back on stop: a stack started and stopped inside another's lifetime (a test)
+        # must not leave the outer one's later clients pointing at its stopped moto.
+        self.saved_env = {name: os.environ.get(name) for name in aws_env}
+        os.environ.update(aws_env)
         suffix = uuid.uuid4().hex[:8]  # each stack is a new "container" with its own secret
         self.names = {
             "zhipu_secret": f"glm-relay/zhipu-api-key-{suffix}",
@@ -296,6 +303,12 @@ class DevStack:
         if self.upstream is not None:
             self.upstream.stop()
         self.moto.stop()
+        for name, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self.saved_env = {}
 
 
 def _mint_dev_token(secret: str) -> str:
