@@ -35,7 +35,6 @@ from bench.timing import (  # noqa: F401  (re-exported: the suites import them f
     relay_request,
     stream,
     upstream_request,
-    wait_for_port,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,17 +173,6 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def rss_kb(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in kB, from /proc."""
-    rss = hwm = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
-        elif line.startswith("VmHWM:"):
-            hwm = int(line.split()[1])
-    return rss, hwm
 
 
 # --- backends ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from bench.common import (
     Backends,
@@ -21,7 +22,6 @@ from bench.common import (
     Figure,
     chat_event,
     relay_request,
-    rss_kb,
     stream,
 )
 from bench.lambda_site import LambdaSite
@@ -31,6 +31,17 @@ QUESTION = "memory #chunks=50 #delay=0"
 HANDLER = "glm_relay.handler.handle"
 GROWTH_LIMIT_MB = 1.0
 PEAK_LIMIT_MB = 96.0
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in kB, from /proc."""
+    rss = hwm = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+        elif line.startswith("VmHWM:"):
+            hwm = int(line.split()[1])
+    return rss, hwm
 
 
 async def _ours(backends: Backends, site: LambdaSite, secrets: str) -> tuple[list[int], int]:
