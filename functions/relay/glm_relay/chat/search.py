@@ -33,12 +33,12 @@ def search_tool(settings: Settings) -> dict[str, Any]:
     return {"type": "web_search", "web_search": {**DEFAULT_OPTIONS, **settings.web_search_options}}
 
 
-def asked_for_search(value: Any) -> bool:
-    """``/chat``'s ``web_search``: a boolean (POST) or ``true``/``false``, ``1``/``0``,
-    ``on``/``off`` (GET)."""
+def asked_for_search(value: Any, *, words: bool = False) -> bool:
+    """``/chat``'s ``web_search``: a boolean, or with ``words`` (a query parameter) ``true`` /
+    ``false``, ``1`` / ``0``, ``on`` / ``off``, ``yes`` / ``no``."""
     if value is None or isinstance(value, bool):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ON_WORDS | OFF_WORDS:
+    if words and isinstance(value, str) and value.strip().lower() in ON_WORDS | OFF_WORDS:
         return value.strip().lower() in ON_WORDS
     raise bad(ErrorCode.INVALID_PARAMETER, "web_search must be true or false", "web_search")
 

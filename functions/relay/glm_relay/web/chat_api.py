@@ -120,7 +120,7 @@ def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
         k: request.query[k] for k in ("thinking", "reasoning_effort") if k in request.query
     }
     fields = read_fields(options, spec, settings, max_tokens_names=())
-    if asked_for_search(request.query.get("web_search")):
+    if asked_for_search(request.query.get("web_search"), words=True):
         fields = with_search(fields, settings, None)
     return build_chat(
         settings,
