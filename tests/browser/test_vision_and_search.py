@@ -11,13 +11,16 @@ from playwright.sync_api import expect
 
 from mock_upstream.answer import expected_text, expected_web_search
 from tests.browser.conftest import ARTIFACTS
+from tests.hardening.support import mint
 from tests.support.images import b64, png
 
 VISION = "glm-4.6v-flash"
+# Its own caller, with no practical quota: the session's developer token has a daily one.
+TOKEN = mint("page-vision-tests")
 
 
 def choose_vision_model(relay) -> None:
-    relay.open()
+    relay.open(token=TOKEN)
     expect(relay.by_id("model-select")).to_have_value("glm-4-flash")  # the relay's list is in
     expect(relay.by_id("attach-button")).to_be_hidden()  # a text model takes no image
     relay.by_id("model-select").select_option(VISION)
@@ -102,7 +105,7 @@ def test_a_refused_image_post_shows_the_code(relay, upstream, page) -> None:
 
 
 def test_ask_with_search_and_see_the_source_links(relay, upstream, page) -> None:
-    relay.open("?q=" + "Harbour%20news%20today%20%23chunks%3D10&web_search=1")
+    relay.open("?q=" + "Harbour%20news%20today%20%23chunks%3D10&web_search=1", token=TOKEN)
     exchange = relay.exchanges().first
 
     assert relay.wait_finished(exchange) == "done"
@@ -139,7 +142,7 @@ def test_sources_are_only_text_and_http_links(relay, upstream, page) -> None:
         "**/chat?*",
         lambda route: route.fulfill(status=200, content_type="text/event-stream", body=events),
     )
-    relay.open()
+    relay.open(token=TOKEN)
     exchange = relay.ask("Anything")
 
     assert relay.wait_finished(exchange) == "done"

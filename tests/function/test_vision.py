@@ -16,17 +16,19 @@ from devtools.events import rest_api_event
 from devtools.stack import DevStack
 from glm_relay.runtime import InvocationContext, now_ms
 from mock_upstream.answer import expected_text
-from tests.hardening.support import variant_app
+from tests.hardening.support import mint, variant_app
 from tests.support.images import b64, data_url, image_part, png
 from tests.support.sse_client import StreamResult, read_stream
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 VISION = "glm-4.6v-flash"
 QUESTION = "What is in this picture? #chunks=4"
+# Its own caller, with no practical quota: the session's developer token has a daily one.
+TOKEN = mint("vision-tests")
 
 
 def post(stack: DevStack, client: httpx.Client, body: dict[str, Any]) -> StreamResult:
-    headers = {"Authorization": f"Bearer {stack.token}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     return read_stream(client, "POST", f"{stack.url}/chat", json=body, headers=headers)
 
 
@@ -119,7 +121,7 @@ def test_video_file_and_url_parts_are_passed_as_given(stack, client) -> None:
     ],
 )
 def test_refused_before_the_upstream(stack, client, body, status, code) -> None:
-    headers = {"Authorization": f"Bearer {stack.token}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     chat = client.post(f"{stack.url}/chat", json=body, headers=headers)
     v1 = client.post(f"{stack.url}/v1/chat/completions", json=body, headers=headers)
 
@@ -135,7 +137,7 @@ def test_a_body_over_the_vision_limit_is_413_with_a_code(stack, client) -> None:
     body["messages"][0]["content"][0]["text"] += " " * (6_000_100 - len(json.dumps(body)))
 
     response = client.post(
-        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {stack.token}"}
+        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
     )
 
     assert response.status_code == 413
@@ -161,7 +163,7 @@ def test_a_body_over_the_function_urls_limit_gets_its_413_not_a_reset(stack, cli
 def test_a_text_body_over_max_body_bytes_is_still_refused(stack, client) -> None:
     body = {"model": VISION, "messages": [{"role": "user", "content": "hi" + " " * 70_000}]}
     response = client.post(
-        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {stack.token}"}
+        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
     )
 
     assert response.status_code == 413
@@ -177,7 +179,7 @@ async def test_an_image_over_5_mb_is_413_where_the_front_door_takes_it(stack, cl
     event = rest_api_event(
         "POST",
         "/chat",
-        {"Content-Type": "application/json", "Authorization": f"Bearer {stack.token}"},
+        {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
         json.dumps(ask(image_part(data_url(image)))).encode(),
     )
     context = InvocationContext(aws_request_id=str(uuid.uuid4()), deadline_ms=now_ms() + 30_000)
@@ -202,7 +204,7 @@ def test_a_conversation_stores_a_placeholder_not_the_image(stack, client) -> Non
     conversation = result.events[0].json["conversation_id"]
     history = client.get(
         f"{stack.url}/conversations/{conversation}",
-        headers={"Authorization": f"Bearer {stack.token}"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
     ).json()
     (turn,) = history["turns"]
     assert turn["question"] == f"{QUESTION}\n[image: image/png, {len(image)} bytes]"

@@ -16,10 +16,12 @@ from glm_relay.chat.search import RESULT_KEYS
 from glm_relay.upstream.stream import pieces_of_chunk
 from glm_relay.web.openai_wire import OpenAIChunks
 from mock_upstream.answer import expected_chunks, expected_web_search
-from tests.hardening.support import serving, variant_app
+from tests.hardening.support import mint, serving, variant_app
 from tests.support.sse_client import StreamResult, read_stream
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
+# Its own caller, with no practical quota: the session's developer token has a daily one.
+TOKEN = mint("web-search-tests")
 DEFAULT_TOOL = {
     "type": "web_search",
     "web_search": {
@@ -47,7 +49,7 @@ def as_event(results: list[dict[str, Any]] | None) -> list[dict[str, str]]:
 
 
 def test_get_with_web_search_sends_the_tool_and_the_sources_come_first(stack, client) -> None:
-    result = get(stack.url, stack.token, client, "Latest river news #chunks=5", web_search="true")
+    result = get(stack.url, TOKEN, client, "Latest river news #chunks=5", web_search="true")
 
     (body,) = sent(stack, client)
     assert body["tools"] == [DEFAULT_TOOL]
@@ -74,7 +76,7 @@ def test_post_web_search_sources_may_arrive_while_the_answer_streams(stack, clie
         "POST",
         f"{stack.url}/chat",
         json=body,
-        headers={"Authorization": f"Bearer {stack.token}"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
     )
 
     assert result.names[:6] == ["meta", "chat", "chat", "chat", "search", "chat"]
@@ -84,7 +86,7 @@ def test_post_web_search_sources_may_arrive_while_the_answer_streams(stack, clie
 
 @pytest.mark.parametrize("value", ["false", "0", "off"])
 def test_get_without_web_search_sends_no_tool(stack, client, value) -> None:
-    result = get(stack.url, stack.token, client, "Hello #chunks=2", web_search=value)
+    result = get(stack.url, TOKEN, client, "Hello #chunks=2", web_search=value)
 
     (body,) = sent(stack, client)
     assert "tools" not in body
@@ -105,7 +107,7 @@ def test_get_without_web_search_sends_no_tool(stack, client, value) -> None:
 def test_post_web_search_mistakes_are_refused(stack, client, fields, code) -> None:
     body = {"messages": [{"role": "user", "content": "Hello"}], **fields}
     response = client.post(
-        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {stack.token}"}
+        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
     )
 
     assert response.status_code == 400
@@ -127,7 +129,7 @@ def test_v1_stream_puts_the_list_on_the_chunk_it_came_on(stack, client) -> None:
             "POST",
             f"{stack.url}/v1/chat/completions",
             json=request,
-            headers={"Authorization": f"Bearer {stack.token}"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
         ) as response:
             lines = [line for line in response.iter_lines() if line.startswith("data: {")]
         chunks.append([json.loads(line[6:]) for line in lines])
@@ -168,11 +170,11 @@ def test_v1_a_chunk_with_only_the_list_becomes_a_chunk_of_its_own() -> None:
 
 
 def test_settings_turn_search_off_and_set_its_options(stack, client) -> None:
-    headers = {"Authorization": f"Bearer {stack.token}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     off = variant_app(stack, web_search=False)
     tuned = variant_app(stack, web_search_options={"count": 2, "search_engine": "search_pro"})
     with serving(off) as off_url, serving(tuned) as tuned_url:
-        refused_get = get(off_url, stack.token, client, "Hello", web_search="1")
+        refused_get = get(off_url, TOKEN, client, "Hello", web_search="1")
         refused_post = client.post(
             f"{off_url}/chat",
             json={"messages": [{"role": "user", "content": "Hi"}], "web_search": True},
@@ -188,7 +190,7 @@ def test_settings_turn_search_off_and_set_its_options(stack, client) -> None:
             headers=headers,
         )
         assert sent(stack, client) == []
-        tuned_result = get(tuned_url, stack.token, client, "Hello #chunks=2", web_search="on")
+        tuned_result = get(tuned_url, TOKEN, client, "Hello #chunks=2", web_search="on")
 
     assert refused_get.names == ["error"]
     assert refused_get.terminal.json["code"] == "web_search_disabled"

@@ -4,13 +4,25 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
+import pytest
 from openai import OpenAI
 
+from devtools.stack import DevStack
 from mock_upstream.answer import expected_chunks, expected_text, expected_web_search
+from tests.hardening.support import mint
 from tests.support.images import b64, data_url, png
 
 SEARCH = {"type": "web_search", "web_search": {"count": 4}}
+
+
+@pytest.fixture
+def oai(stack: DevStack) -> Iterator[OpenAI]:
+    """A client of its own caller, with no practical quota (the developer token has one)."""
+    token = mint("openai-vision-tests")
+    with OpenAI(base_url=stack.url + "/v1", api_key=token, max_retries=0, timeout=30) as client:
+        yield client
 
 
 def test_an_image_url_part_reaches_the_vision_model(oai: OpenAI, sent) -> None:
