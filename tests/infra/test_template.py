@@ -370,12 +370,10 @@ def test_log_group_has_retention_and_is_the_functions(template: Doc, function: D
     [
         ("MemorySize", 256),
         ("Timeout", 120),
-        ("DefaultModel", "glm-4-flash"),
-        (
-            "AllowedModels",
-            "glm-4-flash,glm-4-air,glm-4-plus,glm-4-long,glm-4,glm-4.5,glm-4.5-air,glm-4.6",
-        ),
-        ("MaxTokensCap", 4096),
+        ("DefaultModel", "glm-4.7-flash"),
+        ("AllowedModels", ""),
+        ("MaxTokensCap", 0),
+        ("DefaultMaxTokens", 8192),
         ("ReservedConcurrency", ""),
         ("FrontDoor", "FunctionUrl"),
         ("Architecture", "arm64"),
@@ -396,10 +394,17 @@ def test_parameter_defaults(template: Doc, name: str, default: Any) -> None:
     assert template["Parameters"][name]["Default"] == default
 
 
-def test_default_model_is_an_allowed_model(template: Doc) -> None:
+def test_default_model_is_a_current_free_model_of_the_catalogue(template: Doc) -> None:
+    from glm_relay.chat.models import CATALOGUE
+
     parameters = template["Parameters"]
-    allowed = parameters["AllowedModels"]["Default"].split(",")
-    assert parameters["DefaultModel"]["Default"] in allowed
+    default = parameters["DefaultModel"]["Default"]
+    assert default in CATALOGUE and CATALOGUE[default].free
+    # An allow-list, when an operator sets one, must hold the default model.
+    rule = template["Rules"]["DefaultModelIsAllowed"]
+    assert rule["RuleCondition"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": "AllowedModels"}]}, ""]}]
+    }
     assert parameters["RequireAccessToken"]["AllowedValues"] == ["true", "false"]
 
 
@@ -411,6 +416,7 @@ def test_environment_names(env: Doc) -> None:
         "DEFAULT_MODEL",
         "ALLOWED_MODELS",
         "MAX_TOKENS_CAP",
+        "DEFAULT_MAX_TOKENS",
         "ACCESS_TOKEN_SECRET_ID",
         "REQUIRE_ACCESS_TOKEN",
         "ALLOWED_ORIGINS",

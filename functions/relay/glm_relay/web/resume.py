@@ -39,7 +39,10 @@ STALE_MARGIN = 5.0
 """Seconds past the upstream idle timeout after which a record that stopped growing without a
 terminal event is given up (its invocation died)."""
 
-_FIRST_READ_RETRIES = 2
+# A stream's first frame is written at once, but a client can reconnect before that write has
+# landed (a busy table can take a second or more): an id is called unknown only after this many
+# more reads, TAIL_INTERVAL apart.
+_FIRST_READ_RETRIES = 8
 _ID = re.compile(r"([A-Za-z0-9-]{1,64}):(\d{1,9})")
 
 
@@ -108,7 +111,6 @@ class ResumableStreams:
             for _ in range(_FIRST_READ_RETRIES):
                 if batches:
                     break
-                # A client can reconnect before the stream's first write has landed.
                 await asyncio.sleep(TAIL_INTERVAL)
                 batches = await journal.read(request_id)
         except Exception:
