@@ -15,6 +15,10 @@ from http import HTTPStatus
 MAX_HEAD_BYTES = 64 * 1024
 # A function URL refuses request payloads over 6 MB before the function runs.
 MAX_BODY_BYTES = 6 * 1024 * 1024
+# An oversized body declared with Content-Length is read and thrown away (up to this much) before
+# the 413 is written: a server that closes with unread bytes resets the connection, and the
+# client (a browser's fetch above all) then sees a network error instead of the status.
+DISCARD_LIMIT_BYTES = 32 * 1024 * 1024
 
 
 class BadRequest(Exception):
@@ -78,9 +82,19 @@ async def read_request(reader: asyncio.StreamReader, peer: str) -> RawRequest | 
         if not length.isdigit():
             raise BadRequest(400, "bad Content-Length")
         if int(length) > MAX_BODY_BYTES:
-            raise BadRequest(413, "request payload too large")
+            await _discard(reader, int(length))
+            raise BadRequest(413, f"request payload too large: over {MAX_BODY_BYTES} bytes")
         request.body = await reader.readexactly(int(length)) if int(length) else b""
     return request
+
+
+async def _discard(reader: asyncio.StreamReader, length: int) -> None:
+    """Read and drop a body that will be refused, unless it is too large even for that."""
+    if length > DISCARD_LIMIT_BYTES:
+        return
+    left = length
+    while left:
+        left -= len(await reader.readexactly(min(left, 1 << 16)))
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

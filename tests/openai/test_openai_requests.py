@@ -160,7 +160,7 @@ def test_unknown_model_is_a_bad_request_that_costs_nothing(oai: OpenAI, sent) ->
         ({"messages": [{"role": "function", "content": "x"}]}, "role must be one of"),
         (
             {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            "image_url parts are not supported yet",
+            "glm-4-flash takes text only; image_url parts need a vision model",
         ),
         ({"messages": [{"role": "system", "content": "Be brief."}]}, "a user message"),
     ],

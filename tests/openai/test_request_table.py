@@ -18,6 +18,19 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 MODEL = "glm-4-flash"
 USER = [{"role": "user", "content": "Hello #chunks=2"}]
 FN = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+VISION_PARTS = [
+    {"type": "text", "text": "Hi #chunks=2"},
+    {"type": "image_url", "image_url": {"url": "https://img.example/y.png"}},
+]
+SEARCH_TOOL = {
+    "type": "web_search",
+    "web_search": {
+        "enable": True,
+        "search_engine": "search_std",
+        "search_result": True,
+        "count": 5,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,10 @@ ROWS: dict[str, list[Case]] = {
                 ]
             },
             refused="unsupported_content",
+        ),
+        Case(
+            {"model": "glm-4.6v", "messages": [{"role": "user", "content": VISION_PARTS}]},
+            {"messages": [{"role": "user", "content": VISION_PARTS}]},
         ),
         Case({"messages": [*USER, {"role": "tool", "content": "x"}]}, refused="invalid_messages"),
     ],
@@ -255,6 +272,11 @@ ROWS: dict[str, list[Case]] = {
         )
     ],
     "`conversation`": [Case({"conversation": 5}, refused="invalid_parameter", fronts=CHAT)],
+    "`web_search`": [
+        Case({"web_search": True}, {"tools": [SEARCH_TOOL], "tool_choice": "auto"}, fronts=CHAT),
+        Case({"web_search": False}, {"tools": ABSENT}, fronts=CHAT),
+        Case({"web_search": "yes"}, refused="invalid_parameter", fronts=CHAT),
+    ],
     "any other field": [
         Case({"best_of": 2}, refused="unknown_parameter"),
         Case({"best_of": None}, {"best_of": ABSENT}, fronts=V1),  # null: not set

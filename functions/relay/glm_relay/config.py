@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -50,8 +51,18 @@ class Settings:
     # one answer can run); lowered to the model's limit and the ceiling.
     default_max_tokens: int = field(default=8192, metadata=_env("DEFAULT_MAX_TOKENS"))
     max_body_bytes: int = field(default=64 * 1024, metadata=_env("MAX_BODY_BYTES"))
+    # Requests that carry images, video or files for a vision model may be this large (a function
+    # URL refuses invocation payloads over 6 MB itself; the event's envelope needs some room).
+    max_vision_body_bytes: int = field(default=6_000_000, metadata=_env("MAX_VISION_BODY_BYTES"))
     max_prompt_chars: int = field(default=32_000, metadata=_env("MAX_PROMPT_CHARS"))
     max_messages: int = field(default=50, metadata=_env("MAX_MESSAGES"))
+    # Web search costs money per call: operators can turn it off (callers who ask get
+    # web_search_disabled) and set the options of the tool the relay adds (a JSON object merged
+    # over the defaults in chat/search.py).
+    web_search: bool = field(default=True, metadata=_env("WEB_SEARCH"))
+    web_search_options: dict[str, Any] = field(
+        default_factory=dict, metadata=_env("WEB_SEARCH_OPTIONS")
+    )
     # Stream
     keepalive_seconds: float = field(default=15.0, metadata=_env("KEEPALIVE_SECONDS"))
     deadline_margin_ms: int = field(default=2000, metadata=_env("DEADLINE_MARGIN_MS"))
@@ -135,7 +146,18 @@ def _as_tuple(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _as_json_object(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ValueError(raw) from None
+    if not isinstance(value, dict):
+        raise ValueError(raw)
+    return value
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
+    "dict[str, Any]": _as_json_object,
     "str": str,
     "int": int,
     "float": float,
@@ -148,4 +170,4 @@ def _parse(type_name: Any, raw: str, env_name: str) -> Any:
     try:
         return _PARSERS[str(type_name)](raw)
     except ValueError as exc:
-        raise ValueError(f"{env_name}: cannot read {raw!r} as {type_name}") from exc
+        raise ValueError(f"{env_name}: cannot read {raw[:80]!r} as {type_name}") from exc

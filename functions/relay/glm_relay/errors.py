@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_PARAMETER = "unknown_parameter"
     UNSUPPORTED_PARAMETER = "unsupported_parameter"
     UNSUPPORTED_CONTENT = "unsupported_content"
+    MEDIA_TOO_LARGE = "media_too_large"
+    WEB_SEARCH_DISABLED = "web_search_disabled"
     MODEL_NOT_ALLOWED = "model_not_allowed"
     MODEL_NOT_FOUND = "model_not_found"
     UNAUTHORIZED = "unauthorized"
@@ -93,6 +95,8 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UNKNOWN_PARAMETER: (400, False),
     C.UNSUPPORTED_PARAMETER: (400, False),
     C.UNSUPPORTED_CONTENT: (400, False),
+    C.MEDIA_TOO_LARGE: (413, False),
+    C.WEB_SEARCH_DISABLED: (400, False),
     C.MODEL_NOT_ALLOWED: (400, False),
     C.MODEL_NOT_FOUND: (404, False),
     C.UNAUTHORIZED: (401, False),

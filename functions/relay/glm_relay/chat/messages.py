@@ -3,8 +3,9 @@
 The result is in Zhipu's shape: roles system, user, assistant and tool; string content for text
 models; an assistant turn's ``tool_calls`` and ``reasoning_content`` (kept for preserved thinking);
 a tool result's ``tool_call_id``. Content may be a string or a list of parts: each part type has
-a reader in ``PART_READERS``; text parts are joined for text models, other kinds are refused with
-``unsupported_content`` until a reader exists for them.
+a reader in ``PART_READERS``. Text parts are joined into a string (text models take only
+strings); media parts (``chat/media.py``) are kept as parts, in user messages to vision models
+only: anywhere else they are ``unsupported_content``, before any upstream call.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from glm_relay.chat.media import MEDIA_PARTS, check_mixing, read_media_part
 from glm_relay.chat.models import ModelSpec
 from glm_relay.chat.request import bad, sendable
 from glm_relay.chat.tools import read_tool_calls
@@ -27,8 +29,8 @@ ROLE_KEYS = {
     "assistant": frozenset({"tool_calls", "reasoning_content"}),
     "tool": frozenset({"tool_call_id"}),
 }
-# Part types OpenAI clients send that no reader handles yet (vision is a later step).
-KNOWN_PART_TYPES = frozenset({"image_url", "input_audio", "file", "video_url", "file_url"})
+# Part types OpenAI clients send that the upstream cannot take.
+REFUSED_PART_TYPES = frozenset({"input_audio", "refusal"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,10 @@ def _message(message: Any, where: str, rules: MessageRules, spec: ModelSpec) -> 
     out: Message = {"role": role}
     content = message.get("content")
     if isinstance(content, list):
-        content = read_parts(content, f"{where}.content", spec)
-    if role in ("system", "user"):
+        content = read_parts(content, f"{where}.content", spec, role)
+    if isinstance(content, list):
+        out["content"] = content  # a user message with media, read part by part
+    elif role in ("system", "user"):
         out["content"] = checked_content(content, where)
     else:
         if content is None and role == "tool":
@@ -118,33 +122,64 @@ def checked_content(content: Any, where: str) -> str:
     return sendable(content, f"{where}.content", code="invalid_messages")
 
 
-def _text_part(part: dict[str, Any], where: str) -> str:
+def _text_part(part: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(part.get("text"), str):
         raise _invalid(f"{where}: a text part needs a string text")
-    return str(part["text"])
+    return {
+        "type": "text",
+        "text": sendable(part["text"], f"{where}.text", code="invalid_messages"),
+    }
 
 
-PART_READERS: dict[str, Callable[[dict[str, Any], str], str]] = {"text": _text_part}
+PartReader = Callable[[dict[str, Any], str], dict[str, Any]]
 
 
-def read_parts(parts: list[Any], where: str, spec: ModelSpec) -> str:
-    """A content part list, read part by part; for text models the text parts are joined with
-    newlines (text models take only strings)."""
-    texts = []
+def _media_part(kind: str) -> PartReader:
+    return lambda part, where: read_media_part(kind, part, where)
+
+
+# A reader per part type; each returns the part in Zhipu's shape.
+PART_READERS: dict[str, PartReader] = {
+    "text": _text_part,
+    **{kind: _media_part(kind) for kind in MEDIA_PARTS},
+}
+
+
+def read_parts(parts: list[Any], where: str, spec: ModelSpec, role: str) -> str | list[Any]:
+    """A content part list, read part by part. Without media the text parts are joined with
+    newlines (text models take only strings); with media (a user message to a vision model)
+    the parts are kept, in Zhipu's shape."""
+    read: list[dict[str, Any]] = []
+    kinds: list[str] = []
     for index, part in enumerate(parts):
         at = f"{where}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
         reader = PART_READERS.get(kind) if isinstance(kind, str) else None
         if reader is None:
-            if kind in KNOWN_PART_TYPES:
-                raise bad(
-                    ErrorCode.UNSUPPORTED_CONTENT,
-                    f"{at}: {kind} parts are not supported yet (only text parts are)",
-                )
-            raise _invalid(f"{at}: only text parts are supported")
-        assert isinstance(part, dict)
-        texts.append(reader(part, at))
-    return "\n".join(texts)
+            if kind in REFUSED_PART_TYPES:
+                raise bad(ErrorCode.UNSUPPORTED_CONTENT, f"{at}: {kind} parts are not supported")
+            raise _invalid(f"{at}: parts are text, image_url, video_url, file or file_url")
+        assert isinstance(part, dict) and isinstance(kind, str)
+        if kind in MEDIA_PARTS:
+            _media_allowed(kind, at, spec, role)
+            kinds.append(MEDIA_PARTS[kind])
+        read.append(reader(part, at))
+    if not kinds:
+        return "\n".join(p["text"] for p in read)
+    check_mixing(kinds, where)
+    return read
+
+
+def _media_allowed(kind: str, where: str, spec: ModelSpec, role: str) -> None:
+    """Media go to vision models only, in user messages: refused before any upstream call."""
+    if not spec.vision:
+        raise bad(
+            ErrorCode.UNSUPPORTED_CONTENT,
+            f"{where}: {spec.name} takes text only; {kind} parts need a vision model "
+            "(see input_modalities in GET /v1/models)",
+        )
+    if role != "user":
+        raise bad(ErrorCode.UNSUPPORTED_CONTENT, f"{where}: {kind} parts go in user messages only")
 
 
 def _invalid(message: str) -> RelayError:

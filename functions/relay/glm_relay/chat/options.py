@@ -14,6 +14,7 @@ from typing import Any
 
 from glm_relay.chat.models import ModelSpec
 from glm_relay.chat.request import bad, number_param, sendable
+from glm_relay.chat.search import check_search_tools
 from glm_relay.chat.tools import read_tools
 from glm_relay.config import Settings
 from glm_relay.errors import ErrorCode
@@ -50,6 +51,7 @@ def read_fields(
     }
     fields.update(thinking_fields(payload.get("thinking"), payload.get("reasoning_effort"), spec))
     fields.update(tool_fields(payload, spec))
+    check_search_tools(fields["tools"], settings)
     return fields
 
 

@@ -38,9 +38,11 @@ class ToolCallPiece:
 
 @dataclass(slots=True)
 class SearchPiece:
-    """Web search results the upstream grounded its answer in."""
+    """Web search results the upstream grounded its answer in. ``alone``: the upstream chunk
+    that carried them held nothing else; otherwise the pieces of that chunk follow this one."""
 
     results: list[dict[str, Any]]
+    alone: bool = False
 
 
 Piece = TextPiece | ReasoningPiece | ToolCallPiece | SearchPiece

@@ -20,7 +20,8 @@ from glm_relay.errors import ErrorCode, RelayError
 class ChatRequest:
     """A validated chat request, in the relay's terms (Zhipu's, where the two agree).
 
-    ``messages`` are in Zhipu's shape: roles system, user, assistant, tool; string content;
+    ``messages`` are in Zhipu's shape: roles system, user, assistant, tool; string content,
+    or a part list for a user message with images, video or files (``chat/media.py``);
     ``tool_calls``, ``tool_call_id`` and ``reasoning_content`` where given. ``response_format``
     may be ``json_schema``, which the translation turns into what Zhipu takes.
     """
@@ -48,13 +49,22 @@ class ChatRequest:
         return replace(self, max_tokens=min(self.max_tokens, max_tokens))
 
     @property
+    def has_media(self) -> bool:
+        """Whether a message carries images, video or files (its content is then a part list)."""
+        return any(isinstance(message.get("content"), list) for message in self.messages)
+
+    @property
     def prompt_chars(self) -> int:
         """Characters of message text (content, tool-call arguments, kept reasoning), the
-        measure limits are set in."""
+        measure limits are set in; media are not text and count nothing here (the upstream's
+        usage counts their tokens)."""
         total = 0
         for message in self.messages:
             content = message.get("content")
-            total += len(content) if isinstance(content, str) else 0
+            if isinstance(content, str):
+                total += len(content)
+            elif isinstance(content, list):
+                total += sum(len(p["text"]) for p in content if p.get("type") == "text")
             total += len(message.get("reasoning_content") or "")
             for call in message.get("tool_calls") or ():
                 total += len(call["function"]["arguments"])

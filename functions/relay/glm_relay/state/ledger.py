@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from glm_relay.chat.media import describe
 from glm_relay.errors import ErrorCode, RelayError
 
 if TYPE_CHECKING:
@@ -35,7 +36,9 @@ class Admission:
 
 
 def estimate_tokens(chat: ChatRequest) -> int:
-    """A cautious token estimate for a prompt (about one token per two characters)."""
+    """A cautious token estimate for a prompt's text (about one token per two characters);
+    media are not text (base64 would count a thousand times over) and settle from the
+    upstream's usage."""
     return chat.prompt_chars // 2 + 1
 
 
@@ -119,12 +122,14 @@ class UserState:
     async def save_turn(
         self, conversation_id: str, owner: str, chat: ChatRequest, outcome: Outcome
     ) -> None:
-        """Store the question and the answer, marked complete, error or stopped."""
+        """Store the question and the answer, marked complete, error or stopped. Images, video
+        and files are not stored: the question keeps a placeholder for each
+        (``[image: image/png, 12345 bytes]``)."""
         await self._call(
             self.conversations.append_turn(
                 conversation_id,
                 owner,
-                question=chat.messages[-1]["content"],
+                question=describe(chat.messages[-1]["content"]),
                 answer="".join(outcome.answer),
                 status=outcome.status if outcome.status in ("complete", "error") else "stopped",
                 usage=outcome.usage,

@@ -103,9 +103,7 @@ def plain_content(data: str) -> TextPiece | None:
 
 def pieces_of_chunk(chunk: dict[str, Any], out: list[Piece | Finish]) -> None:
     """Every piece one decoded chunk holds, in the order a reader should see them."""
-    results = chunk.get("web_search")
-    if isinstance(results, list) and results:
-        out.append(SearchPiece(results))
+    start = len(out)
     choices = chunk.get("choices") or []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
     delta = choice.get("delta") or {}
@@ -128,3 +126,8 @@ def pieces_of_chunk(chunk: dict[str, Any], out: list[Piece | Finish]) -> None:
                 failure_of_finish(finish_reason),
             )
         )
+    results = chunk.get("web_search")
+    if isinstance(results, list) and results:
+        # First: a wire format that writes the list on the frame of the chunk's other pieces
+        # sees it before them.
+        out.insert(start, SearchPiece(results, alone=len(out) == start))

@@ -3,7 +3,8 @@
 Only fields that are set are sent, so each model's own defaults (sampling, thinking) apply.
 ``response_format: json_schema`` has no Zhipu equivalent: it is sent as JSON mode
 (``json_object``) with the schema written into a system instruction, which asks the model for
-matching JSON but cannot force it.
+matching JSON but cannot force it. Image parts given as ``data:image/...;base64,`` URLs are
+sent as the official SDK sends them, the bare base64 after the prefix.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
     to ours."""
     body: dict[str, Any] = {
         "model": chat.model,
-        "messages": chat.messages,
+        "messages": sdk_messages(chat.messages) if chat.has_media else chat.messages,
         "max_tokens": chat.max_tokens,
         "request_id": request_id,
     }
@@ -51,7 +52,9 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
     form = chat.response_format
     if form is not None and form["type"] == "json_schema":
         body["response_format"] = {"type": "json_object"}
-        body["messages"] = with_instruction(chat.messages, schema_instruction(form["json_schema"]))
+        body["messages"] = with_instruction(
+            body["messages"], schema_instruction(form["json_schema"])
+        )
     elif form is not None:
         body["response_format"] = {"type": form["type"]}
     return body
@@ -73,3 +76,23 @@ def with_instruction(messages: list[dict[str, Any]], instruction: str) -> list[d
         first = {**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}
         return [first, *messages[1:]]
     return [{"role": "system", "content": instruction}, *messages]
+
+
+def sdk_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with each image data URL cut to its base64 (what ``zai-sdk`` does before it
+    sends; video and file sources go as given, as the SDK sends them)."""
+    return [
+        {**m, "content": [_sdk_part(p) for p in m["content"]]}
+        if isinstance(m.get("content"), list)
+        else m
+        for m in messages
+    ]
+
+
+def _sdk_part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") != "image_url":
+        return part
+    url = part["image_url"]["url"]
+    if url[:11].lower() != "data:image/":
+        return part
+    return {"type": "image_url", "image_url": {"url": url.split("base64,", 1)[-1]}}

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from glm_relay.chat.media import describe
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model, sendable
+from glm_relay.chat.search import asked_for_search, with_search
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse, fixed_response, single_chunk
+from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.chat_events import RelayEvents, error_event
 from glm_relay.web.headers import JSON_HEADERS, SSE_HEADERS
 
@@ -40,9 +43,18 @@ SHARED_FIELDS = frozenset(
         "tool_stream",
     }
 )
-POST_FIELDS = SHARED_FIELDS | {"messages", "model", "conversation"}
+POST_FIELDS = SHARED_FIELDS | {"messages", "model", "conversation", "web_search"}
 GET_PARAMS = frozenset(
-    {"q", "model", "system", "access_token", "conversation", "thinking", "reasoning_effort"}
+    {
+        "q",
+        "model",
+        "system",
+        "access_token",
+        "conversation",
+        "thinking",
+        "reasoning_effort",
+        "web_search",
+    }
 )
 POST_MESSAGES = MessageRules(roles=BASIC_ROLES)
 
@@ -62,7 +74,7 @@ class ChatEndpoints:
 
     async def _relay(self, exchange: Exchange, chat: ChatRequest) -> StreamingResponse:
         request = exchange.request
-        exchange.question = chat.messages[-1]["content"]
+        exchange.question = describe(chat.messages[-1]["content"])
         session = await self._chats.start(
             chat,
             request_id=request.request_id,
@@ -87,7 +99,7 @@ def chat_error(request: HttpRequest | None, error: RelayError) -> StreamingRespo
 
 
 def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
-    """``GET /chat?q=...&model=...&system=...`` (what EventSource can send)."""
+    """``GET /chat?q=...&model=...&system=...&web_search=true`` (what EventSource can send)."""
     unknown = sorted(set(request.query) - GET_PARAMS)
     if unknown:
         raise RelayError(ErrorCode.UNKNOWN_PARAMETER, f"unknown query parameter: {unknown[0]}")
@@ -107,25 +119,31 @@ def chat_from_query(request: HttpRequest, settings: Settings) -> ChatRequest:
     options: dict[str, Any] = {
         k: request.query[k] for k in ("thinking", "reasoning_effort") if k in request.query
     }
+    fields = read_fields(options, spec, settings, max_tokens_names=())
+    if asked_for_search(request.query.get("web_search"), words=True):
+        fields = with_search(fields, settings, None)
     return build_chat(
         settings,
         spec,
         messages,
-        read_fields(options, spec, settings, max_tokens_names=()),
+        fields,
         conversation_id=request.query.get("conversation") or None,
     )
 
 
 def chat_from_body(request: HttpRequest, settings: Settings) -> ChatRequest:
     """``POST /chat`` with JSON ``{"messages": [...], "model", "temperature", ...}``."""
-    payload = request.json_object(settings.max_body_bytes)
+    payload = read_payload(request, settings)
     unknown = sorted(set(payload) - POST_FIELDS)
     if unknown:
         raise RelayError(ErrorCode.UNKNOWN_PARAMETER, f"unknown field: {unknown[0][:64]}")
     spec = resolve_model(settings, payload.get("model"))
     messages = parse_messages(payload.get("messages"), settings, POST_MESSAGES, spec)
+    check_body_size(request, settings, messages)
     conversation = payload.get("conversation")
     if conversation is not None and not isinstance(conversation, str):
         raise RelayError(ErrorCode.INVALID_PARAMETER, "conversation must be a string")
     fields = read_fields(payload, spec, settings, max_tokens_names=("max_tokens",))
+    if asked_for_search(payload.get("web_search")):
+        fields = with_search(fields, settings, payload.get("tool_choice"))
     return build_chat(settings, spec, messages, fields, conversation_id=conversation or None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.pieces import ReasoningPiece, TextPiece, ToolCallPiece
+from glm_relay.chat.search import source_list
 from glm_relay.chat.tools import ToolCalls
 from glm_relay.sse import KEEPALIVE_FRAME, SPLITLINES_ONLY, dumps_data, encode_event
 
@@ -66,7 +67,7 @@ class RelayEvents:
             return self._framer.frame("reasoning", {"content": piece.text})
         if isinstance(piece, ToolCallPiece):
             return self._tool_call(piece.call)
-        return self._framer.frame("search", {"results": piece.results})
+        return self._framer.frame("search", {"results": source_list(piece.results)})
 
     def keepalive(self) -> bytes:
         return KEEPALIVE_FRAME

@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from glm_relay.chat.media import describe
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
 from glm_relay.chat.models import allowed_models, allowed_spec, default_model
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
+from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
 from glm_relay.web.openai_fields import check_openai_fields
@@ -93,10 +95,11 @@ class OpenAIEndpoints:
     async def chat_completions(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of chunks, or one ``chat.completion``."""
         request = exchange.request
-        payload = request.json_object(self._settings.max_body_bytes)
+        payload = read_payload(request, self._settings)
         completion = parse_completion(payload, self._settings)
         chat = completion.chat
-        exchange.question = chat.messages[-1]["content"]
+        check_body_size(request, self._settings, chat.messages)
+        exchange.question = describe(chat.messages[-1]["content"])
         session = await self._chats.start(
             chat,
             request_id=request.request_id,

@@ -51,6 +51,10 @@ class OpenAIChunks:
     A stream that fails after it began ends with ``data: {"error": {...}}`` and no ``[DONE]``:
     the SDK raises ``APIError`` on that frame, and a client that ignores it still does not mistake
     the answer for a complete one.
+
+    Web search results keep the place the upstream gave them: a top-level ``web_search`` list on
+    the chunk that carries the same upstream chunk's delta or finish, or on a chunk of its own
+    (an empty delta) when that upstream chunk held nothing else.
     """
 
     def __init__(self, completion_id: str, model: str, created: int, include_usage: bool) -> None:
@@ -62,6 +66,7 @@ class OpenAIChunks:
         }
         self._include_usage = include_usage
         self._calls = ToolCalls()
+        self._search: list[dict[str, Any]] | None = None  # rides on the next chunk
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         chunk: dict[str, Any] = {
@@ -70,6 +75,8 @@ class OpenAIChunks:
         }
         if self._include_usage:
             chunk["usage"] = None  # as OpenAI does: only the last chunk carries it
+        if self._search is not None:
+            chunk["web_search"], self._search = self._search, None
         return _frame(chunk)
 
     def opening(self) -> bytes | None:
@@ -90,7 +97,8 @@ class OpenAIChunks:
                 function["name"] = step.name
             return self._chunk({"tool_calls": [{**call, "function": function}]})
         assert isinstance(piece, SearchPiece)
-        return _frame({**self._head, "choices": [], "web_search": piece.results})
+        self._search = piece.results
+        return self._chunk({}) if piece.alone else b""
 
     def keepalive(self) -> bytes:
         return KEEPALIVE_FRAME
