@@ -56,3 +56,21 @@ def test_thinking_switch_reaches_the_upstream(relay, upstream) -> None:
     relay.page.reload()
     relay.by_id("model-select").select_option("glm-4.7-flash")
     expect(relay.by_id("thinking-switch")).to_be_checked()
+
+
+def test_a_question_asked_before_the_model_list_arrives_gets_the_relays_default(
+    relay, upstream
+) -> None:
+    held: list = []
+    # The relay's list is held back: it has not arrived when the question is asked.
+    relay.page.route("**/v1/models", lambda route: held.append(route))
+    relay.open()
+
+    exchange = relay.ask("Early question #chunks=3")
+    assert relay.wait_finished(exchange) == "done"
+    for route in held:
+        route.continue_()
+
+    (sent,) = upstream.chat_requests()
+    assert sent["body"]["model"] == "glm-4-flash"  # the stack's default, not the page's guess
+    expect(relay.by_id("answer-model", exchange)).to_have_text("glm-4-flash")
