@@ -30,7 +30,6 @@ are imported on the first verification, never with this module.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,7 +48,7 @@ from glm_relay.access.jwks import (
     KeySet,
     check_url,
 )
-from glm_relay.access.tokens import AccessClaims, AccessDenied
+from glm_relay.access.tokens import AccessClaims, AccessDenied, checked_token
 from glm_relay.jws import MalformedToken, unverified_header
 
 if TYPE_CHECKING:
@@ -60,8 +59,6 @@ __all__ = ["MAX_TOKEN_BYTES", "ProviderForbidden", "ProviderVerifier"]
 # Provider tokens are bigger than the relay's own (groups, scopes, namespaced claims), but a
 # token still travels in a header or a query string.
 MAX_TOKEN_BYTES = 8192
-
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 class ProviderVerifier:
@@ -181,7 +178,7 @@ class ProviderVerifier:
         anything about the token, :class:`~glm_relay.access.jwks.IdentityProviderUnavailable`
         when the keys cannot be fetched, and ``ValueError`` when ``cryptography`` is missing.
         """
-        token = _checked_token(token)
+        token = checked_token(token, MAX_TOKEN_BYTES)
         header = _header(token)
         alg = header["alg"]
         if alg not in self.algorithms:
@@ -189,19 +186,6 @@ class ProviderVerifier:
         key = await self.keys.key_for(header.get("kid"), alg)
         payload = _verified_payload(token, key, alg)
         return self.rules.claims(payload, self._clock())
-
-
-def _checked_token(token: object) -> str:
-    """The token, once it looks like a compact JWS of a sane size."""
-    if token is None or token == "":
-        raise AccessDenied("missing token")
-    if not isinstance(token, str):
-        raise AccessDenied("malformed token")
-    if len(token) > MAX_TOKEN_BYTES:
-        raise AccessDenied("token too large")
-    if not _COMPACT_JWS.fullmatch(token):
-        raise AccessDenied("malformed token")
-    return token
 
 
 def _header(token: str) -> dict[str, Any]:

@@ -121,14 +121,7 @@ def verify_access_token(
     'alice'
     """
     _check_key(signing_key)
-    if token is None or token == "":
-        raise AccessDenied("missing token")
-    if not isinstance(token, str):
-        raise AccessDenied("malformed token")
-    if len(token) > MAX_TOKEN_BYTES:
-        raise AccessDenied("token too large")
-    if not _COMPACT_JWS.fullmatch(token):
-        raise AccessDenied("malformed token")
+    token = checked_token(token)
 
     payload = _verified_payload(token, signing_key)
     current = time.time() if now is None else now
@@ -288,3 +281,17 @@ def _is_numeric_date(value: object) -> bool:
 def valid_subject(sub: object) -> bool:
     """Whether ``sub`` can key quotas and logs: printable, non-empty, bounded."""
     return isinstance(sub, str) and 0 < len(sub) <= MAX_SUB_LENGTH and sub.isprintable()
+
+
+def checked_token(token: object, max_bytes: int = MAX_TOKEN_BYTES) -> str:
+    """The token, once it looks like a compact JWS of at most ``max_bytes``; the same first
+    check for the relay's own tokens and a provider's."""
+    if token is None or token == "":
+        raise AccessDenied("missing token")
+    if not isinstance(token, str):
+        raise AccessDenied("malformed token")
+    if len(token) > max_bytes:
+        raise AccessDenied("token too large")
+    if not _COMPACT_JWS.fullmatch(token):
+        raise AccessDenied("malformed token")
+    return token

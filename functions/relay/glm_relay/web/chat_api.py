@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.chat.media import describe
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model, sendable
@@ -74,14 +73,7 @@ class ChatEndpoints:
 
     async def _relay(self, exchange: Exchange, chat: ChatRequest) -> StreamingResponse:
         request = exchange.request
-        exchange.question = describe(chat.messages[-1]["content"])
-        session = await self._chats.start(
-            chat,
-            request_id=request.request_id,
-            remaining_ms=exchange.context.get_remaining_time_in_millis(),
-            claims=exchange.claims,
-        )
-        exchange.outcome = session.outcome
+        session = await exchange.start_answer(self._chats, chat)
         meta = {"request_id": request.request_id, "model": chat.model, **session.meta}
         events = RelayEvents(request.request_id, meta, tool_stream=chat.tool_stream)
         return StreamingResponse(200, dict(SSE_HEADERS), session.body(events))

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.chat.media import describe
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
 from glm_relay.chat.models import allowed_models, allowed_spec, default_model
 from glm_relay.chat.options import read_fields
@@ -99,14 +98,7 @@ class OpenAIEndpoints:
         completion = parse_completion(payload, self._settings)
         chat = completion.chat
         check_body_size(request, self._settings, chat.messages)
-        exchange.question = describe(chat.messages[-1]["content"])
-        session = await self._chats.start(
-            chat,
-            request_id=request.request_id,
-            remaining_ms=exchange.context.get_remaining_time_in_millis(),
-            claims=exchange.claims,
-        )
-        exchange.outcome = session.outcome
+        session = await exchange.start_answer(self._chats, chat)
         completion_id = "chatcmpl-" + request.request_id
         created = int(time.time())
         if completion.stream:

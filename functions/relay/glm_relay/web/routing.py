@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from glm_relay.chat.media import describe
 from glm_relay.errors import ErrorCode, RelayError
 
 if TYPE_CHECKING:
     from glm_relay.access import AccessClaims
     from glm_relay.chat.relay import Outcome
+    from glm_relay.chat.request import ChatRequest
+    from glm_relay.chat.session import ChatService, ChatSession
     from glm_relay.runtime import InvocationContext, StreamingResponse
     from glm_relay.web.request import HttpRequest
 
@@ -38,6 +41,19 @@ class Exchange:
         self.claims: AccessClaims | None = None
         self.outcome: Outcome | None = None
         self.question: str | None = None
+
+    async def start_answer(self, chats: ChatService, chat: ChatRequest) -> ChatSession:
+        """Start ``chat`` for this caller within the invocation's time, and note what the summary
+        line reports of it."""
+        self.question = describe(chat.messages[-1]["content"])
+        session = await chats.start(
+            chat,
+            request_id=self.request.request_id,
+            remaining_ms=self.context.get_remaining_time_in_millis(),
+            claims=self.claims,
+        )
+        self.outcome = session.outcome
+        return session
 
 
 Endpoint = Callable[[Exchange], Awaitable["StreamingResponse"]]
