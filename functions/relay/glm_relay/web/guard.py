@@ -83,7 +83,7 @@ class Guard:
 
     async def authenticate(self, request: HttpRequest) -> AccessClaims | None:
         """The caller's verified claims; ``None`` when access tokens are switched off."""
-        if request.via_rest_api and self._settings.trust_api_gateway_authorizer:
+        if self._settings.trust_api_gateway_authorizer and request.via_rest_api:
             from glm_relay.access.authorizer import authorizer_identity
 
             try:
