@@ -91,9 +91,11 @@ def rest_api_event(
     request_id: str | None = None,
     host: str = "abc123.execute-api.us-east-1.amazonaws.com",
     source_ip: str = "127.0.0.1",
+    authorizer_claims: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The proxy event (payload 1.0) an API Gateway REST API sends for one request: the path
-    without the stage, the query decoded into maps, repeated headers only in the multi map."""
+    without the stage, the query decoded into maps, repeated headers only in the multi map.
+    ``authorizer_claims``: what a Cognito user-pool authorizer passes on (every value a string)."""
     path, _, raw_query = target.partition("?")
     path = unquote(path) or "/"
     pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
@@ -105,7 +107,7 @@ def rest_api_event(
     text, is_text = _encoded_body(body, content_type)
     now = datetime.now(UTC)
     full_path = f"/{stage}{path}" if stage else path
-    return {
+    event: dict[str, Any] = {
         "resource": "/" if path == "/" else "/{proxy+}",
         "path": path,
         "httpMethod": method.upper(),
@@ -133,6 +135,9 @@ def rest_api_event(
         "body": text if body else None,
         "isBase64Encoded": not is_text,
     }
+    if authorizer_claims is not None:
+        event["requestContext"]["authorizer"] = {"claims": dict(authorizer_claims)}
+    return event
 
 
 def _query_values(raw_query: str) -> dict[str, list[str]]:

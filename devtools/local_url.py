@@ -1,17 +1,20 @@
-"""A local stand-in for a Lambda function URL in RESPONSE_STREAM mode.
+"""A local stand-in for a Lambda function URL in RESPONSE_STREAM mode, or for an API Gateway
+REST API stage that streams (``FunctionUrlConfig(rest_api_stage="api")``).
 
-It turns each HTTP request into the payload-2.0 event a function URL would send
-(``devtools.events``), runs the handler through the runtime loop's own invoke path
-(``call_handler`` and ``pump``), reads the prelude and its 8-NUL delimiter off the stream as a
-function URL does, and writes the status, the headers and every body frame to the socket the
-moment the handler yields it (one HTTP chunk per frame), so a browser sees real streaming. Like a
-function URL it answers CORS itself (from ``ALLOWED_ORIGINS``), and by default, unlike Lambda,
-it notices a client that went away: the body is closed at once, which closes the upstream request.
-``FunctionUrlConfig(keep_running=True)`` behaves as Lambda does instead: the body is read to its
-end and discarded, so the answer (and what it records) goes on without the client.
+It turns each HTTP request into the event that front door would send (``devtools.front_doors``:
+payload 2.0, or the REST proxy's 1.0 under ``/<stage>/``), runs the handler through the runtime
+loop's own invoke path (``call_handler`` and ``pump``), reads the prelude and its 8-NUL delimiter
+off the stream as both doors do, and writes the status, the headers and every body frame to the
+socket the moment the handler yields it (one HTTP chunk per frame), so a browser sees real
+streaming. As a function URL it answers CORS itself (from ``ALLOWED_ORIGINS``); as a REST API it
+leaves CORS to the function. By default, unlike Lambda, it notices a client that went away: the
+body is closed at once, which closes the upstream request. ``FunctionUrlConfig(keep_running=True)``
+behaves as Lambda does instead: the body is read to its end and discarded, so the answer (and
+what it records) goes on without the client.
 
 Example:
-    python -m devtools.local_url --port 3000      # serves glm_relay.handler.handle
+    python -m devtools.local_url --port 3000               # serves glm_relay.handler.handle
+    python -m devtools.local_url --rest-api-stage api      # the same, as http://.../api/
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from devtools.events import function_url_event
+from devtools.front_doors import FrontDoor, FunctionUrlDoor, Reply, RestApiDoor
 from devtools.http11 import (
     MAX_HEAD_BYTES,
     BadRequest,
@@ -41,28 +44,25 @@ from glm_relay.runtime.loop import HandlerFailed, call_handler, close_body
 
 Handler = Callable[[dict[str, Any], InvocationContext], Awaitable[StreamingResponse]]
 
-CORS_ALLOW_METHODS = "GET, POST"
-CORS_ALLOW_HEADERS = "authorization, content-type, last-event-id"
-CORS_MAX_AGE = "600"
 LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:glm-relay-local"
 
 
 @dataclass(slots=True)
 class FunctionUrlConfig:
-    """What a function URL is configured with: CORS, the function timeout, and what a client
-    that leaves mid-answer does to the invocation (``keep_running``: nothing, as on Lambda)."""
+    """What the front door is configured with: CORS, the function timeout, what a client that
+    leaves mid-answer does to the invocation (``keep_running``: nothing, as on Lambda), and
+    ``rest_api_stage``: set, the door is an API Gateway REST API serving that stage instead."""
 
     allowed_origins: tuple[str, ...] = ("*",)
     timeout_seconds: float = 120.0
     keep_running: bool = False
+    rest_api_stage: str | None = None
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "client_gone": 0})
 
-    def cors_origin(self, origin: str | None) -> str | None:
-        if origin is None:
-            return None
-        if "*" in self.allowed_origins:
-            return "*"
-        return origin if origin in self.allowed_origins else None
+    def front_door(self) -> FrontDoor:
+        if self.rest_api_stage is not None:
+            return RestApiDoor(self.rest_api_stage)
+        return FunctionUrlDoor(self.allowed_origins)
 
 
 class LocalFunctionUrl:
@@ -71,6 +71,7 @@ class LocalFunctionUrl:
     def __init__(self, handler: Handler, config: FunctionUrlConfig | None = None) -> None:
         self.handler = handler
         self.config = config or FunctionUrlConfig()
+        self.door = self.config.front_door()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -139,34 +140,12 @@ class LocalFunctionUrl:
     ) -> bool:
         """Serve one request; return whether the connection may carry another."""
         self.config.stats["requests"] += 1
-        cors_origin = self.config.cors_origin(request.header("origin"))
-        if request.method == "OPTIONS" and request.header("access-control-request-method"):
-            # Preflights are answered by the function URL itself, never by the function.
-            headers = {"Content-Length": "0"}
-            if cors_origin:
-                headers.update(
-                    {
-                        "Access-Control-Allow-Origin": cors_origin,
-                        "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
-                        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-                        "Access-Control-Max-Age": CORS_MAX_AGE,
-                        "Vary": "Origin",
-                    }
-                )
-            writer.write(response_head(204 if cors_origin else 403, headers))
-            await writer.drain()
+        reply = self.door.before(request)
+        if reply is not None:
+            await _write_reply(writer, reply)
             return request.keep_alive
         request_id = str(uuid.uuid4())
-        event = function_url_event(
-            request.method,
-            request.target,
-            request.headers,
-            request.body,
-            request_id=request_id,
-            host=request.header("host") or "127.0.0.1",
-            source_ip=request.source_ip,
-            protocol=request.version,
-        )
+        event = self.door.event(request, request_id)
         context = InvocationContext(
             aws_request_id=request_id,
             deadline_ms=now_ms() + int(self.config.timeout_seconds * 1000),
@@ -175,14 +154,12 @@ class LocalFunctionUrl:
         try:
             body, first_chunk = await call_handler(self.handler, event, context)
         except HandlerFailed:
-            # What a function URL answers when the function fails before its first byte.
-            await write_simple(writer, 502, {"Message": "Internal Server Error"}, close=True)
+            # What the door answers when the function fails before its first byte.
+            await _write_reply(writer, self.door.failure)
             return False
         status, headers = read_prelude(first_chunk)
         headers["X-Amzn-RequestId"] = request_id
-        if cors_origin:
-            headers["Access-Control-Allow-Origin"] = cors_origin
-            headers["Vary"] = "Origin"
+        self.door.add_headers(request, headers)
         if status in (204, 304) or request.method == "HEAD":
             await close_body(body, request_id)
             writer.write(response_head(status, headers))
@@ -229,6 +206,16 @@ class LocalFunctionUrl:
                     await gone
             if not left_running:
                 await close_body(body, request_id)
+
+
+async def _write_reply(writer: asyncio.StreamWriter, reply: Reply) -> None:
+    """An answer of the door's own: a short JSON body, or none."""
+    if reply.payload is not None:
+        close = reply.headers.get("Connection") == "close"
+        await write_simple(writer, reply.status, reply.payload, close=close)
+        return
+    writer.write(response_head(reply.status, reply.headers))
+    await writer.drain()
 
 
 @dataclass(slots=True)
@@ -308,7 +295,9 @@ async def serve_forever(
     server = LocalFunctionUrl(handler, config)
     url = await server.start(host, port)
     if on_ready is None:
-        print(f"function URL listening on {url}", flush=True)
+        stage = config.rest_api_stage
+        where = f"REST API stage listening on {url}/{stage}/" if stage else None
+        print(where or f"function URL listening on {url}", flush=True)
     else:
         on_ready(url)
     try:
@@ -327,6 +316,11 @@ def main() -> None:
         action="store_true",
         help="as Lambda: a client that leaves does not stop the answer (read to its end)",
     )
+    parser.add_argument(
+        "--rest-api-stage",
+        metavar="STAGE",
+        help="be an API Gateway REST API stage (payload 1.0 events, under /STAGE/)",
+    )
     args = parser.parse_args()
     import os
 
@@ -334,7 +328,10 @@ def main() -> None:
 
     origins = tuple(o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "*").split(",") if o)
     config = FunctionUrlConfig(
-        allowed_origins=origins, timeout_seconds=args.timeout, keep_running=args.keep_running
+        allowed_origins=origins,
+        timeout_seconds=args.timeout,
+        keep_running=args.keep_running,
+        rest_api_stage=args.rest_api_stage,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(handle, config, args.host, args.port))

@@ -5,22 +5,20 @@ is exactly what a developer runs. Environment overrides (documented in the READM
 ``PORT`` (3000), ``MOCK_PORT`` (8787), ``MOTO_PORT`` (5005), ``ZHIPU_API_KEY``
 (``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key), and
 ``ZHIPU_BASE_URL``: set, it is the upstream (with ``ZHIPU_API_KEY`` its key, stored in moto's
-Secrets Manager as in AWS) and no fake one is started. The app's settings come from the
-environment too, so ``ACCESS_TOKEN_ISSUER`` and the other identity-provider variables make the
-local relay accept that provider's tokens beside the development token.
+Secrets Manager as in AWS) and no fake one is started. ``FRONT_DOOR=api-gateway`` serves the
+function as an API Gateway REST API stage instead of a function URL: REST proxy events (payload
+1.0), everything under ``/api/``. The app's settings come from the environment too, so
+``ACCESS_TOKEN_ISSUER`` and the other identity-provider variables make the local relay accept
+that provider's tokens beside the development token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -29,117 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from devtools.local_url import FunctionUrlConfig, running_local_url, serve_forever
+from devtools.moto_backend import DUMMY_AWS_ENV, MotoBackend, free_port
 from glm_relay.config import Settings
 from glm_relay.web.app import WebApp
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_API_KEY = "devid.devsecret"
 DEV_ACCESS_TOKEN_SECRET = "dev-access-token-signing-key-not-for-production"
-REGION = "us-east-1"
+# FRONT_DOOR for `make run`: the REST API serves its stage "api", as template.yaml's API does.
+FRONT_DOORS: dict[str, str | None] = {"function-url": None, "api-gateway": "api"}
 MOCK_COMMAND = (sys.executable, "-m", "mock_upstream", "--host", "127.0.0.1")
-# moto accepts any credentials; these only keep botocore from looking for real ones.
-DUMMY_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-_ATOMIC_LOCK = threading.Lock()
-
-
-def make_item_writes_atomic() -> None:
-    """Give moto DynamoDB's guarantee that one conditional write to one item is atomic.
-
-    moto checks a condition and writes in Python without a lock, so concurrent requests could
-    both pass the check; serialising each single-item call makes it behave like the service.
-    Separate calls (read, then write) still race, as they do against DynamoDB.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in ("put_item", "update_item", "delete_item"):
-        method = getattr(DynamoDBBackend, name)
-        if getattr(method, "_serialised", False):
-            continue
-
-        def locked(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
-            with _ATOMIC_LOCK:
-                return _method(*args, **kwargs)
-
-        locked._serialised = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, functools.wraps(method)(locked))
-
-
-@dataclass
-class MotoBackend:
-    """A moto server holding the relay's secrets and table."""
-
-    port: int = 0
-    server: Any = None
-
-    def start(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        make_item_writes_atomic()
-        # One access line per AWS call would drown the relay's own request lines.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.port = self.port or free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-        return self.endpoint
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def put_secret(self, name: str, value: str) -> str:
-        """Create or update a secret; returns its ARN."""
-        sm = self.client("secretsmanager")
-        try:
-            return str(sm.create_secret(Name=name, SecretString=value)["ARN"])
-        except sm.exceptions.ResourceExistsException:
-            return str(sm.put_secret_value(SecretId=name, SecretString=value)["ARN"])
-
-    def create_table(self, name: str) -> None:
-        """The conversations/quotas table, shaped as in template.yaml."""
-        ddb = self.client("dynamodb")
-        with contextlib.suppress(ddb.exceptions.ResourceInUseException):
-            ddb.create_table(
-                TableName=name,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
 
 
 @dataclass
@@ -210,6 +107,8 @@ class DevStack:
     require_access_token: bool = True
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     mock_args: list[str] = field(default_factory=list)
+    # Set: served as that API Gateway REST API stage (``url`` ends in ``/<stage>``).
+    rest_api_stage: str | None = None
     moto: MotoBackend = field(default_factory=MotoBackend)
     upstream: MockUpstreamProcess | None = None
     app: WebApp | None = None
@@ -290,14 +189,20 @@ class DevStack:
             self.start_backends()
             assert self.app is not None
             with running_local_url(self.app.handle, self.url_config(), port=self.port) as url:
-                self.url = url
+                self.url = url + self.stage_path
                 yield self
         finally:
             self.stop()
 
     def url_config(self) -> FunctionUrlConfig:
         assert self.app is not None
-        return FunctionUrlConfig(allowed_origins=self.app.settings.allowed_origins)
+        origins = self.app.settings.allowed_origins
+        return FunctionUrlConfig(allowed_origins=origins, rest_api_stage=self.rest_api_stage)
+
+    @property
+    def stage_path(self) -> str:
+        """What the front door puts before every path: ``/api`` for a REST API, else nothing."""
+        return f"/{self.rest_api_stage}" if self.rest_api_stage else ""
 
     def stop(self) -> None:
         if self.upstream is not None:
@@ -324,15 +229,16 @@ def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def _announce(stack: DevStack, url: str) -> None:
-    stack.url = url
+def _announce(stack: DevStack, origin: str) -> None:
+    stack.url = url = origin + stack.stage_path
     page = f"{url}/#token={stack.token}" if stack.token else f"{url}/"
+    door = ("REST API" if stack.rest_api_stage else "function URL").ljust(12)
     print(
         "\n".join(
             [
                 "glm-relay is running on loopback:",
                 f"  demo page      {page}",
-                f"  function URL   {url}  (GET /chat?q=..., POST /chat)",
+                f"  {door}   {url}  (GET /chat?q=..., POST /chat)",
                 (
                     f"  fake Zhipu     {stack.upstream.origin}"
                     if stack.upstream
@@ -355,6 +261,9 @@ def stack_from_env(environ: Mapping[str, str]) -> DevStack:
     api_key = environ.get("ZHIPU_API_KEY", "").strip()
     if upstream_url and not api_key:
         raise SystemExit("ZHIPU_BASE_URL is set: set ZHIPU_API_KEY to that upstream's key too")
+    front_door = environ.get("FRONT_DOOR", "").strip().lower() or "function-url"
+    if front_door not in FRONT_DOORS:
+        raise SystemExit(f"FRONT_DOOR must be one of {', '.join(FRONT_DOORS)}, not {front_door!r}")
     return DevStack(
         port=_env_int(environ, "PORT", 3000),
         mock_port=_env_int(environ, "MOCK_PORT", 8787),
@@ -363,6 +272,7 @@ def stack_from_env(environ: Mapping[str, str]) -> DevStack:
         upstream_url=upstream_url,
         access_token_secret=environ.get("ACCESS_TOKEN_SECRET") or DEV_ACCESS_TOKEN_SECRET,
         require_access_token=environ.get("REQUIRE_ACCESS_TOKEN", "true").lower() != "false",
+        rest_api_stage=FRONT_DOORS[front_door],
     )
 
 

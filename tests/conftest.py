@@ -1,4 +1,5 @@
-"""Shared fixtures: the whole stack on loopback (moto, the fake Zhipu, the local function URL)."""
+"""Shared fixtures: the whole stack on loopback (moto, the fake Zhipu, the local function URL),
+and the same function behind a local API Gateway REST API stage."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devtools.local_url import FunctionUrlConfig, running_local_url
 from devtools.stack import DevStack
+from glm_relay.web.app import WebApp
 from tests.support.resume import Container, running_container
 
 
@@ -56,3 +59,15 @@ def container(stack: DevStack) -> Iterator[Container]:
     the client left (resumable-stream tests)."""
     with running_container(stack) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def rest_api_url(stack: DevStack) -> Iterator[str]:
+    """The stack's function in a second container behind a local REST API stage (payload-1.0
+    events, paths under ``/api``), sharing moto and the fake Zhipu: ``<origin>/api``."""
+    assert stack.app is not None
+    settings = stack.app.settings
+    app = WebApp(settings)
+    config = FunctionUrlConfig(allowed_origins=settings.allowed_origins, rest_api_stage="api")
+    with running_local_url(app.handle, config) as origin:
+        yield origin + "/api"

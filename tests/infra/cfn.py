@@ -92,7 +92,9 @@ class Stack:
     def _Ref(self, name: str) -> Any:
         if name in self.refs:
             return self.refs[name]
-        assert name in self.template["Resources"], f"Ref to nothing: {name}"
+        # SAM's own references: ``Api.Stage`` (and the like) name what SAM generates for Api.
+        resource = name.split(".", 1)[0]
+        assert resource in self.template["Resources"], f"Ref to nothing: {name}"
         return f"<{name}>"
 
     def _Condition(self, name: str) -> bool:

@@ -27,8 +27,8 @@ REGION = "us-east-1"
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto in a thread, each single-item write made atomic as DynamoDB's are (see
-    ``devtools.stack.make_item_writes_atomic``): two separate calls (read, then write) still race,
-    which is what the concurrency tests are about."""
+    ``devtools.moto_backend.make_item_writes_atomic``): two separate calls (read, then write)
+    still race, which is what the concurrency tests are about."""
     moto = MotoBackend()
     try:
         yield moto.start()

@@ -98,6 +98,12 @@ class Settings:
         default=(), metadata=_env("ACCESS_TOKEN_REQUIRED_GROUP")
     )
     access_token_group_claim: str = field(default="", metadata=_env("ACCESS_TOKEN_GROUP_CLAIM"))
+    # The caller of a REST API event is who API Gateway's Cognito authorizer says (its sub), and
+    # such an event without one is refused; function URL events are never read that way. On only
+    # where every guarded API method has the authorizer (template.yaml: ApiCognitoUserPoolArn).
+    trust_api_gateway_authorizer: bool = field(
+        default=False, metadata=_env("TRUST_API_GATEWAY_AUTHORIZER")
+    )
     # State
     conversations_table: str = field(default="", metadata=_env("CONVERSATIONS_TABLE"))
     conversation_budget_chars: int = field(

@@ -21,9 +21,10 @@ from glm_relay.jws import encode_hs256
 from glm_relay.secrets import SecretSource
 
 # A stored key that is not of the form {id}.{secret} is read again at most this often, so a
-# container that started before the operator stored the real key recovers within seconds instead
-# of answering configuration_error until the cached copy ages out.
-BAD_KEY_RETRY_SECONDS = 10.0
+# container that read the placeholder before the operator stored the real key serves the very next
+# request after that (a second later at most) instead of answering configuration_error until the
+# cached copy ages out. Once a second bounds the extra secret reads of a misconfigured stack.
+BAD_KEY_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from glm_relay.web.request import HttpRequest
 
 ALLOW_METHODS = "GET, POST"
-ALLOW_HEADERS = "authorization, content-type, last-event-id"
+# x-api-key: the usage plan's key (ApiUsagePlan), which only this front door has.
+ALLOW_HEADERS = "authorization, content-type, last-event-id, x-api-key"
 # What a page reads of an answer: the request id to quote, and how long to wait before a retry.
 EXPOSE_HEADERS = "x-request-id, retry-after, x-should-retry, www-authenticate"
 MAX_AGE_SECONDS = "600"

@@ -7,6 +7,11 @@ exactly ``HS256`` goes to the relay's own check, anything else to the provider's
 refuses what it does not accept (an HS256 token "signed" with the provider's public key fails the
 relay's HMAC; ``none`` is in neither list). The provider's module, and with it PyJWT and
 ``cryptography``, is imported only when a provider is configured.
+
+Behind API Gateway with a Cognito user-pool authorizer (``TRUST_API_GATEWAY_AUTHORIZER``), API
+Gateway has checked the caller before the function runs: a REST API event's caller is the
+authorizer's ``sub``, and no token is read. Only that event shape is read so; a function URL
+event is checked as always, whatever its ``requestContext`` holds.
 """
 
 from __future__ import annotations
@@ -78,6 +83,13 @@ class Guard:
 
     async def authenticate(self, request: HttpRequest) -> AccessClaims | None:
         """The caller's verified claims; ``None`` when access tokens are switched off."""
+        if self._settings.trust_api_gateway_authorizer and request.via_rest_api:
+            from glm_relay.access.authorizer import authorizer_identity
+
+            try:
+                return authorizer_identity(request.authorizer_claims)
+            except AccessDenied as denied:
+                raise _unauthorized(denied) from None
         if not self._settings.require_access_token:
             return None
         token = bearer_token(request.headers, request.query)

@@ -2,8 +2,9 @@
 
 A function URL sends payload format 2.0 (``rawPath``, ``rawQueryString``, ``requestContext.http``);
 an API Gateway REST API sends the proxy format 1.0 (``httpMethod``, ``path``, decoded query maps,
-``multiValueHeaders``). Both become the same ``HttpRequest``; ``via_rest_api`` and ``base_path``
-(the stage prefix, ``/api``) are all the rest of the app needs to know about the difference.
+``multiValueHeaders``). Both become the same ``HttpRequest``; ``via_rest_api``, ``base_path``
+(the stage prefix, ``/api``) and ``authorizer_claims`` (what an API Gateway authorizer said of the
+caller) are all the rest of the app needs to know about the difference.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class HttpRequest:
     request_id: str
     via_rest_api: bool = False
     base_path: str = ""
+    # requestContext.authorizer.claims of a REST event (a Cognito user-pool authorizer); never
+    # read from a function URL event. Trusted only where the guard is told to (see guard.py).
+    authorizer_claims: dict[str, Any] | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any], request_id: str) -> HttpRequest:
@@ -76,7 +80,8 @@ class HttpRequest:
             {str(k).lower(): ",".join(map(str, values)) for k, values in multi.items() if values}
         )
         path = str(event.get("path") or "/")
-        full_path = str((event.get("requestContext") or {}).get("path") or path)
+        context = event.get("requestContext") or {}
+        full_path = str(context.get("path") or path)
         # requestContext.path is the stage prefix and the path ("/api/chat"); a custom domain's
         # base path mapping shows there too.
         if path == "/":
@@ -96,6 +101,7 @@ class HttpRequest:
             request_id=request_id,
             via_rest_api=True,
             base_path=base_path,
+            authorizer_claims=_authorizer_claims(context),
         )
 
     @property
@@ -125,6 +131,12 @@ class HttpRequest:
         if not isinstance(payload, dict):
             raise RelayError(ErrorCode.INVALID_BODY, "the body must be a JSON object")
         return payload
+
+
+def _authorizer_claims(context: dict[str, Any]) -> dict[str, Any] | None:
+    """The claims a Cognito user-pool authorizer put in a REST event, if it put any."""
+    claims = (context.get("authorizer") or {}).get("claims")
+    return claims if isinstance(claims, dict) and claims else None
 
 
 def _body(event: dict[str, Any]) -> bytes:
