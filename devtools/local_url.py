@@ -42,6 +42,7 @@ from devtools.url_body import ClientSink, read_prelude, run_on, send_all
 from glm_relay.runtime import InvocationContext, StreamingResponse, now_ms
 from glm_relay.runtime.loop import HandlerFailed, call_handler, close_body
 
+CLOSE_WAIT_SECONDS = 3.0
 Handler = Callable[[dict[str, Any], InvocationContext], Awaitable[StreamingResponse]]
 
 LOCAL_ARN = "arn:aws:lambda:us-east-1:000000000000:function:glm-relay-local"
@@ -89,12 +90,13 @@ class LocalFunctionUrl:
         """Stop listening and end open connections (idle keep-alives included)."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
+            # Bounded: an answer's bookkeeping (quota, history, its record) is shielded from
+            # cancellation and may outlast the server by a moment; shutting down does not wait.
+            tasks = [*self._connections, *self._left_running]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            for task in list(self._left_running):
-                task.cancel()
-            await asyncio.gather(*self._left_running, return_exceptions=True)
+            if tasks:
+                await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
@@ -277,7 +279,7 @@ def serving_thread(
     try:
         yield ServingThread(started["url"], server, loop)
     finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(5)
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()

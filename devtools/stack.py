@@ -217,11 +217,14 @@ class DevStack:
 
 
 def _mint_dev_token(secret: str) -> str:
+    """The development token: a day of local work (or a whole test run) must not use up the
+    default daily quota, so it carries generous limits of its own."""
     try:
-        from glm_relay.access import mint_access_token
+        from glm_relay.access import TokenLimits, mint_access_token
     except ImportError:  # access tokens not built into this package
         return ""
-    return mint_access_token("developer", 12 * 3600, secret)
+    limits = TokenLimits(requests_per_day=1_000_000, tokens_per_day=10_000_000_000)
+    return mint_access_token("developer", 12 * 3600, secret, limits=limits)
 
 
 def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
