@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from devtools.moto_backend import create_relay_table
+
 REGION = "us-east-1"
 
 MAX_HEAD = 64 * 1024
@@ -179,18 +181,7 @@ def fresh_table(ddb: Any) -> Iterator[dict[str, str]]:
     """A new table with one 5-turn conversation, deleted afterwards: moto's Query slows down as
     its table grows, so every process gets the same small one."""
     table = f"bench-{uuid.uuid4().hex[:8]}"
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
+    create_relay_table(ddb, table)
     conv_pk = "CONV#" + uuid.uuid4().hex
     for number in range(1, 6):
         ddb.put_item(

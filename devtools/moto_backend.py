@@ -104,19 +104,24 @@ class MotoBackend:
         """The conversations/quotas table, shaped as in template.yaml."""
         ddb = self.client("dynamodb")
         with contextlib.suppress(ddb.exceptions.ResourceInUseException):
-            ddb.create_table(
-                TableName=name,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_relay_table(ddb, name)
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+
+def create_relay_table(ddb: Any, name: str) -> None:
+    """Create the relay's table with a boto3 DynamoDB client: keys as in template.yaml."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

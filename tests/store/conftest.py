@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from devtools.moto_backend import create_relay_table
 from devtools.stack import MotoBackend
 from glm_relay.state.dynamo_client import DynamoClient
 
@@ -74,18 +75,7 @@ def dynamo(moto_endpoint: str) -> Any:
 @pytest.fixture
 def table_name(dynamo: Any) -> Iterator[str]:
     name = f"conversations-{uuid.uuid4().hex[:12]}"
-    dynamo.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
+    create_relay_table(dynamo, name)
     dynamo.update_time_to_live(
         TableName=name,
         TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": True},
