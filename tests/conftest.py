@@ -3,7 +3,8 @@ and the same function behind a local API Gateway REST API stage."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from devtools.local_url import FunctionUrlConfig, running_local_url
 from devtools.stack import DevStack
 from glm_relay.web.app import WebApp
 from tests.support.resume import Container, running_container
+from tests.support.upstream import upstream_bodies
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +47,12 @@ def upstream_log(stack: DevStack, client: httpx.Client) -> Iterator[None]:
     assert stack.upstream is not None
     client.delete(f"{stack.upstream.origin}/_mock/requests")
     yield
+
+
+@pytest.fixture
+def sent(stack: DevStack, client: httpx.Client, upstream_log: None) -> Callable[[], list[Any]]:
+    """``sent()``: the bodies the fake upstream received since the test began."""
+    return lambda: upstream_bodies(stack, client)
 
 
 @pytest.fixture(scope="session")

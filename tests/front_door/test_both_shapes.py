@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
 import pytest
 
 from devtools.stack import DevStack
@@ -30,18 +28,6 @@ def base(request: pytest.FixtureRequest, stack: DevStack) -> str:
         return stack.url
     url: str = request.getfixturevalue("rest_api_url")
     return url
-
-
-@pytest.fixture
-def sent(stack: DevStack, client: httpx.Client) -> Callable[[], list[dict[str, Any]]]:
-    """``sent()``: the request bodies the fake upstream received in this test."""
-    assert stack.upstream is not None
-    origin = stack.upstream.origin
-
-    def bodies() -> list[dict[str, Any]]:
-        return [r["body"] for r in client.get(f"{origin}/_mock/requests").json()["requests"]]
-
-    return bodies
 
 
 def chat_url(base: str, token: str, question: str) -> str:

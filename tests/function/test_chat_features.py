@@ -19,6 +19,7 @@ from mock_upstream.answer import (
     expected_tool_calls,
 )
 from tests.support.sse_client import StreamResult, read_stream
+from tests.support.upstream import upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 
@@ -46,12 +47,6 @@ def post(stack: DevStack, client: httpx.Client, body: dict[str, Any]) -> StreamR
     return read_stream(client, "POST", f"{stack.url}/chat", json=body, headers=headers)
 
 
-def sent(stack: DevStack, client: httpx.Client) -> list[dict[str, Any]]:
-    assert stack.upstream is not None
-    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
-    return [r["body"] for r in records]
-
-
 @pytest.mark.parametrize(
     ("params", "thinking", "reasons"),
     [
@@ -63,7 +58,7 @@ def sent(stack: DevStack, client: httpx.Client) -> list[dict[str, Any]]:
 def test_get_thinking_switch(stack, client, params, thinking, reasons) -> None:
     result = get(stack, client, "Why is the sky blue #chunks=4", model="glm-4.7-flash", **params)
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert body.get("thinking") == thinking
     got = [e.json["content"] for e in result.events if e.event == "reasoning"]
     assert got == expected_reasoning_chunks(body)
@@ -75,7 +70,7 @@ def test_get_thinking_switch(stack, client, params, thinking, reasons) -> None:
 def test_get_reasoning_effort_for_glm_5_3(stack, client) -> None:
     result = get(stack, client, "Plan a trip #chunks=8", model="glm-5.3", reasoning_effort="low")
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert body["reasoning_effort"] == "low"
     assert "thinking" not in body
     reasoning = [e.json["content"] for e in result.events if e.event == "reasoning"]
@@ -96,7 +91,7 @@ def test_get_thinking_the_model_cannot_take_is_refused(stack, client, params, co
 
     assert result.names == ["error"]
     assert result.terminal.json["code"] == code
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 @pytest.mark.parametrize("frames", ["", "repeat", "on_finish", "repeat,on_finish"])
@@ -113,7 +108,7 @@ def test_post_streamed_tool_call_gives_deltas_then_the_whole_call(stack, client,
         },
     )
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert body["tools"] == [WEATHER]
     assert (body["tool_choice"], body["tool_stream"]) == ("auto", True)
     deltas = [e.json for e in result.events if e.event == "tool_call_delta"]
@@ -144,7 +139,7 @@ def test_post_tool_call_on_a_model_without_tool_stream_is_one_event(stack, clien
         },
     )
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert "tool_stream" not in body
     assert [e.json for e in result.events if e.event == "tool_call"] == expected_tool_calls(body)
     assert result.names == ["meta", "tool_call", "done"]
@@ -167,7 +162,7 @@ def test_post_tool_history_reaches_the_upstream(stack, client) -> None:
         {"model": "glm-4.7-flash", "messages": messages, "tools": [WEATHER], "thinking": "off"},
     )
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert body["messages"] == [
         messages[0],
         {"role": "assistant", "content": "", "tool_calls": [call], "reasoning_content": "Ask."},

@@ -19,6 +19,7 @@ from mock_upstream.answer import expected_text
 from tests.hardening.support import mint, variant_app
 from tests.support.images import b64, data_url, image_part, png
 from tests.support.sse_client import StreamResult, read_stream
+from tests.support.upstream import upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 VISION = "glm-4.6v-flash"
@@ -30,12 +31,6 @@ TOKEN = mint("vision-tests")
 def post(stack: DevStack, client: httpx.Client, body: dict[str, Any]) -> StreamResult:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     return read_stream(client, "POST", f"{stack.url}/chat", json=body, headers=headers)
-
-
-def sent(stack: DevStack, client: httpx.Client) -> list[dict[str, Any]]:
-    assert stack.upstream is not None
-    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
-    return [r["body"] for r in records]
 
 
 def ask(*parts: dict[str, Any], model: str = VISION) -> dict[str, Any]:
@@ -51,7 +46,7 @@ def test_an_image_reaches_a_vision_model_intact(stack, client) -> None:
     result = post(stack, client, body)
 
     assert result.status == 200, result.raw[:300]
-    (upstream,) = sent(stack, client)
+    (upstream,) = upstream_bodies(stack, client)
     text_part, image_sent = upstream["messages"][0]["content"]
     assert text_part == {"type": "text", "text": QUESTION}
     # As the official SDK sends it: the data URL's prefix cut off, the bytes unchanged.
@@ -70,7 +65,7 @@ def test_video_file_and_url_parts_are_passed_as_given(stack, client) -> None:
     first = post(stack, client, ask(photo, video))
     second = post(stack, client, ask(pdf))
 
-    one, two = sent(stack, client)
+    one, two = upstream_bodies(stack, client)
     assert one["messages"][0]["content"][1:] == [photo, video]
     assert two["messages"][0]["content"][1:] == [
         {"type": "file", "file": {"file_data": b64(b"%PDF-1.7 tiny")}}
@@ -128,7 +123,7 @@ def test_refused_before_the_upstream(stack, client, body, status, code) -> None:
     for response in (chat, v1):
         assert response.status_code == status, response.text
         assert response.json()["error"]["code"] == code
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 def test_a_body_over_the_vision_limit_is_413_with_a_code(stack, client) -> None:
@@ -144,7 +139,7 @@ def test_a_body_over_the_vision_limit_is_413_with_a_code(stack, client) -> None:
     error = response.json()["error"]
     assert error["code"] == "body_too_large"
     assert error["vision_limit_bytes"] == 6_000_000
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 def test_a_body_over_the_function_urls_limit_gets_its_413_not_a_reset(stack, client) -> None:
@@ -157,7 +152,7 @@ def test_a_body_over_the_function_urls_limit_gets_its_413_not_a_reset(stack, cli
 
     assert response.status_code == 413
     assert "too large" in response.json()["Message"]
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 def test_a_text_body_over_max_body_bytes_is_still_refused(stack, client) -> None:
@@ -168,7 +163,7 @@ def test_a_text_body_over_max_body_bytes_is_still_refused(stack, client) -> None
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 async def test_an_image_over_5_mb_is_413_where_the_front_door_takes_it(stack, client) -> None:
@@ -192,7 +187,7 @@ async def test_an_image_over_5_mb_is_413_where_the_front_door_takes_it(stack, cl
     error = json.loads(body)["error"]
     assert error["code"] == "media_too_large"
     assert error["limit_bytes"] == 5 * 1024 * 1024
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 def test_a_conversation_stores_a_placeholder_not_the_image(stack, client) -> None:

@@ -10,7 +10,6 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from devtools.stack import DevStack
 from glm_relay.chat.pieces import SearchPiece, TextPiece
 from glm_relay.chat.search import RESULT_KEYS
 from glm_relay.upstream.stream import pieces_of_chunk
@@ -18,6 +17,7 @@ from glm_relay.web.openai_wire import OpenAIChunks
 from mock_upstream.answer import expected_chunks, expected_web_search
 from tests.hardening.support import mint, serving, variant_app
 from tests.support.sse_client import StreamResult, read_stream
+from tests.support.upstream import upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 # Its own caller, with no practical quota: the session's developer token has a daily one.
@@ -38,12 +38,6 @@ def get(url: str, token: str, client: httpx.Client, question: str, **params: str
     return read_stream(client, "GET", f"{url}/chat?{query}&access_token={token}")
 
 
-def sent(stack: DevStack, client: httpx.Client) -> list[dict[str, Any]]:
-    assert stack.upstream is not None
-    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
-    return [r["body"] for r in records]
-
-
 def as_event(results: list[dict[str, Any]] | None) -> list[dict[str, str]]:
     return [{key: str(r.get(key) or "") for key in RESULT_KEYS} for r in results or []]
 
@@ -51,7 +45,7 @@ def as_event(results: list[dict[str, Any]] | None) -> list[dict[str, str]]:
 def test_get_with_web_search_sends_the_tool_and_the_sources_come_first(stack, client) -> None:
     result = get(stack.url, TOKEN, client, "Latest river news #chunks=5", web_search="true")
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert body["tools"] == [DEFAULT_TOOL]
     assert body["tool_choice"] == "auto"
     assert result.names[:3] == ["meta", "search", "chat"]
@@ -80,7 +74,7 @@ def test_post_web_search_sources_may_arrive_while_the_answer_streams(stack, clie
     )
 
     assert result.names[:6] == ["meta", "chat", "chat", "chat", "search", "chat"]
-    (upstream,) = sent(stack, client)
+    (upstream,) = upstream_bodies(stack, client)
     assert result.events[4].json["results"] == as_event(expected_web_search(upstream))
 
 
@@ -88,7 +82,7 @@ def test_post_web_search_sources_may_arrive_while_the_answer_streams(stack, clie
 def test_get_without_web_search_sends_no_tool(stack, client, value) -> None:
     result = get(stack.url, TOKEN, client, "Hello #chunks=2", web_search=value)
 
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert "tools" not in body
     assert "search" not in result.names
 
@@ -112,7 +106,7 @@ def test_post_web_search_mistakes_are_refused(stack, client, fields, code) -> No
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
-    assert sent(stack, client) == []
+    assert upstream_bodies(stack, client) == []
 
 
 def test_v1_stream_puts_the_list_on_the_chunk_it_came_on(stack, client) -> None:
@@ -134,7 +128,7 @@ def test_v1_stream_puts_the_list_on_the_chunk_it_came_on(stack, client) -> None:
             lines = [line for line in response.iter_lines() if line.startswith("data: {")]
         chunks.append([json.loads(line[6:]) for line in lines])
 
-    first, last = sent(stack, client)
+    first, last = upstream_bodies(stack, client)
     expected = expected_web_search(first)
     assert expected is not None
     carrying = [c for c in chunks[0] if "web_search" in c]
@@ -189,7 +183,7 @@ def test_settings_turn_search_off_and_set_its_options(stack, client) -> None:
             },
             headers=headers,
         )
-        assert sent(stack, client) == []
+        assert upstream_bodies(stack, client) == []
         tuned_result = get(tuned_url, TOKEN, client, "Hello #chunks=2", web_search="on")
 
     assert refused_get.names == ["error"]
@@ -197,7 +191,7 @@ def test_settings_turn_search_off_and_set_its_options(stack, client) -> None:
     for response in (refused_post, refused_v1):
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "web_search_disabled"
-    (body,) = sent(stack, client)
+    (body,) = upstream_bodies(stack, client)
     assert body["tools"] == [
         {
             "type": "web_search",
