@@ -26,7 +26,7 @@ import time
 from bench.coldstart import api_cold, baseline_cold, rie_cold
 from bench.common import Backends, Child, Figure, median, python_env
 from bench.lambda_site import LambdaSite
-from bench.timing import relay_request, stream, upstream_request
+from bench.timing import relay_request, rotated, stream, upstream_request
 
 FIRST_TOKEN = "first token #chunks=3 #first=150"
 # Between requests: an answer's bookkeeping (the quota's settlement, a DynamoDB call) runs after
@@ -73,10 +73,8 @@ def warm_first_token(backends: Backends, requests: int) -> Figure:
             for way in ways.values():
                 way()
         seen: dict[str, list[float]] = {name: [] for name in ways}
-        names = list(ways)
         for index in range(requests):
-            shift = index % len(names)
-            for name in names[shift:] + names[:shift]:
+            for name in rotated(list(ways), index):
                 seen[name].append(ways[name]())
                 time.sleep(SETTLE_S)
     except Exception:

@@ -34,6 +34,7 @@ from bench.common import (
     stream,
     upstream_request,
 )
+from bench.timing import rotated
 
 STAMPED = "per-chunk latency #stamp #chunks=200 #delay=5"
 FIRST_TOKEN = "first token #chunks=3"
@@ -108,19 +109,13 @@ def targets(
     return ways
 
 
-def _rotated(names: list[str], round_index: int) -> list[str]:
-    """The order of one round: rotated, so no way always goes first."""
-    shift = round_index % len(names)
-    return names[shift:] + names[:shift]
-
-
 def per_chunk(ways: dict[str, Target], rounds: int) -> list[Figure]:
     relays = [name for name in ways if name != "direct"]
     added: dict[str, dict[str, list[float]]] = {name: {"p50": [], "p99": []} for name in relays}
     direct: dict[str, list[float]] = {"p50": [], "p99": []}
     for index in range(rounds):
         seen: dict[str, list[float]] = {}
-        for name in _rotated(list(ways), index):
+        for name in rotated(list(ways), index):
             timing = ways[name].ask(STAMPED, stamps=True)
             if len(timing.stamps) != 200:
                 raise RuntimeError(f"{name}: {len(timing.stamps)} stamped chunks, not 200")
@@ -160,7 +155,7 @@ def first_token(ways: dict[str, Target], requests: int) -> Figure:
     ways = {name: way for name, way in ways.items() if name != "floor"}
     seen: dict[str, list[float]] = {name: [] for name in ways}
     for index in range(requests):
-        for name in _rotated(list(ways), index):
+        for name in rotated(list(ways), index):
             seen[name].append(ways[name].ask(FIRST_TOKEN).first_content_ms)
     direct = median(seen["direct"])
     ours, baseline = median(seen["ours"]) - direct, median(seen["baseline"]) - direct
@@ -182,7 +177,7 @@ def throughput(ways: dict[str, Target], runs: int) -> Figure:
     ways = {name: way for name, way in ways.items() if name != "floor"}
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for index in range(runs):
-        for name in _rotated(list(ways), index):
+        for name in rotated(list(ways), index):
             timing = ways[name].ask(THROUGHPUT)
             if timing.contents < 5000:
                 raise RuntimeError(f"{name}: {timing.contents} chunks, not 5000")

@@ -135,6 +135,12 @@ def stream(
     return timing
 
 
+def rotated(names: list[str], round_index: int) -> list[str]:
+    """The order of one round: rotated, so no way always goes first."""
+    shift = round_index % len(names)
+    return names[shift:] + names[:shift]
+
+
 def wait_for_port(address: tuple[str, int], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
