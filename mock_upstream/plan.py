@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_upstream import errors, faults, wire
-from mock_upstream.answer import Answer, Piece, merge_tool_calls
+from mock_upstream.pieces import Answer, Piece, merge_tool_calls
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from zai import ZhipuAiClient
 from zai.core import _errors as zai_errors
 
 from mock_upstream import expected_chunks, expected_reasoning_chunks, expected_tool_call, faults
-from mock_upstream.answer import UNICODE_CHUNKS
 from mock_upstream.testing import MockUpstream
+from mock_upstream.words import UNICODE_CHUNKS
 
 MODEL = "glm-4-flash"
 

@@ -10,8 +10,8 @@ import pytest
 from upstream_support import API_KEY, HTTP, body, chunks, content_of, error_json, frames, post
 
 from mock_upstream import expected_chunks, expected_reasoning_chunks, expected_tool_call
-from mock_upstream.answer import UNICODE_CHUNKS
 from mock_upstream.testing import MockUpstream, running_mock_upstream
+from mock_upstream.words import UNICODE_CHUNKS
 
 
 def read_partial(base_url: str, payload: dict, read_timeout: float = 5.0) -> tuple[bytes, str]:
