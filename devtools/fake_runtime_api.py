@@ -3,7 +3,8 @@
 It hands queued events out on ``/next`` with the headers Lambda sends and records what the runtime
 posts back: every HTTP chunk of a streamed ``/response`` with its arrival time, the trailers, and
 ``/error`` and ``/init/error`` reports. Plain asyncio and no threads: it runs in the caller's event
-loop, and the runtime under test is a real process pointed at ``api.address``.
+loop, and the runtime under test is a real process pointed at ``api.address``. The records are in
+``fake_runtime_records``, the reading of request heads and bodies in ``fake_runtime_requests``.
 
 The protocol literals are spelled out here again on purpose instead of being imported from
 ``glm_relay.runtime.api``: the stand-in is the oracle the runtime is tested against.
@@ -19,13 +20,22 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
+
+from devtools.fake_runtime_records import (
+    ERROR_TYPE_HEADER,
+    ErrorReport,
+    Invocation,
+    RequestRecord,
+    fail,
+    finish,
+    record_chunk,
+)
+from devtools.fake_runtime_requests import HEAD_END, parse_request_head, read_all, read_chunks
 
 DEFAULT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:glm-relay"
 DEFAULT_TIMEOUT_MS = 30_000
@@ -33,82 +43,8 @@ DEFAULT_TIMEOUT_MS = 30_000
 NEXT_PATH = "/2018-06-01/runtime/invocation/next"
 INVOCATION_PREFIX = "/2018-06-01/runtime/invocation/"
 INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
-ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
-ERROR_BODY_HEADER = "lambda-runtime-function-error-body"
 
-HEAD_END = b"\r\n\r\n"
-CRLF = b"\r\n"
 ACCEPTED_BODY = b'{"status":"OK"}'
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One HTTP chunk of a streamed response, as it arrived."""
-
-    data: bytes
-    arrived_ns: int  # time.perf_counter_ns() once the whole chunk was read
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorReport:
-    """A POST to ``/error`` or ``/init/error``."""
-
-    error_type: str | None  # the Lambda-Runtime-Function-Error-Type header
-    body: bytes
-
-    def json(self) -> Any:
-        """The decoded JSON error body."""
-        return json.loads(self.body)
-
-
-@dataclass(slots=True)
-class RequestRecord:
-    """One request the stand-in received; ``status`` is set once it was answered."""
-
-    method: str
-    path: str
-    connection: int
-    headers: dict[str, str]
-    status: int | None = None
-
-
-@dataclass(eq=False)
-class Invocation:
-    """One queued event and everything the runtime sent back for it."""
-
-    request_id: str
-    event: bytes
-    deadline_ms: int
-    function_arn: str
-    trace_id: str | None
-    delivered: asyncio.Future[None] = field(init=False)  # handed out on /next
-    done: asyncio.Future[None] = field(init=False)  # /response ended or /error posted
-    chunks: list[Chunk] = field(default_factory=list)
-    response_headers: dict[str, str] = field(default_factory=dict)  # of POST /response
-    trailers: dict[str, str] = field(default_factory=dict)
-    error: ErrorReport | None = None
-    connection: int | None = None  # the connection /response came on
-    _arrivals: asyncio.Queue[Chunk | None] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.delivered = loop.create_future()
-        self.done = loop.create_future()
-        self._arrivals = asyncio.Queue()
-
-    @property
-    def body(self) -> bytes:
-        """The streamed response body as received (prelude, delimiter, frames)."""
-        return b"".join(chunk.data for chunk in self.chunks)
-
-    async def next_chunk(self) -> Chunk | None:
-        """The next response chunk the moment it arrives; None once the body has ended."""
-        return await self._arrivals.get()
-
-    def error_trailer(self) -> Any:
-        """The decoded ``Lambda-Runtime-Function-Error-Body`` trailer, or None if absent."""
-        encoded = self.trailers.get(ERROR_BODY_HEADER)
-        return None if encoded is None else json.loads(base64.b64decode(encoded))
 
 
 class FakeRuntimeAPI:
@@ -207,7 +143,7 @@ class FakeRuntimeAPI:
         try:
             while True:
                 head = await reader.readuntil(HEAD_END)
-                request = _parse_request_head(head, connection)
+                request = parse_request_head(head, connection)
                 self.requests.append(request)
                 await self._dispatch(request, reader, writer)
                 if not self._keep_alive:
@@ -231,7 +167,7 @@ class FakeRuntimeAPI:
             return
         if request.method == "POST" and path == INIT_ERROR_PATH:
             report = ErrorReport(
-                request.headers.get(ERROR_TYPE_HEADER), await _read_all(reader, request)
+                request.headers.get(ERROR_TYPE_HEADER), await read_all(reader, request)
             )
             if not self.init_error.done():
                 self.init_error.set_result(report)
@@ -244,14 +180,14 @@ class FakeRuntimeAPI:
                 await self._response(invocation, request, reader, writer)
                 return
             if invocation is not None and action == "error":
-                body = await _read_all(reader, request)
+                body = await read_all(reader, request)
                 invocation.error = ErrorReport(request.headers.get(ERROR_TYPE_HEADER), body)
                 try:
                     await self._answer(writer, request, 202, ACCEPTED_BODY)
                 finally:
-                    _finish(invocation)
+                    finish(invocation)
                 return
-        await _read_all(reader, request)
+        await read_all(reader, request)
         await self._answer(writer, request, 404, b'{"errorType":"NotFound"}')
 
     async def _next(self, request: RequestRecord, writer: asyncio.StreamWriter) -> None:
@@ -278,18 +214,16 @@ class FakeRuntimeAPI:
         invocation.connection = request.connection
         try:
             if "chunked" in request.headers.get("transfer-encoding", ""):
-                await _read_chunks(reader, invocation)
+                await read_chunks(reader, invocation)
             else:
-                _record(invocation, await _read_all(reader, request))
+                record_chunk(invocation, await read_all(reader, request))
         except BaseException as exc:
-            invocation._arrivals.put_nowait(None)
-            if not invocation.done.done():
-                invocation.done.set_exception(ConnectionError(f"response stream broken: {exc!r}"))
+            fail(invocation, exc)
             raise
         try:
             await self._answer(writer, request, 202, ACCEPTED_BODY)
         finally:
-            _finish(invocation)
+            finish(invocation)
 
     async def _answer(
         self,
@@ -318,60 +252,3 @@ class FakeRuntimeAPI:
 
 
 _REASONS = {200: "OK", 202: "Accepted", 404: "Not Found"}
-
-
-def _parse_request_head(head: bytes, connection: int) -> RequestRecord:
-    request_line, *header_lines = head[: -len(HEAD_END)].decode("latin-1").split("\r\n")
-    method, path, _version = request_line.split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return RequestRecord(method, path, connection, headers)
-
-
-async def _read_all(reader: asyncio.StreamReader, request: RequestRecord) -> bytes:
-    if "chunked" in request.headers.get("transfer-encoding", ""):
-        parts = []
-        while (part := await _read_chunk(reader)) is not None:
-            parts.append(part)
-        await _read_trailers(reader)
-        return b"".join(parts)
-    return await reader.readexactly(int(request.headers.get("content-length", "0")))
-
-
-async def _read_chunks(reader: asyncio.StreamReader, invocation: Invocation) -> None:
-    while (data := await _read_chunk(reader)) is not None:
-        _record(invocation, data)
-    invocation.trailers = await _read_trailers(reader)
-
-
-async def _read_chunk(reader: asyncio.StreamReader) -> bytes | None:
-    """One chunk's data, or None for the last (zero-size) chunk."""
-    size = int((await reader.readuntil(CRLF)).split(b";", 1)[0], 16)
-    if size == 0:
-        return None
-    data = await reader.readexactly(size + len(CRLF))
-    if data[-2:] != CRLF:
-        raise ValueError("chunk data not followed by CRLF")
-    return data[:-2]
-
-
-async def _read_trailers(reader: asyncio.StreamReader) -> dict[str, str]:
-    trailers: dict[str, str] = {}
-    while (line := await reader.readuntil(CRLF)) != CRLF:
-        name, _, value = line.decode("latin-1").partition(":")
-        trailers[name.strip().lower()] = value.strip()
-    return trailers
-
-
-def _record(invocation: Invocation, data: bytes) -> None:
-    chunk = Chunk(data, time.perf_counter_ns())
-    invocation.chunks.append(chunk)
-    invocation._arrivals.put_nowait(chunk)
-
-
-def _finish(invocation: Invocation) -> None:
-    invocation._arrivals.put_nowait(None)
-    if not invocation.done.done():
-        invocation.done.set_result(None)
