@@ -23,6 +23,7 @@ from glm_relay.state.dynamo_client import (
     endpoint_from,
     region_from,
 )
+from glm_relay.tls import client_context
 
 __all__ = ["ClientFactory", "ConditionFailed", "Item", "Table", "default_client"]
 
@@ -41,16 +42,18 @@ DAY_SECONDS = 86_400
 _default_clients: dict[tuple[object, ...], DynamoClient] = {}
 
 
-def default_client(verify: ssl.SSLContext | bool = True) -> DynamoClient:
+def default_client(verify: ssl.SSLContext | None = None) -> DynamoClient:
     """The container's client, built on first call and then shared by every table.
 
     Region, credentials and ``AWS_ENDPOINT_URL_DYNAMODB`` (moto locally) come from the
-    environment; ``verify`` is the container's shared SSL context. Short timeouts: a slow table
+    environment; ``verify`` is the container's shared SSL context (default: the system's
+    authorities, ``glm_relay.tls.client_context()``). Short timeouts: a slow table
     must not eat the stream's time budget. One client per endpoint and event loop: in Lambda that
     is one, while a process that runs several stacks one after another (tests) gets a client for
     each rather than one bound to a stopped server or a closed loop.
     """
     region = region_from(os.environ)
+    verify = verify or client_context()
     try:
         loop: object = asyncio.get_running_loop()
     except RuntimeError:

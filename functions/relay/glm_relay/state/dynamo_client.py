@@ -48,6 +48,9 @@ from aws_sdk_signers import (
     SigV4SigningProperties,
 )
 
+from glm_relay.http_pool import pooled_transport
+from glm_relay.tls import client_context
+
 Item = dict[str, dict[str, Any]]
 """An item in the low-level wire shape: ``{"name": {"S": "value"}}``."""
 
@@ -132,9 +135,10 @@ def endpoint_from(env: Mapping[str, str], region: str) -> str:
 class DynamoClient:
     """One signed ``post(operation, payload)`` over a pooled httpx transport.
 
-    The transport is httpx's connection pool used directly, as the Zhipu client uses it: the
-    client layer above it does nothing for one fixed POST. ``verify`` takes the container's shared
-    ``ssl.SSLContext`` (``glm_relay.tls``), so the CA bundle is loaded once, not once per client.
+    The transport is the container's kind of connection pool (``glm_relay.http_pool``) used
+    directly, as the Zhipu client uses it: the client layer above it does nothing for one fixed
+    POST. ``verify`` takes the container's shared ``ssl.SSLContext`` (``glm_relay.tls``; the
+    system's authorities when omitted), so the CA bundle is loaded once, not once per client.
     Nothing is connected until the first call.
     """
 
@@ -144,7 +148,7 @@ class DynamoClient:
         env: Mapping[str, str] | None = None,
         region: str | None = None,
         endpoint: str | None = None,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
         max_attempts: int = 3,
@@ -171,10 +175,8 @@ class DynamoClient:
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         ).as_dict()
         self._max_attempts = max_attempts
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            verify=verify,
-            limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=60),
-            retries=0,
+        self._transport = transport or pooled_transport(
+            verify or client_context(), max_connections=max_connections
         )
 
     async def aclose(self) -> None:

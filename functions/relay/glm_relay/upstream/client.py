@@ -55,7 +55,8 @@ class ZhipuClient:
     ) -> None:
         self._settings = settings
         self._credentials = credentials
-        self._url = settings.zhipu_base_url.rstrip("/") + _CHAT_PATH
+        # Parsed once, with the pool (httpx would parse the text on every request).
+        self._url: httpx.URL | str = settings.zhipu_base_url.rstrip("/") + _CHAT_PATH
         self._transport = transport
         self._timeout: dict[str, float | None] = {}
         self._sleep = sleep
@@ -64,7 +65,8 @@ class ZhipuClient:
     @property
     def http(self) -> httpx.AsyncBaseTransport:
         """The shared connection pool, created on first use (keep-alive spares a TLS handshake
-        per call), verifying with the container's SSL context (``glm_relay.tls``).
+        per call), verifying with the container's SSL context (``glm_relay.tls``), over
+        ``glm_relay.http_pool`` (a request leaves in one write).
 
         Requests go to httpx's transport directly: the client layer above it (cookies, auth
         flows, redirects, event hooks) does nothing for one fixed POST and costs a few hundred
@@ -80,16 +82,13 @@ class ZhipuClient:
                 write=s.connect_timeout_seconds,
                 pool=s.connect_timeout_seconds,
             ).as_dict()
+            self._url = httpx.URL(self._url)
         if self._transport is None:
-            import httpx
-
+            from glm_relay.http_pool import pooled_transport
             from glm_relay.tls import client_context
 
-            self._transport = httpx.AsyncHTTPTransport(
-                verify=client_context(self._settings.tls_ca_bundle),
-                limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60),
-                retries=0,
-            )
+            context = client_context(self._settings.tls_ca_bundle)
+            self._transport = pooled_transport(context, max_keepalive=20)
         return self._transport
 
     def start_preparing(self) -> asyncio.Task[None] | None:

@@ -1,0 +1,291 @@
+"""The container's connection pool (``glm_relay.http_pool``) against real loopback servers.
+
+What a server sees: a request's head and body held until its answer is read, then one write;
+large bodies not held; kept-alive connections reused, and replaced when the server closed them
+while idle; TLS verified against the context given. What a caller sees: timeouts, resets and
+refused connections as httpx's errors, and a fast answer read whole by a slow reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpcore
+import httpx
+import pytest
+import trustme
+
+from glm_relay.http_pool import COALESCE_LIMIT, READ_HIGH_WATER, AsyncioBackend, pooled_transport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class LoopbackServer:
+    """An asyncio TCP server on 127.0.0.1 that counts the connections it accepted."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self._handler(reader, writer)
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> LoopbackServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    ssl: ssl.SSLContext | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP/1.1 request with a Content-Length body, whole."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + await reader.readexactly(length)
+
+
+def ok(body: bytes, *, close: bool = False) -> bytes:
+    connection = b"Connection: close\r\n" if close else b""
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), connection, body)
+
+
+async def open_stream(port: int) -> httpcore.AsyncNetworkStream:
+    return await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+
+
+async def test_a_request_is_held_until_its_answer_is_read_then_leaves_in_one_write() -> None:
+    arrived: list[bytes] = []
+    quiet_before_read: list[bool] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(reader.read(1), 0.1)
+            quiet_before_read.append(False)
+        except TimeoutError:
+            quiet_before_read.append(True)
+        arrived.append(await reader.read(65536))
+        writer.write(b"answer")
+        await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        stream = await open_stream(server.port)
+        await stream.write(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n")
+        await stream.write(b"body")
+        await asyncio.sleep(0.2)  # the server's 0.1 s look finds nothing
+        assert await stream.read(1024) == b"answer"
+        await stream.aclose()
+    assert quiet_before_read == [True]
+    assert arrived == [b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"]
+
+
+async def test_a_large_body_leaves_without_waiting_for_a_read() -> None:
+    body = bytes(range(256)) * (2 * COALESCE_LIMIT // 256)
+    received = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.set_result(await reader.readexactly(len(body)))
+
+    async with LoopbackServer(handler) as server:
+        stream = await open_stream(server.port)
+        await stream.write(body)
+        assert await asyncio.wait_for(received, 5) == body
+        await stream.aclose()
+
+
+async def test_a_fast_answer_read_slowly_arrives_whole_with_bounded_buffering() -> None:
+    answer = bytes(range(256)) * (8 * READ_HIGH_WATER // 256)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer)
+        await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        stream = await open_stream(server.port)
+        got = bytearray()
+        most_buffered = 0
+        while chunk := await stream.read(16 * 1024, timeout=5):
+            got += chunk
+            most_buffered = max(most_buffered, stream._connection.buffered)  # type: ignore[attr-defined]
+            await asyncio.sleep(0)
+        await stream.aclose()
+    assert bytes(got) == answer
+    assert most_buffered <= READ_HIGH_WATER + 256 * 1024  # paused past the mark (one read more)
+
+
+async def test_a_silent_server_is_a_read_timeout_and_a_reset_is_a_read_error() -> None:
+    release = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+
+    async with LoopbackServer(silent) as server:
+        stream = await open_stream(server.port)
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(1024, timeout=0.05)
+        release.set()
+        await stream.aclose()
+
+    async def close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        linger_zero = struct.pack("ii", 1, 0)  # closing then sends a reset, not a FIN
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
+        writer.transport.abort()
+
+    async with LoopbackServer(close) as server:
+        stream = await open_stream(server.port)
+        await stream.write(b"x")
+        assert await stream.read(1024, timeout=2) == b""  # the end of the stream
+        await stream.aclose()
+
+    async with LoopbackServer(reset) as server:
+        stream = await open_stream(server.port)
+        await stream.write(b"x")
+        with pytest.raises(httpcore.ReadError):
+            await stream.read(1024, timeout=2)
+        await stream.aclose()
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    async with LoopbackServer(lambda r, w: asyncio.sleep(0)) as server:
+        port = server.port
+    await asyncio.sleep(0.05)
+    transport = pooled_transport(ssl.create_default_context())
+    with pytest.raises(httpx.ConnectError):
+        await transport.handle_async_request(httpx.Request("GET", f"http://127.0.0.1:{port}/"))
+    await transport.aclose()
+
+
+async def _get(transport: httpx.AsyncHTTPTransport, url: str) -> bytes:
+    response = await transport.handle_async_request(httpx.Request("POST", url, content=b'{"q": 1}'))
+    try:
+        return b"".join([part async for part in response.aiter_raw()])
+    finally:
+        await response.aclose()
+
+
+async def test_kept_alive_connections_are_reused_and_replaced_once_the_server_closed_them() -> None:
+    requests: list[bytes] = []
+    close_after_answer = [False]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                requests.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(ok(b"answer %d" % len(requests)))
+            await writer.drain()
+            if close_after_answer[0]:
+                return  # closes the idle kept-alive connection without a word
+
+    async with LoopbackServer(handler) as server:
+        transport = pooled_transport(ssl.create_default_context(), max_keepalive=4)
+        url = f"http://127.0.0.1:{server.port}/chat"
+        assert await _get(transport, url) == b"answer 1"
+        assert await _get(transport, url) == b"answer 2"
+        assert server.connections == 1
+        close_after_answer[0] = True
+        assert await _get(transport, url) == b"answer 3"
+        await asyncio.sleep(0.05)  # the server's close reaches the pooled connection
+        assert await _get(transport, url) == b"answer 4"
+        assert server.connections == 2
+        await transport.aclose()
+    assert all(r.endswith(b'{"q": 1}') for r in requests)
+
+
+@pytest.fixture(scope="module")
+def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context for 127.0.0.1, client context trusting only that server's CA)."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+async def test_tls_verifies_against_the_context_given(
+    tls_pair: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_context, client_context = tls_pair
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(ok(b"secure answer"))
+        await writer.drain()
+
+    server = LoopbackServer(handler)
+    server.ssl = server_context
+    async with server:
+        url = f"https://127.0.0.1:{server.port}/chat"
+        trusting = pooled_transport(client_context)
+        assert await _get(trusting, url) == b"secure answer"
+        await trusting.aclose()
+        strict = pooled_transport(ssl.create_default_context())  # the system's authorities
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await _get(strict, url)
+        await strict.aclose()
+
+
+async def streamed(chunks: list[bytes], gap: float) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        await asyncio.sleep(gap)
+        yield chunk
+
+
+async def test_a_chunked_answer_is_read_as_it_comes() -> None:
+    parts = [b"data: one\n\n", b"data: two\n\n", b"data: [DONE]\n\n"]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        async for part in streamed(parts, 0.02):
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        transport = pooled_transport(ssl.create_default_context())
+        response = await transport.handle_async_request(
+            httpx.Request("POST", f"http://127.0.0.1:{server.port}/", content=b"{}")
+        )
+        seen = [part async for part in response.aiter_raw()]
+        await response.aclose()
+        await transport.aclose()
+    assert seen == parts
+
+
+def test_the_transport_sends_through_the_asyncio_backend() -> None:
+    """httpx takes no network backend; ``pooled_transport`` swaps its pool for one that has
+    ours. If a new httpx stops sending through ``_pool``, this says so."""
+    transport = pooled_transport(ssl.create_default_context(), max_connections=3)
+    pool = transport._pool
+    assert isinstance(pool, httpcore.AsyncConnectionPool)
+    assert isinstance(pool._network_backend, AsyncioBackend)
+    assert pool._max_connections == 3
