@@ -28,7 +28,12 @@ from bench.common import Backends, Child, Figure, median, python_env
 from bench.lambda_site import LambdaSite
 from bench.timing import relay_request, rotated, stream, upstream_request
 
-FIRST_TOKEN = "first token #chunks=3 #first=150"
+# The upstream's first token comes 150 ms after the request, the next ones every 20 ms (a model
+# writing 50 tokens a second). Sent back to back instead, the rest of the answer would keep the
+# fake Zhipu busy on one of this machine's two cores just as the relay wakes for the first token,
+# and the relay's answer needs a second core for itself and a third for the client: three
+# machines in a deployment, squeezed onto two cores here.
+FIRST_TOKEN = "first token #chunks=3 #first=150 #delay=20"
 # Between requests: an answer's bookkeeping (the quota's settlement, a DynamoDB call) runs after
 # its last event, and a Lambda container takes its next invocation only once that is done; on
 # two shared cores it would otherwise compete with the next request (and moto with both).
