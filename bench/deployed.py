@@ -8,8 +8,9 @@ the same work the way an adapter-shaped app is written: uvicorn + Starlette, the
 Powertools and boto3, DynamoDB through boto3 in worker threads, the quota before the upstream call.
 
 - First token added, warm: the upstream's first token comes 150 ms after the request (``#first``,
-  a model thinking), so what a relay adds is whatever it does not overlap with that wait. Direct:
-  the client asks the HTTPS fake Zhipu itself, timed after its TLS handshake. Requests are 50 ms
+  a model thinking, then one every 20 ms), so what a relay adds is whatever it does not overlap
+  with that wait. Direct: the client asks the HTTPS fake Zhipu itself, timed after its TLS
+  handshake; every request is timed on a connection its server has accepted. Requests are 50 ms
   apart, so each finds the last one's bookkeeping done, as a Lambda container does.
 - Cold start: a new container's first request (one-chunk answer), under the Runtime Interface
   Emulator and at the Runtime API stand-in, as in ``bench/coldstart.py``; the baseline spawned
@@ -38,6 +39,10 @@ FIRST_TOKEN = "first token #chunks=3 #first=150 #delay=20"
 # its last event, and a Lambda container takes its next invocation only once that is done; on
 # two shared cores it would otherwise compete with the next request (and moto with both).
 SETTLE_S = 0.05
+# Each request goes on a connection its server has accepted, as an invocation reaches a Lambda
+# function on the Runtime API connection it already holds: the local function URL accepts a new
+# connection per request, which a function URL's own front end would have done, not the function.
+ACCEPT_WAIT_S = 0.005
 RELAY_END = b"event: done"
 UPSTREAM_END = b"data: [DONE]"
 
@@ -64,13 +69,18 @@ def warm_first_token(backends: Backends, requests: int) -> Figure:
 
     def direct() -> float:
         request = upstream_request(host, port, base_path, FIRST_TOKEN)
-        timing = stream((host, port), request, end_marker=UPSTREAM_END, tls=tls)
+        timing = stream(
+            (host, port), request, end_marker=UPSTREAM_END, tls=tls, accept_wait_s=ACCEPT_WAIT_S
+        )
         return timing.first_content_ms
 
     def relay(child: Child) -> float:
         relay_port = _port(child)
         request = relay_request("127.0.0.1", relay_port, FIRST_TOKEN, backends.token)
-        return stream(("127.0.0.1", relay_port), request, end_marker=RELAY_END).first_content_ms
+        timing = stream(
+            ("127.0.0.1", relay_port), request, end_marker=RELAY_END, accept_wait_s=ACCEPT_WAIT_S
+        )
+        return timing.first_content_ms
 
     ways = {"direct": direct, "ours": lambda: relay(ours), "baseline": lambda: relay(baseline)}
     try:

@@ -94,12 +94,16 @@ def stream(
     stamps: bool = False,
     timeout: float = 30.0,
     tls: ssl.SSLContext | None = None,
+    accept_wait_s: float = 0.0,
 ) -> Timing:
     """Send ``request`` on a new connection and time the answer until ``end_marker``.
 
     With ``stamps``, each ``#stamp`` content (the upstream's send time in epoch ns) is paired
     with the time the ``recv`` that completed it returned. With ``tls``, the connection is
-    HTTPS; its handshake is done before the clock starts.
+    HTTPS; its handshake is done before the clock starts. ``accept_wait_s`` waits that long
+    after connecting before the clock starts, so that the server has accepted the connection:
+    a TLS handshake makes sure of that, a plain TCP connect does not (the kernel completes it
+    before the server process has run).
     """
     timing = Timing()
     buffer = bytearray()
@@ -108,6 +112,8 @@ def stream(
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock = tls.wrap_socket(raw, server_hostname=address[0]) if tls is not None else raw
     with sock:
+        if accept_wait_s:
+            time.sleep(accept_wait_s)
         timing.sent_ns = time.time_ns()
         sock.sendall(request)
         while True:
