@@ -19,7 +19,13 @@ import httpx
 import pytest
 import trustme
 
-from glm_relay.http_pool import COALESCE_LIMIT, READ_HIGH_WATER, AsyncioBackend, pooled_transport
+from glm_relay.http_pool import (
+    COALESCE_LIMIT,
+    READ_HIGH_WATER,
+    AsyncioBackend,
+    pooled_transport,
+    when_out_of_hands,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -289,3 +295,31 @@ def test_the_transport_sends_through_the_asyncio_backend() -> None:
     assert isinstance(pool, httpcore.AsyncConnectionPool)
     assert isinstance(pool._network_backend, AsyncioBackend)
     assert pool._max_connections == 3
+
+
+async def test_the_out_of_hands_hook_fires_on_connecting_and_once_the_request_is_written() -> None:
+    seen: list[str] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            seen.append("server has the request")
+            writer.write(ok(b"answer"))
+            await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        transport = pooled_transport(ssl.create_default_context())
+        url = f"http://127.0.0.1:{server.port}/"
+        with when_out_of_hands(lambda: seen.append("out of hands")):
+            assert await _get(transport, url) == b"answer"  # a new connection first
+            assert await _get(transport, url) == b"answer"  # the kept-alive one
+        assert await _get(transport, url) == b"answer"  # no hook outside the block
+        await transport.aclose()
+    assert seen == [
+        *("out of hands", "out of hands", "server has the request"),
+        *("out of hands", "server has the request"),
+        "server has the request",
+    ]

@@ -13,14 +13,16 @@ httpx still maps its errors. Certificates are verified with the context given, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import httpcore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     import httpx
 
@@ -29,6 +31,31 @@ COALESCE_LIMIT = 64 * 1024
 # Reading pauses while this much has arrived unread (a slow reader of a fast answer).
 READ_HIGH_WATER = 256 * 1024
 _READ_LOW_WATER = READ_HIGH_WATER // 4
+
+
+_out_of_hands: ContextVar[Callable[[], None] | None] = ContextVar("out_of_hands", default=None)
+
+
+@contextlib.contextmanager
+def when_out_of_hands(callback: Callable[[], None] | None) -> Iterator[None]:
+    """Call ``callback`` (maybe more than once) whenever a request this task sends through a
+    pool here is out of its hands: written to the wire, or about to wait on a new connection.
+
+    Callers overlap other work with the request from then on, and no earlier: before that point
+    the request still needs this task's CPU. (httpcore's ``trace`` extension could say the same,
+    at the cost of an awaited callback per step of every request.)
+    """
+    token = _out_of_hands.set(callback)
+    try:
+        yield
+    finally:
+        _out_of_hands.reset(token)
+
+
+def _hands_off() -> None:
+    callback = _out_of_hands.get()
+    if callback is not None:
+        callback()
 
 
 class _Connection(asyncio.Protocol):
@@ -163,6 +190,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if transport.is_closing():
             raise httpcore.WriteError(_describe(connection.error) or "the connection is closed")
         transport.writelines(held)
+        _hands_off()
         if connection.writing_paused:
             try:
                 await _wait(connection, "writer", self._write_timeout)
@@ -234,6 +262,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
+        _hands_off()  # a connection takes round trips; others may use the time
         try:
             async with asyncio.timeout(timeout):
                 transport, connection = await loop.create_connection(

@@ -13,7 +13,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.errors import ErrorCode, RelayError
@@ -134,13 +134,15 @@ class ZhipuClient:
         """
         import httpx
 
+        from glm_relay.http_pool import when_out_of_hands
+
         body = {**zhipu_body(chat, request_id), "stream": True}
         payload = json.dumps(body, ensure_ascii=False).encode()
         sent = 0  # requests that reached the wire
         failures = 0  # retryable failures so far
         refresh = False
         refreshed = False
-        trace = _tracer(on_sent) if on_sent is not None else None
+
         while True:
             if on_sent is not None and (refresh or not self._credentials.fresh):
                 on_sent()  # a secret read comes first: I/O
@@ -148,7 +150,8 @@ class ZhipuClient:
             refresh = False
             sent += 1
             try:
-                response = await self._send(payload, authorization, deadline, trace)
+                with when_out_of_hands(on_sent):
+                    response = await self._send(payload, authorization, deadline)
             except httpx.TransportError as exc:
                 error = transport_error(exc, connecting=True)
                 if error.code is ErrorCode.UPSTREAM_STALLED:
@@ -169,9 +172,7 @@ class ZhipuClient:
                 raise error
             await self._sleep(delay)
 
-    async def _send(
-        self, payload: bytes, authorization: str, deadline: float, trace: _Trace | None = None
-    ) -> httpx.Response:
+    async def _send(self, payload: bytes, authorization: str, deadline: float) -> httpx.Response:
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise RelayError(ErrorCode.DEADLINE_EXCEEDED, "the request ran out of time")
@@ -187,9 +188,7 @@ class ZhipuClient:
                 "Content-Type": "application/json",
                 "Accept": "text/event-stream",
             },
-            extensions={"timeout": self._timeout}
-            if trace is None
-            else {"timeout": self._timeout, "trace": trace},
+            extensions={"timeout": self._timeout},
         )
         try:
             async with asyncio.timeout(remaining):
@@ -205,22 +204,6 @@ class ZhipuClient:
             return min(retry_after, s.retry_max_delay_seconds * 4)
         ceiling = min(s.retry_max_delay_seconds, s.retry_base_delay_seconds * 2 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-_Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
-# httpcore's trace events after which a request is out of our hands: a new connection is being
-# opened (I/O), or the whole request is written.
-_OUT_OF_HANDS = frozenset({"connection.connect_tcp.started", "http11.send_request_body.complete"})
-
-
-def _tracer(on_sent: Callable[[], None]) -> _Trace:
-    """An httpcore ``trace`` extension that calls ``on_sent`` at those events."""
-
-    async def trace(event: str, info: dict[str, Any]) -> None:
-        if event in _OUT_OF_HANDS:
-            on_sent()
-
-    return trace
 
 
 async def _error_of(response: httpx.Response) -> RelayError:
