@@ -1,8 +1,10 @@
 """The quota and the upstream request overlap: what an admitted and a refused request look like
-from both ends, through the local function URL, with DynamoDB in moto answering slowly."""
+from both ends, through the local function URL, with DynamoDB in moto answering slowly; and the
+same with the overlap turned off (``QUOTA_OVERLAP=false``)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,8 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.local_url import running_local_url
 from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
 from glm_relay.access import TokenLimits, mint_access_token
+from glm_relay.config import Settings
+from glm_relay.web.app import WebApp
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 
@@ -59,9 +64,11 @@ def wait_until_ended(stack: DevStack, client: httpx.Client) -> list[dict[str, An
         time.sleep(0.02)
 
 
-def ask(stack: DevStack, client: httpx.Client, token: str, question: str) -> httpx.Response:
+def ask(
+    stack: DevStack, client: httpx.Client, token: str, question: str, *, url: str = ""
+) -> httpx.Response:
     return client.post(
-        f"{stack.url}/chat",
+        f"{url or stack.url}/chat",
         json={"messages": [{"role": "user", "content": question}]},
         headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
     )
@@ -111,3 +118,50 @@ def test_an_over_quota_request_closes_its_upstream_request_and_gets_429(
     )
     assert record["time"] < slow_quota[-1]  # it reached the upstream before the refusal
     assert record["ended"] >= slow_quota[-1]  # and was closed because of it
+
+
+@pytest.fixture(scope="module")
+def strict_url(stack: DevStack) -> Iterator[str]:
+    """A second container of the stack's function, configured from its environment as on Lambda,
+    with ``QUOTA_OVERLAP=false``: the quota decides before the upstream request is sent."""
+    environ = {
+        **os.environ,
+        **stack.runtime_env(),
+        "REQUIRE_ACCESS_TOKEN": "true",
+        "QUOTA_OVERLAP": "false",
+    }
+    settings = Settings.from_env(environ)
+    assert settings.quota_overlap is False
+    with running_local_url(WebApp(settings).handle, stack.url_config()) as url:
+        yield url
+
+
+def test_without_overlap_the_upstream_request_waits_for_the_quota(
+    stack: DevStack, client: httpx.Client, slow_quota: list[float], strict_url: str
+) -> None:
+    token = mint_access_token("strict-yes", 600, DEV_ACCESS_TOKEN_SECRET)
+
+    answer = ask(stack, client, token, "Wait for me #chunks=2", url=strict_url)
+
+    assert answer.status_code == 200 and "event: done" in answer.text
+    (record,) = wait_until_ended(stack, client)
+    assert record["outcome"] == "completed"
+    assert record["time"] >= slow_quota[0]  # sent only once the reservation had answered
+
+
+def test_without_overlap_an_over_quota_request_never_reaches_the_upstream(
+    stack: DevStack, client: httpx.Client, strict_url: str
+) -> None:
+    token = mint_access_token(
+        "strict-no", 600, DEV_ACCESS_TOKEN_SECRET, limits=TokenLimits(requests_per_day=1)
+    )
+    assert ask(stack, client, token, "The one allowed #chunks=1", url=strict_url).status_code == 200
+    assert len(wait_until_ended(stack, client)) == 1
+    client.delete(f"{stack.upstream.origin}/_mock/requests")  # type: ignore[union-attr]
+
+    refused = [ask(stack, client, token, f"Too many {n}", url=strict_url) for n in range(3)]
+
+    assert [r.status_code for r in refused] == [429, 429, 429]
+    assert {r.json()["error"]["code"] for r in refused} == {"quota_exceeded"}
+    time.sleep(0.2)  # a request on its way to the upstream would have arrived by now
+    assert upstream_records(stack, client) == []

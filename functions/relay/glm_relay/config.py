@@ -111,6 +111,10 @@ class Settings:
     )
     quota_requests_per_day: int = field(default=200, metadata=_env("QUOTA_REQUESTS_PER_DAY"))
     quota_tokens_per_day: int = field(default=200_000, metadata=_env("QUOTA_TOKENS_PER_DAY"))
+    # Send the upstream request while the quota reservation runs (true), or only once the quota
+    # said yes (false: a refused request never reaches Zhipu, and every first token waits one
+    # DynamoDB round trip longer). See chat/session.py.
+    quota_overlap: bool = field(default=True, metadata=_env("QUOTA_OVERLAP"))
     # Resumable streams: answers recorded in CONVERSATIONS_TABLE (off without one), so that a
     # reconnect gets the rest of its answer; records expire this long after the answer's deadline
     resumable_streams: bool = field(default=True, metadata=_env("RESUMABLE_STREAMS"))

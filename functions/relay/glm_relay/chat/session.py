@@ -10,7 +10,8 @@ reaches the caller before the quota said yes. A refused request closes its upstr
 before any byte of it is relayed, which may cost a few upstream tokens for a request that is
 answered 429; in exchange an admitted request's first token no longer waits for a DynamoDB round
 trip. A follow-up's history is read first, though: it is part of the prompt (and of the tokens the
-quota reserves), so it must be known before the request is sent.
+quota reserves), so it must be known before the request is sent. ``QUOTA_OVERLAP=false``
+(``overlap=False``) keeps the strict order instead.
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ class Services:
             zhipu=zhipu,
             signing_key=source(settings.access_token_secret_id),
             state=state,
-            chats=ChatService(settings, upstream=zhipu, ledger=state),
+            chats=ChatService(
+                settings, upstream=zhipu, ledger=state, overlap=settings.quota_overlap
+            ),
             telemetry=Telemetry(log_content=settings.log_content),
             journal=journal,
             preparing=zhipu.start_preparing(),  # the token and pool, while the guard reads its key
