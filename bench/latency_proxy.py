@@ -44,6 +44,7 @@ class Chunk:
     direction: str  # TO_SERVER or TO_CLIENT
     size: int  # 0: the end of the stream
     arrived_ns: int
+    held_ns: int  # how long it was to be held (the delay, and a first chunk's handshake)
     delivered_ns: int | None = None
 
 
@@ -68,10 +69,12 @@ class Connection:
                 runs.append((chunk.direction, chunk.arrived_ns))
         return runs
 
-    def applied_delays_ms(self) -> list[float]:
-        """How long each delivered chunk was held (arrival to the write to the other side)."""
+    def lateness_ms(self) -> list[float]:
+        """How much later than its time each delivered chunk was written (timers fire late)."""
         return [
-            (c.delivered_ns - c.arrived_ns) / 1e6 for c in self.chunks if c.delivered_ns is not None
+            (c.delivered_ns - c.arrived_ns - c.held_ns) / 1e6
+            for c in self.chunks
+            if c.delivered_ns is not None
         ]
 
 
@@ -136,6 +139,8 @@ class LatencyProxy:
             )
         except OSError:
             pass  # the target refused: the client sees its connection closed
+        except asyncio.CancelledError:
+            pass  # the proxy is closing (asyncio would log a cancelled connection task)
         finally:
             self._tasks.discard(task)
             for side in (writer, up_writer):
@@ -188,9 +193,11 @@ class LatencyProxy:
                     data = await reader.read(READ_SIZE)
                 except OSError:
                     data = b""
-                chunk = Chunk(direction, len(data), time.perf_counter_ns())
+                arrived_ns, now = time.perf_counter_ns(), loop.time()
+                due = max(now, not_before) + self.one_way_s
+                chunk = Chunk(direction, len(data), arrived_ns, round((due - now) * 1e9))
                 connection.chunks.append(chunk)
-                queue.put_nowait((max(loop.time(), not_before) + self.one_way_s, data, chunk))
+                queue.put_nowait((due, data, chunk))
                 if not data:
                     break
             await delivering

@@ -102,7 +102,7 @@ async def test_each_chunk_arrives_one_delay_after_it_was_sent_in_order_and_paced
     assert all(held(at - when) for (_, at), when in zip(got, answered, strict=True))
     (connection,) = proxy.connections
     assert [d for d, _ in connection.flights()] == [TO_SERVER, TO_CLIENT]
-    assert all(held(ms / 1000) for ms in connection.applied_delays_ms())
+    assert all(0 <= ms <= SLACK * 1000 for ms in connection.lateness_ms())
     writer.close()
 
 
