@@ -6,12 +6,15 @@ loopback. First the deployed configuration (``bench/deployed.py``: HTTPS upstrea
 quotas and conversations in moto): warm first token and cold start. Then the function without
 its table over plain HTTP: per-chunk added latency, warm first-token latency, throughput
 (``bench/latency.py``), cold start, handler import and the secret read (``bench/coldstart.py``),
-and memory over 100 invocations (``bench/memory.py``). Numbers are medians of repeated runs.
+and memory over 100 invocations (``bench/memory.py``). Last, the deployed configuration again
+over a shaped network (``bench/wan.py``: Zhipu 100 ms away, DynamoDB 2 ms): cold and warm first
+token with and without the quota overlap, and the round trips of the cold path. Numbers are
+medians of repeated runs.
 
     python -m bench                 # the whole suite, about two minutes
     python -m bench --quick         # fewer repetitions, under a minute
     python -m bench --json out.json # also write every figure, with its raw samples
-    python -m bench --only deployed,latency
+    python -m bench --only deployed,wan
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from bench.common import Figure, fmt, machine, running_backends
 
-SUITES = ("deployed", "latency", "coldstart", "memory")
+SUITES = ("deployed", "latency", "coldstart", "memory", "wan")
 
 
 def _run_suite(name: str, backends: Any, quick: bool) -> list[Figure]:
@@ -35,6 +38,10 @@ def _run_suite(name: str, backends: Any, quick: bool) -> list[Figure]:
         from bench import deployed
 
         return deployed.run(backends, quick=quick)
+    if name == "wan":
+        from bench import wan
+
+        return wan.run(backends, quick=quick)
     if name == "latency":
         from bench import latency
 

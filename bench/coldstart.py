@@ -28,6 +28,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bench.common import (
     Backends,
@@ -118,7 +120,28 @@ def rie_cold(
     return elapsed
 
 
-async def _api_cold(backends: Backends, site: LambdaSite, secrets: str, deployed: bool) -> float:
+@dataclass(frozen=True)
+class ColdRun:
+    """One cold start: when the process was spawned, when it took the request (the Runtime API
+    handed the invocation out; the baseline said it was ready and the request was sent) and when
+    its first token arrived, on ``time.perf_counter_ns()``, to be set beside other stamps."""
+
+    spawned_ns: int
+    invoked_ns: int
+    first_token_ns: int
+
+    @property
+    def ms(self) -> float:
+        return (self.first_token_ns - self.spawned_ns) / 1e6
+
+
+async def _api_cold(
+    backends: Backends,
+    site: LambdaSite,
+    secrets: str,
+    deployed: bool,
+    extra: Mapping[str, str] | None,
+) -> ColdRun:
     from devtools.fake_runtime_api import FakeRuntimeAPI
 
     backends.standin.clear_cache()
@@ -127,10 +150,13 @@ async def _api_cold(backends: Backends, site: LambdaSite, secrets: str, deployed
         env = site.env(
             {
                 **backends.relay_env(secrets, deployed=deployed),
+                **(extra or {}),
                 "_HANDLER": HANDLER,
                 "AWS_LAMBDA_RUNTIME_API": api.address,
             }
         )
+        invoked: list[int] = []
+        invocation.delivered.add_done_callback(lambda _: invoked.append(time.perf_counter_ns()))
         started = time.perf_counter_ns()
         process = await site.spawn_runtime(env)
         try:
@@ -140,9 +166,8 @@ async def _api_cold(backends: Backends, site: LambdaSite, secrets: str, deployed
                     if chunk is None:
                         raise RuntimeError(f"no content in {invocation.body[:300]!r}")
                     if b'"content":"' in chunk.data:
-                        first_token = (chunk.arrived_ns - started) / 1e6
                         await invocation.done  # the one-chunk answer ends at once
-                        return first_token
+                        return ColdRun(started, invoked[0], chunk.arrived_ns)
         finally:
             process.kill()
             await process.wait()
@@ -152,15 +177,34 @@ def api_cold(
     backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
 ) -> float:
     """Milliseconds from spawning the bootstrap to the first content chunk at the Runtime API."""
-    return asyncio.run(_api_cold(backends, site, secrets, deployed))
+    return api_cold_run(backends, site, secrets, deployed=deployed).ms
+
+
+def api_cold_run(
+    backends: Backends,
+    site: LambdaSite,
+    secrets: str,
+    *,
+    deployed: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> ColdRun:
+    """``api_cold``, with both moments; ``extra`` goes over the function's environment."""
+    return asyncio.run(_api_cold(backends, site, secrets, deployed, extra))
 
 
 def start_baseline(
-    backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
+    backends: Backends,
+    site: LambdaSite,
+    secrets: str,
+    *,
+    deployed: bool = False,
+    extra: Mapping[str, str] | None = None,
 ) -> Child:
     return Child(
         site.python("-m", "bench.baseline_relay", "--port", "0"),
-        site.env(backends.relay_env(secrets, deployed=deployed), repository=True),
+        site.env(
+            {**backends.relay_env(secrets, deployed=deployed), **(extra or {})}, repository=True
+        ),
         ready_prefix="baseline relay ready port=",
     )
 
@@ -169,9 +213,23 @@ def baseline_cold(
     backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
 ) -> float:
     """Milliseconds from spawning the baseline server to the first content of its first answer."""
+    return baseline_cold_run(backends, site, secrets, deployed=deployed).ms
+
+
+def baseline_cold_run(
+    backends: Backends,
+    site: LambdaSite,
+    secrets: str,
+    *,
+    deployed: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> ColdRun:
+    """``baseline_cold``, with both moments; ``extra`` goes over the baseline's environment."""
     backends.standin.clear_cache()
-    started = time.time_ns()
-    child = start_baseline(backends, site, secrets, deployed=deployed)
+    started = time.perf_counter_ns()
+    wall = time.time_ns()  # the timing client stamps with time.time_ns()
+    child = start_baseline(backends, site, secrets, deployed=deployed, extra=extra)
+    invoked = time.perf_counter_ns()
     try:
         port = int(child.ready_line)
         token = backends.token if deployed else None
@@ -183,7 +241,7 @@ def baseline_cold(
     finally:
         child.stop()
     assert timing.first_content_ns is not None
-    return (timing.first_content_ns - started) / 1e6
+    return ColdRun(started, invoked, started + timing.first_content_ns - wall)
 
 
 def import_ms(site: LambdaSite, module: str) -> float:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -145,6 +146,22 @@ def rotated(names: list[str], round_index: int) -> list[str]:
     """The order of one round: rotated, so no way always goes first."""
     shift = round_index % len(names)
     return names[shift:] + names[:shift]
+
+
+def interleaved(
+    ways: Mapping[str, Callable[[], float]], rounds: int, *, warm_up: int = 3, pause: float = 0.0
+) -> dict[str, list[float]]:
+    """Each way's measurements over ``rounds`` rotated rounds, after ``warm_up`` untimed ones
+    (secrets, tokens, pooled connections, first-use imports), ``pause`` seconds after each."""
+    for _ in range(warm_up):
+        for way in ways.values():
+            way()
+    seen: dict[str, list[float]] = {name: [] for name in ways}
+    for index in range(rounds):
+        for name in rotated(list(ways), index):
+            seen[name].append(ways[name]())
+            time.sleep(pause)
+    return seen
 
 
 def wait_for_port(address: tuple[str, int], timeout: float = 10.0) -> None:
