@@ -28,9 +28,10 @@ the baseline spawned fresh), the three ways in rotating order. The proxies' reco
 init (spawn to the invocation), the invocation to the opening of the upstream connection
 (secrets, token check, pool), the handshakes (connection to the request) and the request to the
 first token, and count the round trips: the TCP handshake plus each flight the client sent
-before the answer came. Warm: the first token of a 3-chunk answer whose first chunk the upstream
-sends 150 ms after the request, minus the same asked directly through the same proxy (a new
-connection each time, its handshakes before the clock starts; the relays keep theirs).
+before the answer came. Warm: the deployed suite's question and timing (a 3-chunk answer whose
+first chunk the upstream sends 150 ms after the request, each request on a connection its server
+has accepted), minus the same asked directly through the same proxy (a new connection each time,
+its handshakes before the clock starts; the relays keep theirs).
 
     python -m bench --only wan [--quick]
 """
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 
 from bench.coldstart import ColdRun, api_cold_run, baseline_cold_run
 from bench.common import REGION, SESSION_TOKEN, Backends, Child, Figure, median, python_env
+from bench.deployed import ACCEPT_WAIT_S, FIRST_TOKEN, RELAY_END, SETTLE_S, UPSTREAM_END
 from bench.lambda_site import LambdaSite
 from bench.latency_proxy import TO_SERVER, Connection, LatencyProxy, running_proxy
 from bench.moto_keepalive import KeepAliveProxy
@@ -53,10 +55,6 @@ from devtools.secrets_extension_standin import SecretsExtensionStandIn
 
 UPSTREAM_ONE_WAY_S = 0.050  # 100 ms round trip to Zhipu
 AWS_ONE_WAY_S = 0.001  # 2 ms round trip to DynamoDB and Secrets Manager
-FIRST_TOKEN = "first token #chunks=3 #first=150"
-SETTLE_S = 0.05  # between warm requests, as in bench/deployed.py
-RELAY_END = b"event: done"
-UPSTREAM_END = b"data: [DONE]"
 OURS, STRICT, BASELINE = "ours", "ours, QUOTA_OVERLAP=false", "baseline"
 WAYS = (OURS, STRICT, BASELINE)
 
@@ -226,7 +224,10 @@ def warm_first_tokens(
         def ask() -> float:
             port = _port(child)
             request = relay_request("127.0.0.1", port, FIRST_TOKEN, backends.token)
-            return stream(("127.0.0.1", port), request, end_marker=RELAY_END).first_content_ms
+            timing = stream(
+                ("127.0.0.1", port), request, end_marker=RELAY_END, accept_wait_s=ACCEPT_WAIT_S
+            )
+            return timing.first_content_ms
 
         return ask
 
