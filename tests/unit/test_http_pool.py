@@ -323,3 +323,107 @@ async def test_the_out_of_hands_hook_fires_on_connecting_and_once_the_request_is
         *("out of hands", "server has the request"),
         "server has the request",
     ]
+
+
+async def test_a_connection_opened_ahead_is_the_one_the_first_request_uses(
+    tls_pair: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_context, client_context = tls_pair
+    events: list[str] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        events.append("handshake done")  # asyncio calls back after the TLS handshake
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            events.append("request")
+            writer.write(ok(b"answer"))
+            await writer.drain()
+
+    server = LoopbackServer(handler)
+    server.ssl = server_context
+    async with server:
+        backend = AsyncioBackend()
+        url = httpx.URL(f"https://127.0.0.1:{server.port}/chat")
+        contexts_built: list[str] = []
+
+        def tls() -> ssl.SSLContext:
+            contexts_built.append("tls")
+            return client_context
+
+        backend.open_ahead(url, tls, timeout=2)
+        await asyncio.sleep(0.2)
+        assert events == ["handshake done"] and contexts_built == ["tls"]
+        transport = pooled_transport(client_context, backend=backend)
+        assert await _get(transport, str(url)) == b"answer"
+        assert await _get(transport, str(url)) == b"answer"
+        await transport.aclose()
+        await backend.close_ahead()
+    assert events == ["handshake done", "request", "request"]
+    assert server.connections == 1
+
+
+async def test_a_request_waits_for_a_connection_still_opening_ahead() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(ok(b"answer"))
+        await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        backend = AsyncioBackend()
+        url = httpx.URL(f"http://127.0.0.1:{server.port}/chat")
+        backend.open_ahead(url, ssl.create_default_context, timeout=2)
+        transport = pooled_transport(ssl.create_default_context(), backend=backend)
+        assert await _get(transport, str(url)) == b"answer"  # no await between the two
+        await transport.aclose()
+    assert server.connections == 1
+
+
+async def test_an_ahead_connection_that_failed_or_was_closed_gives_way_to_a_fresh_one() -> None:
+    closing = [True]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if closing[0]:
+            return  # the server drops the connection opened ahead before any request
+        await read_request(reader)
+        writer.write(ok(b"answer"))
+        await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        backend = AsyncioBackend()
+        url = httpx.URL(f"http://127.0.0.1:{server.port}/chat")
+        backend.open_ahead(url, ssl.create_default_context, timeout=2)
+        await asyncio.sleep(0.1)
+        closing[0] = False
+        transport = pooled_transport(ssl.create_default_context(), backend=backend)
+        assert await _get(transport, str(url)) == b"answer"
+        await transport.aclose()
+    assert server.connections == 2
+
+    async with LoopbackServer(lambda r, w: asyncio.sleep(0)) as server:
+        port = server.port
+    backend = AsyncioBackend()
+    backend.open_ahead(httpx.URL(f"http://127.0.0.1:{port}/"), ssl.create_default_context)
+    transport = pooled_transport(ssl.create_default_context(), backend=backend)
+    with pytest.raises(httpx.ConnectError):  # refused ahead, then refused again: said once
+        await _get(transport, f"http://127.0.0.1:{port}/")
+    await transport.aclose()
+
+
+async def test_closing_ahead_closes_a_connection_nobody_took() -> None:
+    ended = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client closes
+        ended.set()
+
+    async with LoopbackServer(handler) as server:
+        backend = AsyncioBackend()
+        backend.open_ahead(
+            httpx.URL(f"http://127.0.0.1:{server.port}/"), ssl.create_default_context
+        )
+        await asyncio.sleep(0.05)
+        await backend.close_ahead()
+        await asyncio.wait_for(ended.wait(), 2)

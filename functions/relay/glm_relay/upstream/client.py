@@ -22,10 +22,13 @@ from glm_relay.upstream.stream import UpstreamStream
 from glm_relay.upstream.translate import zhipu_body
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
+    from glm_relay.http_pool import AsyncioBackend
     from glm_relay.upstream.credentials import CredentialStore
 
 _CHAT_PATH = "/chat/completions"
@@ -55,9 +58,10 @@ class ZhipuClient:
     ) -> None:
         self._settings = settings
         self._credentials = credentials
-        # Parsed once, with the pool (httpx would parse the text on every request).
-        self._url: httpx.URL | str = settings.zhipu_base_url.rstrip("/") + _CHAT_PATH
+        self._url_text = settings.zhipu_base_url.rstrip("/") + _CHAT_PATH
+        self._url: httpx.URL | None = None  # parsed once (httpx would on every request)
         self._transport = transport
+        self._backend: AsyncioBackend | None = None  # the pool's, when this client builds it
         self._timeout: dict[str, float | None] = {}
         self._sleep = sleep
         self._clock = clock
@@ -72,7 +76,17 @@ class ZhipuClient:
         flows, redirects, event hooks) does nothing for one fixed POST and costs a few hundred
         microseconds on every request's path to the first token.
         """
-        if not self._timeout:
+        if self._transport is None:
+            from glm_relay.http_pool import pooled_transport
+
+            self._transport = pooled_transport(
+                self._tls_context(), max_keepalive=20, backend=self._network()
+            )
+        return self._transport
+
+    def _parsed_url(self) -> httpx.URL:
+        """The chat URL, parsed on first use with the timeouts (httpx is imported lazily)."""
+        if self._url is None:
             import httpx
 
             s = self._settings
@@ -82,14 +96,20 @@ class ZhipuClient:
                 write=s.connect_timeout_seconds,
                 pool=s.connect_timeout_seconds,
             ).as_dict()
-            self._url = httpx.URL(self._url)
-        if self._transport is None:
-            from glm_relay.http_pool import pooled_transport
-            from glm_relay.tls import client_context
+            self._url = httpx.URL(self._url_text)
+        return self._url
 
-            context = client_context(self._settings.tls_ca_bundle)
-            self._transport = pooled_transport(context, max_keepalive=20)
-        return self._transport
+    def _tls_context(self) -> ssl.SSLContext:
+        from glm_relay.tls import client_context
+
+        return client_context(self._settings.tls_ca_bundle)
+
+    def _network(self) -> AsyncioBackend:
+        if self._backend is None:
+            from glm_relay.http_pool import AsyncioBackend
+
+            self._backend = AsyncioBackend()
+        return self._backend
 
     def start_preparing(self) -> asyncio.Task[None] | None:
         """Start :meth:`prepare` in the background when an event loop runs (a container is built
@@ -102,8 +122,13 @@ class ZhipuClient:
         return loop.create_task(self._prepare_quietly())
 
     async def prepare(self) -> None:
-        """Do ahead what a first request needs before it can send: the signed token (the secret
-        read) and the pool (its SSL context)."""
+        """Do ahead what a first request needs before it can send: a connection to Zhipu (TCP
+        and TLS, two round trips, started first), the signed token (the secret read) and the
+        pool (its SSL context)."""
+        if self._transport is None:  # a pool this client builds, not one it was given
+            url = self._parsed_url()
+            timeout = self._settings.connect_timeout_seconds
+            self._network().open_ahead(url, self._tls_context, timeout=timeout)
         await self._credentials.authorization()
         _ = self.http  # builds the pool and its SSL context
 
@@ -112,10 +137,12 @@ class ZhipuClient:
             await self.prepare()
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections (and one opened ahead and never used)."""
         if self._transport is not None:
             await self._transport.aclose()
             self._transport = None
+        if self._backend is not None:
+            await self._backend.close_ahead()
 
     async def open_stream(
         self,
@@ -181,7 +208,7 @@ class ZhipuClient:
         transport = self.http
         request = httpx.Request(
             "POST",
-            self._url,
+            self._parsed_url(),
             content=payload,
             headers={
                 "Authorization": authorization,
