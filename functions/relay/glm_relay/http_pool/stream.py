@@ -1,30 +1,16 @@
-"""The container's pooled HTTP(S) connections: httpx and httpcore over asyncio's own streams.
-
-httpx's default network layer runs through anyio: every read arms a cancel scope and turns the
-socket's read registration on and off (two system calls), and a request leaves as two writes,
-its head and then its body, each a TLS record and a system call that wakes the server twice.
-On the path to an answer's first token that cost about half a millisecond here.
-``AsyncioBackend`` plugs into httpcore's network-backend interface instead: each connection
-keeps reading into a buffer, and a request's head and body are held until its answer is read,
-then leave in one write. httpcore still speaks HTTP/1.1, pools and keeps connections alive;
-httpx still maps its errors. Certificates are verified with the context given, always.
-"""
+"""One connection as httpcore sees it, over an asyncio transport: reads into a bounded buffer,
+holds a request's writes until its answer is read, and speaks TLS through ``loop.start_tls``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections import deque
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpcore
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
-
-    import httpx
+from glm_relay.http_pool.hooks import hands_off
 
 # Writes are held until the answer is read, up to this much (a larger body leaves as it comes).
 COALESCE_LIMIT = 64 * 1024
@@ -33,32 +19,7 @@ READ_HIGH_WATER = 256 * 1024
 _READ_LOW_WATER = READ_HIGH_WATER // 4
 
 
-_out_of_hands: ContextVar[Callable[[], None] | None] = ContextVar("out_of_hands", default=None)
-
-
-@contextlib.contextmanager
-def when_out_of_hands(callback: Callable[[], None] | None) -> Iterator[None]:
-    """Call ``callback`` (maybe more than once) whenever a request this task sends through a
-    pool here is out of its hands: written to the wire, or about to wait on a new connection.
-
-    Callers overlap other work with the request from then on, and no earlier: before that point
-    the request still needs this task's CPU. (httpcore's ``trace`` extension could say the same,
-    at the cost of an awaited callback per step of every request.)
-    """
-    token = _out_of_hands.set(callback)
-    try:
-        yield
-    finally:
-        _out_of_hands.reset(token)
-
-
-def _hands_off() -> None:
-    callback = _out_of_hands.get()
-    if callback is not None:
-        callback()
-
-
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One socket's protocol: what has arrived, and whoever waits for more or for room."""
 
     def __init__(self) -> None:
@@ -126,7 +87,7 @@ def _time_out(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
-async def _wait(connection: _Connection, slot: str, timeout: float | None) -> None:
+async def _wait(connection: Connection, slot: str, timeout: float | None) -> None:
     """Wait until ``connection`` wakes its ``reader`` or ``writer`` slot, or ``timeout`` passes
     (``TimeoutError``). One timer handle, no task or cancel scope."""
     loop = asyncio.get_running_loop()
@@ -149,7 +110,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(
         self,
         transport: asyncio.Transport,
-        connection: _Connection,
+        connection: Connection,
         tcp: asyncio.Transport,
         tls: tuple[ssl.SSLContext, str | None] | None = None,
     ) -> None:
@@ -173,7 +134,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if connection.chunks:
             return connection.take(max_bytes)
         if connection.error is not None:
-            raise httpcore.ReadError(_describe(connection.error))
+            raise httpcore.ReadError(describe(connection.error))
         return b""  # the server closed the connection
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -193,16 +154,16 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._held_bytes = 0
         connection, transport = self._connection, self._transport
         if transport.is_closing():
-            raise httpcore.WriteError(_describe(connection.error) or "the connection is closed")
+            raise httpcore.WriteError(describe(connection.error) or "the connection is closed")
         transport.writelines(held)
-        _hands_off()
+        hands_off()
         if connection.writing_paused:
             try:
                 await _wait(connection, "writer", self._write_timeout)
             except TimeoutError:
                 raise httpcore.WriteTimeout("timed out writing") from None
             if connection.error is not None:
-                raise httpcore.WriteError(_describe(connection.error))
+                raise httpcore.WriteError(describe(connection.error))
 
     async def aclose(self) -> None:
         self._held = []
@@ -229,7 +190,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
         except OSError as exc:  # ssl.SSLError (a certificate refused, too) is an OSError
             self._tcp.abort()
-            raise httpcore.ConnectError(_describe(exc)) from exc
+            raise httpcore.ConnectError(describe(exc)) from exc
         if transport is None:  # the connection closed during the handshake
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
         self._connection.transport = transport
@@ -259,154 +220,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return None
 
 
-def _describe(error: BaseException | None) -> str:
+def describe(error: BaseException | None) -> str:
     if error is None:
         return ""
     return str(error) or type(error).__name__
-
-
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Opens ``AsyncioStream`` connections (TCP; TLS comes from ``start_tls``), or hands over
-    one opened ahead (``open_ahead``)."""
-
-    def __init__(self) -> None:
-        self._ahead: dict[tuple[str, int], asyncio.Task[AsyncioStream]] = {}
-
-    def open_ahead(
-        self,
-        url: httpx.URL,
-        tls: Callable[[], ssl.SSLContext],
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        """Start opening a connection to ``url``'s origin in the background (TCP, then TLS with
-        the context ``tls()`` gives, for https), for the pool's next connection there to take.
-
-        A container's first request does this before its secret reads and checks, so the
-        handshakes' round trips pass meanwhile. The context is asked for only once TCP is up:
-        building one loads the whole CA bundle, CPU better spent while the SYN travels.
-        """
-        port = url.port or (443 if url.scheme == "https" else 80)
-        key = (url.raw_host.decode("ascii"), port)
-        if key not in self._ahead:
-            hostname = key[0] if url.scheme == "https" else None
-            self._ahead[key] = asyncio.ensure_future(self._open(key, tls, hostname, timeout))
-
-    async def _open(
-        self,
-        key: tuple[str, int],
-        tls: Callable[[], ssl.SSLContext],
-        hostname: str | None,
-        timeout: float | None,
-    ) -> AsyncioStream:
-        stream = await self._connect(*key, timeout)
-        if hostname is None:
-            return stream
-        context = tls()
-        context.set_alpn_protocols(["http/1.1"])  # as httpcore asks, for an equal connection
-        return await stream.start_tls(context, hostname, timeout)  # type: ignore[return-value]
-
-    async def close_ahead(self) -> None:
-        """Close what was opened ahead and never taken."""
-        ahead, self._ahead = self._ahead, {}
-        for task in ahead.values():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await (await task).aclose()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        ahead = self._ahead.pop((host, port), None)
-        if ahead is not None:
-            stream = await _taken(ahead)
-            if stream is not None:
-                return stream
-        return await self._connect(host, port, timeout, local_address, socket_options)
-
-    async def _connect(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> AsyncioStream:
-        loop = asyncio.get_running_loop()
-        _hands_off()  # a connection takes round trips; others may use the time
-        try:
-            async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_connection(
-                    _Connection,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("timed out connecting") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(_describe(exc)) from exc
-        sock = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return AsyncioStream(transport, connection, transport)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("the relay connects over TCP only")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-async def _taken(ahead: asyncio.Task[AsyncioStream]) -> AsyncioStream | None:
-    """The connection opened ahead, once it is open; ``None`` if that failed or the server has
-    closed it since (a fresh attempt then says what is wrong, in its own time)."""
-    if not ahead.done():
-        _hands_off()  # the handshakes are still under way: round trips
-    try:
-        stream = await ahead
-    except Exception:
-        return None
-    if stream.spent:
-        await stream.aclose()
-        return None
-    return stream
-
-
-def pooled_transport(
-    context: ssl.SSLContext,
-    *,
-    max_connections: int | None = None,
-    max_keepalive: int | None = None,
-    keepalive_expiry: float = 60.0,
-    backend: AsyncioBackend | None = None,
-) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connection pool connects through ``AsyncioBackend`` and
-    verifies with ``context``.
-
-    httpx's transport takes no network backend, so its pool (the one attribute it sends
-    through, ``_pool``, stable across httpx 0.2x and pinned in requirements.txt) is replaced by
-    an equal pool that has one; ``tests/unit/test_http_pool.py`` fails if that stops working.
-    """
-    import httpx
-
-    transport = httpx.AsyncHTTPTransport(verify=context, retries=0)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=context,
-        max_connections=max_connections,
-        max_keepalive_connections=max_keepalive,
-        keepalive_expiry=keepalive_expiry,
-        retries=0,
-        network_backend=backend or AsyncioBackend(),
-    )
-    return transport

@@ -1,0 +1,165 @@
+"""Opening connections for httpcore's pool: fresh ones, or one opened ahead; and the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import httpcore
+
+from glm_relay.http_pool.hooks import hands_off
+from glm_relay.http_pool.stream import AsyncioStream, Connection, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    import httpx
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """Opens ``AsyncioStream`` connections (TCP; TLS comes from ``start_tls``), or hands over
+    one opened ahead (``open_ahead``)."""
+
+    def __init__(self) -> None:
+        self._ahead: dict[tuple[str, int], asyncio.Task[AsyncioStream]] = {}
+
+    def open_ahead(
+        self,
+        url: httpx.URL,
+        tls: Callable[[], ssl.SSLContext],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Start opening a connection to ``url``'s origin in the background (TCP, then TLS with
+        the context ``tls()`` gives, for https), for the pool's next connection there to take.
+
+        A container's first request does this before its secret reads and checks, so the
+        handshakes' round trips pass meanwhile. The context is asked for only once TCP is up:
+        building one loads the whole CA bundle, CPU better spent while the SYN travels.
+        """
+        port = url.port or (443 if url.scheme == "https" else 80)
+        key = (url.raw_host.decode("ascii"), port)
+        if key not in self._ahead:
+            hostname = key[0] if url.scheme == "https" else None
+            self._ahead[key] = asyncio.ensure_future(self._open(key, tls, hostname, timeout))
+
+    async def _open(
+        self,
+        key: tuple[str, int],
+        tls: Callable[[], ssl.SSLContext],
+        hostname: str | None,
+        timeout: float | None,
+    ) -> AsyncioStream:
+        stream = await self._connect(*key, timeout)
+        if hostname is None:
+            return stream
+        context = tls()
+        context.set_alpn_protocols(["http/1.1"])  # as httpcore asks, for an equal connection
+        return await stream.start_tls(context, hostname, timeout)  # type: ignore[return-value]
+
+    async def close_ahead(self) -> None:
+        """Close what was opened ahead and never taken."""
+        ahead, self._ahead = self._ahead, {}
+        for task in ahead.values():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await (await task).aclose()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        ahead = self._ahead.pop((host, port), None)
+        if ahead is not None:
+            stream = await _taken(ahead)
+            if stream is not None:
+                return stream
+        return await self._connect(host, port, timeout, local_address, socket_options)
+
+    async def _connect(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> AsyncioStream:
+        loop = asyncio.get_running_loop()
+        hands_off()  # a connection takes round trips; others may use the time
+        try:
+            async with asyncio.timeout(timeout):
+                transport, connection = await loop.create_connection(
+                    Connection,
+                    host,
+                    port,
+                    local_addr=(local_address, 0) if local_address else None,
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout("timed out connecting") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(describe(exc)) from exc
+        sock = transport.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return AsyncioStream(transport, connection, transport)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("the relay connects over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def _taken(ahead: asyncio.Task[AsyncioStream]) -> AsyncioStream | None:
+    """The connection opened ahead, once it is open; ``None`` if that failed or the server has
+    closed it since (a fresh attempt then says what is wrong, in its own time)."""
+    if not ahead.done():
+        hands_off()  # the handshakes are still under way: round trips
+    try:
+        stream = await ahead
+    except Exception:
+        return None
+    if stream.spent:
+        await stream.aclose()
+        return None
+    return stream
+
+
+def pooled_transport(
+    context: ssl.SSLContext,
+    *,
+    max_connections: int | None = None,
+    max_keepalive: int | None = None,
+    keepalive_expiry: float = 60.0,
+    backend: AsyncioBackend | None = None,
+) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connection pool connects through ``AsyncioBackend`` and
+    verifies with ``context``.
+
+    httpx's transport takes no network backend, so its pool (the one attribute it sends
+    through, ``_pool``, stable across httpx 0.2x and pinned in requirements.txt) is replaced by
+    an equal pool that has one; ``tests/unit/test_http_pool.py`` fails if that stops working.
+    """
+    import httpx
+
+    transport = httpx.AsyncHTTPTransport(verify=context, retries=0)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=max_connections,
+        max_keepalive_connections=max_keepalive,
+        keepalive_expiry=keepalive_expiry,
+        retries=0,
+        network_backend=backend or AsyncioBackend(),
+    )
+    return transport
