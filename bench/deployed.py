@@ -155,7 +155,7 @@ def cold_start(backends: Backends, runs: int) -> list[Figure]:
 
 
 def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
-    figures = [warm_first_token(backends, requests=8 if quick else 25)]
+    figures = [warm_first_token(backends, requests=8 if quick else 60)]
     figures.extend(cold_start(backends, runs=3 if quick else 7))
     return figures
 
