@@ -11,7 +11,7 @@ over a shaped network (``bench/wan.py``: Zhipu 100 ms away, DynamoDB 2 ms): cold
 token with and without the quota overlap, and the round trips of the cold path. Numbers are
 medians of repeated runs.
 
-    python -m bench                 # the whole suite, about two minutes
+    python -m bench                 # the whole suite, about two and a half minutes
     python -m bench --quick         # fewer repetitions, under a minute
     python -m bench --json out.json # also write every figure, with its raw samples
     python -m bench --only deployed,wan

@@ -227,8 +227,8 @@ class RelayBody:
                     self._wake()
                     if paced:
                         # The upstream is pacing us (a model writing tokens): let the writer send
-                        # these frames before this task reads again, since httpx's next read
-                        # re-registers the socket with the selector (a system call) that would
+                        # these frames before this task reads again, since the next read (down
+                        # through httpx, httpcore and h11 to a future that waits for bytes) would
                         # otherwise sit between a chunk's arrival and its departure. Data that
                         # arrives back to back is better served by reading on.
                         await asyncio.sleep(0)
