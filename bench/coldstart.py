@@ -173,13 +173,6 @@ async def _api_cold(
             await process.wait()
 
 
-def api_cold(
-    backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
-) -> float:
-    """Milliseconds from spawning the bootstrap to the first content chunk at the Runtime API."""
-    return api_cold_run(backends, site, secrets, deployed=deployed).ms
-
-
 def api_cold_run(
     backends: Backends,
     site: LambdaSite,
@@ -188,7 +181,8 @@ def api_cold_run(
     deployed: bool = False,
     extra: Mapping[str, str] | None = None,
 ) -> ColdRun:
-    """``api_cold``, with both moments; ``extra`` goes over the function's environment."""
+    """Spawning the bootstrap to the first content chunk at the Runtime API (``.ms``), with the
+    moments between; ``extra`` goes over the function's environment."""
     return asyncio.run(_api_cold(backends, site, secrets, deployed, extra))
 
 
@@ -209,13 +203,6 @@ def start_baseline(
     )
 
 
-def baseline_cold(
-    backends: Backends, site: LambdaSite, secrets: str, *, deployed: bool = False
-) -> float:
-    """Milliseconds from spawning the baseline server to the first content of its first answer."""
-    return baseline_cold_run(backends, site, secrets, deployed=deployed).ms
-
-
 def baseline_cold_run(
     backends: Backends,
     site: LambdaSite,
@@ -224,7 +211,8 @@ def baseline_cold_run(
     deployed: bool = False,
     extra: Mapping[str, str] | None = None,
 ) -> ColdRun:
-    """``baseline_cold``, with both moments; ``extra`` goes over the baseline's environment."""
+    """Spawning the baseline server to the first content of its first answer (``.ms``), with the
+    moments between; ``extra`` goes over the baseline's environment."""
     backends.standin.clear_cache()
     started = time.perf_counter_ns()
     wall = time.time_ns()  # the timing client stamps with time.time_ns()
@@ -306,16 +294,18 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
         options: dict[str, list[float]] = {name: [] for name in SECRET_OPTIONS}
         for index in range(runs):
             detail["ours_rie_extension"].append(rie_cold(backends, site, "extension"))
-            detail["baseline_sdk"].append(baseline_cold(backends, baseline_site, "sdk"))
-            detail["ours_runtime_api_extension"].append(api_cold(backends, site, "extension"))
+            detail["baseline_sdk"].append(baseline_cold_run(backends, baseline_site, "sdk").ms)
+            detail["ours_runtime_api_extension"].append(
+                api_cold_run(backends, site, "extension").ms
+            )
             if index < extra_runs:
                 detail["ours_rie_sdk"].append(rie_cold(backends, site, "sdk"))
                 detail["baseline_extension"].append(
-                    baseline_cold(backends, baseline_site, "extension")
+                    baseline_cold_run(backends, baseline_site, "extension").ms
                 )
                 if not quick:
                     detail["ours_runtime_api_source"].append(
-                        api_cold(backends, source_site, "extension")
+                        api_cold_run(backends, source_site, "extension").ms
                     )
                     detail["ours_rie_dev_virtualenv"].append(rie_cold(backends, None, "extension"))
             handler.append(import_ms(site, "glm_relay.handler"))

@@ -22,12 +22,11 @@ Powertools and boto3, DynamoDB through boto3 in worker threads, the quota before
 from __future__ import annotations
 
 import sys
-import time
 
-from bench.coldstart import api_cold, baseline_cold, rie_cold
+from bench.coldstart import api_cold_run, baseline_cold_run, rie_cold
 from bench.common import Backends, Child, Figure, median, python_env
 from bench.lambda_site import LambdaSite
-from bench.timing import relay_request, rotated, stream, upstream_request
+from bench.timing import interleaved, relay_request, stream, upstream_request
 
 # The upstream's first token comes 150 ms after the request, the next ones every 20 ms (a model
 # writing 50 tokens a second). Sent back to back instead, the rest of the answer would keep the
@@ -84,14 +83,7 @@ def warm_first_token(backends: Backends, requests: int) -> Figure:
 
     ways = {"direct": direct, "ours": lambda: relay(ours), "baseline": lambda: relay(baseline)}
     try:
-        for _ in range(3):  # warm: secrets, JWT, pooled connections, first-use imports
-            for way in ways.values():
-                way()
-        seen: dict[str, list[float]] = {name: [] for name in ways}
-        for index in range(requests):
-            for name in rotated(list(ways), index):
-                seen[name].append(ways[name]())
-                time.sleep(SETTLE_S)
+        seen = interleaved(ways, requests, pause=SETTLE_S)
     except Exception:
         print("ours:\n" + ours.output(), file=sys.stderr)
         print("baseline:\n" + baseline.output(), file=sys.stderr)
@@ -123,8 +115,12 @@ def cold_start(backends: Backends, runs: int) -> list[Figure]:
     with LambdaSite(compiled=True) as site, LambdaSite(baseline=True) as baseline_site:
         for _ in range(runs):  # interleaved, so a load change falls on both sides alike
             detail["ours_rie"].append(rie_cold(backends, site, "extension", deployed=True))
-            detail["baseline"].append(baseline_cold(backends, baseline_site, "sdk", deployed=True))
-            detail["ours_runtime_api"].append(api_cold(backends, site, "extension", deployed=True))
+            detail["baseline"].append(
+                baseline_cold_run(backends, baseline_site, "sdk", deployed=True).ms
+            )
+            detail["ours_runtime_api"].append(
+                api_cold_run(backends, site, "extension", deployed=True).ms
+            )
     ours, base = median(detail["ours_rie"]), median(detail["baseline"])
     return [
         Figure(

@@ -365,13 +365,14 @@ async def test_a_connection_opened_ahead_is_the_one_the_first_request_uses(
     assert server.connections == 1
 
 
-async def test_a_request_waits_for_a_connection_still_opening_ahead() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(ok(b"answer"))
-        await writer.drain()
+async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(ok(b"answer"))
+    await writer.drain()
 
-    async with LoopbackServer(handler) as server:
+
+async def test_a_request_waits_for_a_connection_still_opening_ahead() -> None:
+    async with LoopbackServer(answer_once) as server:
         backend = AsyncioBackend()
         url = httpx.URL(f"http://127.0.0.1:{server.port}/chat")
         backend.open_ahead(url, ssl.create_default_context, timeout=2)
@@ -385,11 +386,8 @@ async def test_an_ahead_connection_that_failed_or_was_closed_gives_way_to_a_fres
     closing = [True]
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if closing[0]:
-            return  # the server drops the connection opened ahead before any request
-        await read_request(reader)
-        writer.write(ok(b"answer"))
-        await writer.drain()
+        if not closing[0]:  # else the server drops the connection opened ahead at once
+            await answer_once(reader, writer)
 
     async with LoopbackServer(handler) as server:
         backend = AsyncioBackend()

@@ -52,7 +52,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         hostname: str | None,
         timeout: float | None,
     ) -> AsyncioStream:
-        stream = await self._connect(*key, timeout)
+        stream = await self._connect(key, timeout)
         if hostname is None:
             return stream
         context = tls()
@@ -80,16 +80,17 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             stream = await _taken(ahead)
             if stream is not None:
                 return stream
-        return await self._connect(host, port, timeout, local_address, socket_options)
+        return await self._connect((host, port), timeout, local_address, socket_options or ())
 
     async def _connect(
         self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
+        address: tuple[str, int],
+        timeout: float | None,
         local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
+        socket_options: Iterable[Any] = (),
     ) -> AsyncioStream:
+        """A new TCP connection to ``address``."""
+        host, port = address
         loop = asyncio.get_running_loop()
         hands_off()  # a connection takes round trips; others may use the time
         try:
@@ -105,7 +106,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         except OSError as exc:
             raise httpcore.ConnectError(describe(exc)) from exc
         sock = transport.get_extra_info("socket")
-        for option in socket_options or ():
+        for option in socket_options:
             sock.setsockopt(*option)
         return AsyncioStream(transport, connection, transport)
 
