@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import uuid
@@ -270,6 +271,7 @@ def serving_thread(
             return
         ready.set()
         loop.run_forever()
+        _finish_tasks(loop)
 
     thread = threading.Thread(target=run, name="local-function-url", daemon=True)
     thread.start()
@@ -283,6 +285,17 @@ def serving_thread(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what still runs on a stopped loop and let it end, as ``asyncio.run`` does: no
+    coroutine (a connection accepted while the server closed) is finalised after the loop."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 async def serve_forever(
@@ -308,24 +321,18 @@ async def serve_forever(
         await server.close()
 
 
+KEEP_RUNNING_HELP = "as Lambda: a client that leaves does not stop the answer (read to its end)"
+REST_API_STAGE_HELP = "be an API Gateway REST API stage (payload 1.0 events, under /STAGE/)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--timeout", type=float, default=120.0, help="function timeout, seconds")
-    parser.add_argument(
-        "--keep-running",
-        action="store_true",
-        help="as Lambda: a client that leaves does not stop the answer (read to its end)",
-    )
-    parser.add_argument(
-        "--rest-api-stage",
-        metavar="STAGE",
-        help="be an API Gateway REST API stage (payload 1.0 events, under /STAGE/)",
-    )
+    parser.add_argument("--keep-running", action="store_true", help=KEEP_RUNNING_HELP)
+    parser.add_argument("--rest-api-stage", metavar="STAGE", help=REST_API_STAGE_HELP)
     args = parser.parse_args()
-    import os
-
     from glm_relay.handler import handle
 
     origins = tuple(o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "*").split(",") if o)
