@@ -425,3 +425,28 @@ async def test_closing_ahead_closes_a_connection_nobody_took() -> None:
         await asyncio.sleep(0.05)
         await backend.close_ahead()
         await asyncio.wait_for(ended.wait(), 2)
+
+
+async def test_a_request_that_leaves_while_the_ahead_connection_opens_closes_it_once_open() -> None:
+    ended = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client closes
+        ended.set()
+
+    async with LoopbackServer(handler) as server:
+        backend = AsyncioBackend()
+        release = asyncio.Event()
+
+        async def slow_open() -> httpcore.AsyncNetworkStream:
+            await release.wait()  # the handshakes take their time
+            return await open_stream(server.port)
+
+        backend._ahead[("127.0.0.1", server.port)] = asyncio.ensure_future(slow_open())  # type: ignore[assignment]
+        waiting = asyncio.ensure_future(backend.connect_tcp("127.0.0.1", server.port, timeout=2))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        await asyncio.wait_for(ended.wait(), 2)

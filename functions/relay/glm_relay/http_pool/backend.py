@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +42,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         key = (url.raw_host.decode("ascii"), port)
         if key not in self._ahead:
             hostname = key[0] if url.scheme == "https" else None
-            self._ahead[key] = asyncio.ensure_future(self._open(key, tls, hostname, timeout))
+            task = asyncio.ensure_future(self._open(key, tls, hostname, timeout))
+            task.add_done_callback(_settled)  # a failure nobody takes is no error of its own
+            self._ahead[key] = task
 
     async def _open(
         self,
@@ -60,12 +61,13 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         return await stream.start_tls(context, hostname, timeout)  # type: ignore[return-value]
 
     async def close_ahead(self) -> None:
-        """Close what was opened ahead and never taken."""
+        """Close what was opened ahead and never taken (or stop opening it)."""
         ahead, self._ahead = self._ahead, {}
         for task in ahead.values():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await (await task).aclose()
+            if task.done():
+                _close_opened(task)
+            else:
+                task.cancel()
 
     async def connect_tcp(
         self,
@@ -127,14 +129,28 @@ async def _taken(ahead: asyncio.Task[AsyncioStream]) -> AsyncioStream | None:
     closed it since (a fresh attempt then says what is wrong, in its own time)."""
     if not ahead.done():
         hands_off()  # the handshakes are still under way: round trips
-    try:
-        stream = await ahead
-    except Exception:
+        try:
+            await asyncio.wait([ahead])
+        except asyncio.CancelledError:
+            ahead.add_done_callback(_close_opened)  # the request left; the connection goes too
+            raise
+    if ahead.cancelled() or ahead.exception() is not None:
         return None
+    stream = ahead.result()
     if stream.spent:
-        await stream.aclose()
+        stream.close()
         return None
     return stream
+
+
+def _settled(task: asyncio.Task[AsyncioStream]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed attempt is reported by the fresh one after it
+
+
+def _close_opened(task: asyncio.Task[AsyncioStream]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        task.result().close()
 
 
 def pooled_transport(

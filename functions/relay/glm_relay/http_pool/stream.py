@@ -166,6 +166,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteError(describe(connection.error))
 
     async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the connection now (what ``aclose`` does, callable from a callback too)."""
         self._held = []
         self._tcp.close()
 
