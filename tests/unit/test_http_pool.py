@@ -410,14 +410,19 @@ async def test_an_ahead_connection_that_failed_or_was_closed_gives_way_to_a_fres
     await transport.aclose()
 
 
-async def test_closing_ahead_closes_a_connection_nobody_took() -> None:
-    ended = asyncio.Event()
+def until_closed(ended: asyncio.Event) -> Handler:
+    """A server side that reads until the client closes, then says so."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until the client closes
+        await reader.read()
         ended.set()
 
-    async with LoopbackServer(handler) as server:
+    return handler
+
+
+async def test_closing_ahead_closes_a_connection_nobody_took() -> None:
+    ended = asyncio.Event()
+    async with LoopbackServer(until_closed(ended)) as server:
         backend = AsyncioBackend()
         backend.open_ahead(
             httpx.URL(f"http://127.0.0.1:{server.port}/"), ssl.create_default_context
@@ -429,12 +434,7 @@ async def test_closing_ahead_closes_a_connection_nobody_took() -> None:
 
 async def test_a_request_that_leaves_while_the_ahead_connection_opens_closes_it_once_open() -> None:
     ended = asyncio.Event()
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until the client closes
-        ended.set()
-
-    async with LoopbackServer(handler) as server:
+    async with LoopbackServer(until_closed(ended)) as server:
         backend = AsyncioBackend()
         release = asyncio.Event()
 
