@@ -11,15 +11,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
-import httpx
 import pytest
 
 from devtools.stack import DevStack, free_port
 from mock_upstream.answer import expected_chunks
-from tests.support.resume import Container, cut_after, wait_upstream_idle
+from tests.support.resume import Container, chat_url, cut_after, wait_upstream_idle
 from tests.support.sse_client import read_stream
+from tests.support.upstream import upstream_bodies
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("upstream_log")
@@ -53,16 +52,6 @@ def other_process(stack: DevStack) -> Iterator[str]:
             process.wait(5)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def chat_url(base: str, question: str, token: str) -> str:
-    return f"{base}/chat?q={quote(question)}&access_token={token}"
-
-
-def upstream_bodies(stack: DevStack, client: httpx.Client) -> list[dict]:
-    assert stack.upstream is not None
-    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
-    return [r["body"] for r in records if r["path"].endswith("/chat/completions")]
 
 
 @pytest.mark.parametrize(

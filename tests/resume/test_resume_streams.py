@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -21,20 +20,11 @@ from glm_relay.access import mint_access_token
 from glm_relay.runtime import InvocationContext, now_ms
 from glm_relay.web.app import WebApp
 from mock_upstream.answer import expected_chunks
-from tests.support.resume import Container, cut_after, wait_upstream_idle
+from tests.support.resume import Container, chat_url, cut_after, wait_upstream_idle
 from tests.support.sse_client import read_stream
+from tests.support.upstream import upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
-
-
-def chat_url(base: str, question: str, token: str) -> str:
-    return f"{base}/chat?q={quote(question)}&access_token={token}"
-
-
-def upstream_bodies(stack: DevStack, client: httpx.Client) -> list[dict]:
-    assert stack.upstream is not None
-    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
-    return [r["body"] for r in records if r["path"].endswith("/chat/completions")]
 
 
 def resume(client: httpx.Client, url: str, last_id: str, **kwargs):

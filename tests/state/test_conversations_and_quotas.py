@@ -12,6 +12,7 @@ from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
 from glm_relay.access import TokenLimits, mint_access_token
 from mock_upstream.answer import expected_chunks
 from tests.support.sse_client import StreamResult, parse_frames, read_stream
+from tests.support.upstream import upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 
@@ -27,12 +28,6 @@ def ask(
 ) -> StreamResult:
     url = f"{stack.url}/chat?q={quote(question)}&conversation={conversation}&access_token={token}"
     return read_stream(client, "GET", url)
-
-
-def upstream_bodies(stack: DevStack, client: httpx.Client) -> list[dict]:
-    assert stack.upstream is not None
-    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
-    return [r["body"] for r in records]
 
 
 def test_follow_up_questions_reach_the_upstream_with_the_earlier_turns_in_order(

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +22,11 @@ from glm_relay.state.journal import StreamJournal
 from glm_relay.web.app import WebApp
 from glm_relay.web.services import Services
 from tests.support.sse_client import StreamResult, parse_frames
+
+
+def chat_url(base: str, question: str, token: str) -> str:
+    """``GET /chat`` for ``question`` at ``base``, as the page's EventSource asks it."""
+    return f"{base}/chat?q={quote(question)}&access_token={token}"
 
 
 def item_bytes(item: dict[str, Any]) -> int:
