@@ -62,7 +62,13 @@ class ZhipuClient:
         self._url: httpx.URL | None = None  # parsed once (httpx would on every request)
         self._transport = transport
         self._backend: AsyncioBackend | None = None  # the pool's, when this client builds it
-        self._timeout: dict[str, float | None] = {}
+        # httpcore's per-request timeouts (what ``httpx.Timeout(...).as_dict()`` gives).
+        self._timeout: dict[str, float | None] = {
+            "connect": settings.connect_timeout_seconds,
+            "read": settings.idle_timeout_seconds,
+            "write": settings.connect_timeout_seconds,
+            "pool": settings.connect_timeout_seconds,
+        }
         self._sleep = sleep
         self._clock = clock
 
@@ -85,17 +91,10 @@ class ZhipuClient:
         return self._transport
 
     def _parsed_url(self) -> httpx.URL:
-        """The chat URL, parsed on first use with the timeouts (httpx is imported lazily)."""
+        """The chat URL, parsed on first use (httpx is imported lazily)."""
         if self._url is None:
             import httpx
 
-            s = self._settings
-            self._timeout = httpx.Timeout(
-                connect=s.connect_timeout_seconds,
-                read=s.idle_timeout_seconds,
-                write=s.connect_timeout_seconds,
-                pool=s.connect_timeout_seconds,
-            ).as_dict()
             self._url = httpx.URL(self._url_text)
         return self._url
 
