@@ -34,7 +34,7 @@ from bench.common import (
     stream,
     upstream_request,
 )
-from bench.timing import rotated
+from bench.timing import interleaved, rotated
 
 STAMPED = "per-chunk latency #stamp #chunks=200 #delay=5"
 FIRST_TOKEN = "first token #chunks=3"
@@ -152,11 +152,12 @@ def per_chunk(ways: dict[str, Target], rounds: int) -> list[Figure]:
 
 
 def first_token(ways: dict[str, Target], requests: int) -> Figure:
-    ways = {name: way for name, way in ways.items() if name != "floor"}
-    seen: dict[str, list[float]] = {name: [] for name in ways}
-    for index in range(requests):
-        for name in rotated(list(ways), index):
-            seen[name].append(ways[name].ask(FIRST_TOKEN).first_content_ms)
+    asks = {
+        name: (lambda way=way: way.ask(FIRST_TOKEN).first_content_ms)
+        for name, way in ways.items()
+        if name != "floor"
+    }
+    seen = interleaved(asks, requests, warm_up=0)
     direct = median(seen["direct"])
     ours, baseline = median(seen["ours"]) - direct, median(seen["baseline"]) - direct
     return Figure(
@@ -174,14 +175,14 @@ def first_token(ways: dict[str, Target], requests: int) -> Figure:
 
 
 def throughput(ways: dict[str, Target], runs: int) -> Figure:
-    ways = {name: way for name, way in ways.items() if name != "floor"}
-    rates: dict[str, list[float]] = {name: [] for name in ways}
-    for index in range(runs):
-        for name in rotated(list(ways), index):
-            timing = ways[name].ask(THROUGHPUT)
-            if timing.contents < 5000:
-                raise RuntimeError(f"{name}: {timing.contents} chunks, not 5000")
-            rates[name].append(5000 / timing.total_s)
+    def rate(name: str) -> float:
+        timing = ways[name].ask(THROUGHPUT)
+        if timing.contents < 5000:
+            raise RuntimeError(f"{name}: {timing.contents} chunks, not 5000")
+        return 5000 / timing.total_s
+
+    asks = {name: (lambda name=name: rate(name)) for name in ways if name != "floor"}
+    rates = interleaved(asks, runs, warm_up=0)
     ours, baseline = median(rates["ours"]), median(rates["baseline"])
     return Figure(
         key="throughput",
