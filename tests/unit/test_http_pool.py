@@ -12,7 +12,7 @@ import asyncio
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpcore
 import httpx
@@ -26,55 +26,7 @@ from glm_relay.http_pool import (
     pooled_transport,
     when_out_of_hands,
 )
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class LoopbackServer:
-    """An asyncio TCP server on 127.0.0.1 that counts the connections it accepted."""
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-        self.connections = 0
-        self.server: asyncio.Server | None = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self._handler(reader, writer)
-        finally:
-            writer.close()
-
-    async def __aenter__(self) -> LoopbackServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-
-    ssl: ssl.SSLContext | None = None
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    """One HTTP/1.1 request with a Content-Length body, whole."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return head + await reader.readexactly(length)
-
-
-def ok(body: bytes, *, close: bool = False) -> bytes:
-    connection = b"Connection: close\r\n" if close else b""
-    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), connection, body)
+from tests.support.loopback import Handler, LoopbackServer, ok, read_request
 
 
 async def open_stream(port: int) -> httpcore.AsyncNetworkStream:
@@ -285,16 +237,6 @@ async def test_a_chunked_answer_is_read_as_it_comes() -> None:
         await response.aclose()
         await transport.aclose()
     assert seen == parts
-
-
-def test_the_transport_sends_through_the_asyncio_backend() -> None:
-    """httpx takes no network backend; ``pooled_transport`` swaps its pool for one that has
-    ours. If a new httpx stops sending through ``_pool``, this says so."""
-    transport = pooled_transport(ssl.create_default_context(), max_connections=3)
-    pool = transport._pool
-    assert isinstance(pool, httpcore.AsyncConnectionPool)
-    assert isinstance(pool._network_backend, AsyncioBackend)
-    assert pool._max_connections == 3
 
 
 async def test_the_out_of_hands_hook_fires_on_connecting_and_once_the_request_is_written() -> None:

@@ -96,7 +96,7 @@ async def test_a_stream_is_posted_with_the_key_and_decoded_into_typed_pieces() -
     h = Harness(answers(streamed(body)))
 
     stream = await h.open()
-    pieces = stream.parse(await stream.read())
+    pieces = list(stream.parse(await stream.read()))
 
     (sent,) = h.requests
     assert sent.url == "https://upstream.test/v4/chat/completions"
@@ -192,13 +192,15 @@ async def test_an_error_frame_mid_stream_and_a_failed_finish_are_errors() -> Non
     h = Harness(answers(streamed(body)))
     stream = await h.open()
 
+    pieces = stream.parse(await stream.read())
+    assert next(pieces) == TextPiece("a")  # the frame before the error is not lost
     with pytest.raises(RelayError) as raised:
-        stream.parse(await stream.read())
+        next(pieces)
     assert raised.value.code is ErrorCode.CONTENT_FILTERED
 
     filtered = sse(chunk({}, finish_reason="sensitive"))
     h = Harness(answers(streamed(filtered)))
     stream = await h.open()
-    (finish,) = stream.parse(await stream.read())
+    (finish,) = list(stream.parse(await stream.read()))
     assert isinstance(finish, Finish) and finish.failure is not None
     assert finish.failure.code is ErrorCode.CONTENT_FILTERED

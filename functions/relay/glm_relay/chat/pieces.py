@@ -6,6 +6,7 @@ formats only ever see these types.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -69,8 +70,9 @@ class AnswerStream(Protocol):
     async def read(self) -> bytes:
         """The next bytes, ``b""`` at the end; a broken or silent source is a ``RelayError``."""
 
-    def parse(self, data: bytes) -> list[Piece | Finish]:
-        """Decode ``data``; raises ``RelayError`` for in-stream errors and garbage."""
+    def parse(self, data: bytes) -> Iterable[Piece | Finish]:
+        """Decode ``data``; an in-stream error or garbage raises ``RelayError`` after the
+        pieces before it."""
 
     async def aclose(self) -> None:
         """Release the source (closing it if it was not read to the end)."""

@@ -10,15 +10,17 @@ then leave in one write. httpcore still speaks HTTP/1.1, pools and keeps connect
 httpx still maps its errors. Certificates are verified with the context given, always.
 """
 
-from glm_relay.http_pool.backend import AsyncioBackend, pooled_transport
+from glm_relay.http_pool.backend import AsyncioBackend
 from glm_relay.http_pool.hooks import when_out_of_hands
 from glm_relay.http_pool.stream import COALESCE_LIMIT, READ_HIGH_WATER, AsyncioStream
+from glm_relay.http_pool.transport import PooledTransport, pooled_transport
 
 __all__ = [
     "COALESCE_LIMIT",
     "READ_HIGH_WATER",
     "AsyncioBackend",
     "AsyncioStream",
+    "PooledTransport",
     "pooled_transport",
     "when_out_of_hands",
 ]

@@ -151,32 +151,3 @@ def _settled(task: asyncio.Task[AsyncioStream]) -> None:
 def _close_opened(task: asyncio.Task[AsyncioStream]) -> None:
     if not task.cancelled() and task.exception() is None:
         task.result().close()
-
-
-def pooled_transport(
-    context: ssl.SSLContext,
-    *,
-    max_connections: int | None = None,
-    max_keepalive: int | None = None,
-    keepalive_expiry: float = 60.0,
-    backend: AsyncioBackend | None = None,
-) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connection pool connects through ``AsyncioBackend`` and
-    verifies with ``context``.
-
-    httpx's transport takes no network backend, so its pool (the one attribute it sends
-    through, ``_pool``, stable across httpx 0.2x and pinned in requirements.txt) is replaced by
-    an equal pool that has one; ``tests/unit/test_http_pool.py`` fails if that stops working.
-    """
-    import httpx
-
-    transport = httpx.AsyncHTTPTransport(verify=context, retries=0)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=context,
-        max_connections=max_connections,
-        max_keepalive_connections=max_keepalive,
-        keepalive_expiry=keepalive_expiry,
-        retries=0,
-        network_backend=backend or AsyncioBackend(),
-    )
-    return transport

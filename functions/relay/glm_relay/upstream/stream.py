@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
@@ -47,16 +48,17 @@ class UpstreamStream:
         except httpx.TransportError as exc:
             raise transport_error(exc, connecting=False) from None
 
-    def parse(self, data: bytes) -> list[Piece | Finish]:
-        """Decode ``data`` into pieces; raises ``RelayError`` for error frames and garbage."""
-        pieces: list[Piece | Finish] = []
+    def parse(self, data: bytes) -> Iterator[Piece | Finish]:
+        """Decode ``data`` into pieces, in order; an error frame or garbage raises
+        ``RelayError`` where it stands, after the pieces of the frames before it (one read
+        may hold several frames)."""
         for event in self._decoder.feed(data):
             if event.data == _DONE:
                 continue
             plain = plain_content(event.data)
             if plain is not None:
                 if plain.text:
-                    pieces.append(plain)
+                    yield plain
                 continue
             try:
                 chunk = json.loads(event.data)
@@ -70,8 +72,9 @@ class UpstreamStream:
                 )
             if "error" in chunk:
                 raise error_from_body(chunk, status=0)
+            pieces: list[Piece | Finish] = []
             pieces_of_chunk(chunk, pieces)
-        return pieces
+            yield from pieces
 
     async def aclose(self) -> None:
         """Release the connection (closing it if the body was not read to the end)."""

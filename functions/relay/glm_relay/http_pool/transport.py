@@ -1,0 +1,323 @@
+"""An httpx transport that keeps a pool of HTTP/1.1 connections over ``AsyncioStream``.
+
+httpx sends through it like through its own (``handle_async_request`` gives an
+``httpx.Response`` whose body streams as it arrives, and failures are httpx's exceptions), but
+a request takes one task step from here to the wire: no connection-pool locks that yield to
+the event loop, no cancel scopes, and the framing of ``glm_relay.http_pool.h1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import httpcore
+import httpx
+
+from glm_relay.http_pool.backend import AsyncioBackend
+from glm_relay.http_pool.h1 import (
+    HEAD_END,
+    MAX_HEAD_BYTES,
+    ProtocolError,
+    ResponseHead,
+    parse_head,
+    request_head,
+)
+
+if TYPE_CHECKING:
+    from glm_relay.http_pool.stream import AsyncioStream
+
+Origin = tuple[str, str, int]
+# What a read asks the connection for at most.
+_READ_SIZE = 64 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# httpcore's failures as httpx's own (what httpx's transport maps them to).
+_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.WriteError: httpx.WriteError,
+}
+
+
+def _as_httpx(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+    kind = _ERRORS.get(type(exc), httpx.RemoteProtocolError)
+    return kind(str(exc) or type(exc).__name__, request=request)
+
+
+class PooledConnection:
+    """One kept connection: its stream, and what has been read past the last response."""
+
+    __slots__ = ("idle_since", "origin", "stream")
+
+    def __init__(self, stream: AsyncioStream, origin: Origin) -> None:
+        self.stream = stream
+        self.origin = origin
+        self.idle_since = 0.0
+
+    async def exchange(self, request: httpx.Request, payload: bytes) -> tuple[ResponseHead, bytes]:
+        """Send the request; read up to the end of the response's head. Returns the head and
+        the bytes read past it (the start of the body, still framed)."""
+        timeouts = request.extensions.get("timeout") or {}
+        url = request.url
+        target = url.raw_path  # path and query, as httpx encoded them
+        head = request_head(request.method.encode("ascii"), target, request.headers.raw)
+        stream = self.stream
+        # Held, then sent together by the first read: one write, one TLS record for both.
+        await stream.write(head, timeouts.get("write"))
+        await stream.write(payload, timeouts.get("write"))
+        read_timeout = timeouts.get("read")
+        method = request.method.encode("ascii")
+        buffer = b""
+        while True:
+            end = buffer.find(HEAD_END)
+            if end < 0:
+                if len(buffer) > MAX_HEAD_BYTES:
+                    raise ProtocolError("the server's response head is too large")
+                data = await stream.read(_READ_SIZE, read_timeout)  # sends what write held
+                if not data:
+                    raise ProtocolError("the server closed the connection without a response")
+                buffer += data
+                continue
+            parsed = parse_head(buffer[:end], method=method)
+            buffer = buffer[end + len(HEAD_END) :]
+            if 100 <= parsed.status < 200:
+                if parsed.status == 101:
+                    raise ProtocolError("the server switched protocols unasked")
+                continue  # an interim answer (100 Continue); the real one follows
+            return parsed, buffer
+
+
+class ResponseBody(httpx.AsyncByteStream):
+    """A response's body as it arrives. Read to its end, its connection goes back to the pool
+    (if both sides keep it alive); closed before that, the connection is closed."""
+
+    def __init__(
+        self,
+        connection: PooledConnection,
+        head: ResponseHead,
+        first: bytes,
+        request: httpx.Request,
+        release: Callable[[PooledConnection, bool], None],
+    ) -> None:
+        self._connection = connection
+        self._head = head
+        self._first = first
+        self._request = request
+        self._release = release
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        body, request = self._head.body, self._request
+        timeout = (request.extensions.get("timeout") or {}).get("read")
+        stream = self._connection.stream
+        try:
+            if self._first:
+                data, self._first = self._first, b""
+                decoded = body.feed(data)
+                if decoded:
+                    yield decoded
+            while not body.done:
+                data = await stream.read(_READ_SIZE, timeout)
+                if not data:
+                    body.end()
+                    break
+                decoded = body.feed(data)
+                if decoded:
+                    yield decoded
+        except (httpcore.NetworkError, httpcore.TimeoutException, ProtocolError) as exc:
+            self._finish(reuse=False)
+            raise _as_httpx(exc, request) from None
+        self._finish(reuse=self._head.keep_alive)
+
+    async def aclose(self) -> None:
+        self._finish(reuse=False)
+
+    def _finish(self, *, reuse: bool) -> None:
+        if not self._released:
+            self._released = True
+            self._release(self._connection, reuse)
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """Keeps connections per origin (at most ``max_keepalive`` idle, each for
+    ``keepalive_expiry`` seconds; at most ``max_connections`` in all, others wait their turn
+    within the pool timeout), verifying TLS with ``context``."""
+
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        *,
+        max_connections: int | None = None,
+        max_keepalive: int | None = None,
+        keepalive_expiry: float = 60.0,
+        backend: AsyncioBackend | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        context.set_alpn_protocols(["http/1.1"])
+        self._context = context
+        self._max_connections = max_connections
+        self._max_keepalive = max_keepalive
+        self._keepalive_expiry = keepalive_expiry
+        self._backend = backend or AsyncioBackend()
+        self._clock = clock
+        self._idle: list[PooledConnection] = []  # the most recently used last
+        self._open = 0  # connections in use or idle
+        self._waiting: list[asyncio.Future[None]] = []
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(
+                f"the scheme {scheme!r} is not http(s)", request=request
+            )
+        origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        payload = await _payload(request)
+        connection = await self._acquire(origin, request)
+        try:
+            head, first = await connection.exchange(request, payload)
+        except (httpcore.NetworkError, httpcore.TimeoutException, ProtocolError) as exc:
+            self._release(connection, False)
+            raise _as_httpx(exc, request) from None
+        except BaseException:
+            self._release(connection, False)
+            raise
+        body = ResponseBody(connection, head, first, request, self._release)
+        return httpx.Response(
+            head.status,
+            headers=head.headers,
+            stream=body,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+            request=request,
+        )
+
+    def _idle_connection(self, origin: Origin) -> PooledConnection | None:
+        """The most recently used idle connection to ``origin`` still fit for a request;
+        the expired and the ones the server closed are closed on the way."""
+        if not self._idle:
+            return None
+        now = self._clock()
+        for index in range(len(self._idle) - 1, -1, -1):
+            connection = self._idle[index]
+            stale = now - connection.idle_since > self._keepalive_expiry
+            if stale or connection.stream.spent:
+                del self._idle[index]
+                self._drop(connection)
+            elif connection.origin == origin:
+                del self._idle[index]
+                return connection
+        return None
+
+    async def _acquire(self, origin: Origin, request: httpx.Request) -> PooledConnection:
+        """An idle connection to ``origin``, or a new one once there is room for it (waiting
+        at most the pool timeout)."""
+        timeouts = request.extensions.get("timeout") or {}
+        while True:
+            connection = self._idle_connection(origin)
+            if connection is not None:
+                return connection
+            if self._max_connections is None or self._open < self._max_connections:
+                break
+            if self._idle:  # an idle connection to another origin gives way
+                self._drop(self._idle.pop(0))
+                continue
+            try:
+                await self._wait_turn(timeouts.get("pool"))
+            except TimeoutError:
+                message = "no connection was free in time"
+                raise httpx.PoolTimeout(message, request=request) from None
+        self._open += 1
+        scheme, host, port = origin
+        connect_timeout = timeouts.get("connect")
+        try:
+            stream = await self._backend.connect_tcp(host, port, timeout=connect_timeout)
+            if scheme == "https":
+                stream = await stream.start_tls(self._context, host, connect_timeout)
+        except (httpcore.NetworkError, httpcore.TimeoutException) as exc:
+            self._drop(None)
+            raise _as_httpx(exc, request) from None
+        except BaseException:
+            self._drop(None)
+            raise
+        return PooledConnection(stream, origin)  # type: ignore[arg-type]
+
+    async def _wait_turn(self, timeout: float | None) -> None:
+        """Wait until a connection is released (``TimeoutError`` after ``timeout``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except BaseException:
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            elif not waiter.cancelled():
+                self._hand_on()  # woken, but leaving: the next in line gets the turn
+            raise
+
+    def _release(self, connection: PooledConnection, reuse: bool) -> None:
+        """A response is done with ``connection``: keep it for the next request, or close it."""
+        if reuse and not self._closed and not connection.stream.spent:
+            connection.idle_since = self._clock()
+            self._idle.append(connection)
+            if self._max_keepalive is not None and len(self._idle) > self._max_keepalive:
+                self._drop(self._idle.pop(0))
+            self._hand_on()
+            return
+        self._drop(connection)
+
+    def _drop(self, connection: PooledConnection | None) -> None:
+        """Close ``connection`` (or count out one that never opened) and make room."""
+        if connection is not None:
+            connection.stream.close()
+        self._open -= 1
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Wake the first request waiting for room or for an idle connection."""
+        while self._waiting:
+            waiter = self._waiting.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            self._drop(connection)
+        await self._backend.close_ahead()
+
+
+async def _payload(request: httpx.Request) -> bytes:
+    """The request's body, whole (the relay's requests are JSON documents)."""
+    try:
+        return request.content
+    except httpx.RequestNotRead:
+        return b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+
+
+def pooled_transport(
+    context: ssl.SSLContext,
+    *,
+    max_connections: int | None = None,
+    max_keepalive: int | None = None,
+    keepalive_expiry: float = 60.0,
+    backend: AsyncioBackend | None = None,
+) -> PooledTransport:
+    """The container's kind of connection pool: verifying with ``context``, connecting
+    through ``backend`` (which may hold a connection opened ahead)."""
+    return PooledTransport(
+        context,
+        max_connections=max_connections,
+        max_keepalive=max_keepalive,
+        keepalive_expiry=keepalive_expiry,
+        backend=backend,
+    )
