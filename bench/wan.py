@@ -325,7 +325,7 @@ def figures(cold: dict[str, list[ColdSample]], warm: dict[str, list[float]]) -> 
             note=(
                 f"ours: init (imports) {phase(OURS, 'spawn_to_invocation'):.0f} ms, then the "
                 f"invocation to the connection {phase(OURS, 'invocation_to_connection'):.0f} ms "
-                f"(the app built, httpx and httpcore imported: the connection is opened ahead, "
+                f"(the app built, httpx imported: the connection is opened ahead, "
                 f"before the secrets and the token check); QUOTA_OVERLAP=false "
                 f"{phase(STRICT, 'spawn_to_connection'):.0f} ms"
             ),

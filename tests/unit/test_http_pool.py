@@ -14,7 +14,6 @@ import ssl
 import struct
 from collections.abc import AsyncIterator
 
-import httpcore
 import httpx
 import pytest
 import trustme
@@ -23,13 +22,14 @@ from glm_relay.http_pool import (
     COALESCE_LIMIT,
     READ_HIGH_WATER,
     AsyncioBackend,
+    AsyncioStream,
     pooled_transport,
     when_out_of_hands,
 )
 from tests.support.loopback import Handler, LoopbackServer, ok, read_request
 
 
-async def open_stream(port: int) -> httpcore.AsyncNetworkStream:
+async def open_stream(port: int) -> AsyncioStream:
     return await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
 
 
@@ -100,7 +100,7 @@ async def test_a_silent_server_is_a_read_timeout_and_a_reset_is_a_read_error() -
 
     async with LoopbackServer(silent) as server:
         stream = await open_stream(server.port)
-        with pytest.raises(httpcore.ReadTimeout):
+        with pytest.raises(httpx.ReadTimeout):
             await stream.read(1024, timeout=0.05)
         release.set()
         await stream.aclose()
@@ -123,7 +123,7 @@ async def test_a_silent_server_is_a_read_timeout_and_a_reset_is_a_read_error() -
     async with LoopbackServer(reset) as server:
         stream = await open_stream(server.port)
         await stream.write(b"x")
-        with pytest.raises(httpcore.ReadError):
+        with pytest.raises(httpx.ReadError):
             await stream.read(1024, timeout=2)
         await stream.aclose()
 
@@ -380,11 +380,11 @@ async def test_a_request_that_leaves_while_the_ahead_connection_opens_closes_it_
         backend = AsyncioBackend()
         release = asyncio.Event()
 
-        async def slow_open() -> httpcore.AsyncNetworkStream:
+        async def slow_open() -> AsyncioStream:
             await release.wait()  # the handshakes take their time
             return await open_stream(server.port)
 
-        backend._ahead[("127.0.0.1", server.port)] = asyncio.ensure_future(slow_open())  # type: ignore[assignment]
+        backend._ahead[("127.0.0.1", server.port)] = asyncio.ensure_future(slow_open())
         waiting = asyncio.ensure_future(backend.connect_tcp("127.0.0.1", server.port, timeout=2))
         await asyncio.sleep(0.05)
         waiting.cancel()

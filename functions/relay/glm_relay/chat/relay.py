@@ -228,7 +228,7 @@ class RelayBody:
                     if paced:
                         # The upstream is pacing us (a model writing tokens): let the writer send
                         # these frames before this task reads again, since the next read (down
-                        # through httpx, httpcore and h11 to a future that waits for bytes) would
+                        # through httpx and the pool to a future that waits for bytes) would
                         # otherwise sit between a chunk's arrival and its departure. Data that
                         # arrives back to back is better served by reading on.
                         await asyncio.sleep(0)

@@ -1,23 +1,21 @@
-"""Opening connections for httpcore's pool: fresh ones, or one opened ahead; and the pool."""
+"""Opening connections for the pool: fresh ones, or one opened ahead."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import httpcore
+import httpx
 
 from glm_relay.http_pool.hooks import hands_off
 from glm_relay.http_pool.stream import AsyncioStream, Connection, describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-    import httpx
+    from collections.abc import Callable
 
 
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
+class AsyncioBackend:
     """Opens ``AsyncioStream`` connections (TCP; TLS comes from ``start_tls``), or hands over
     one opened ahead (``open_ahead``)."""
 
@@ -57,8 +55,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         if hostname is None:
             return stream
         context = tls()
-        context.set_alpn_protocols(["http/1.1"])  # as httpcore asks, for an equal connection
-        return await stream.start_tls(context, hostname, timeout)  # type: ignore[return-value]
+        context.set_alpn_protocols(["http/1.1"])  # as the pool asks, for an equal connection
+        return await stream.start_tls(context, hostname, timeout)
 
     async def close_ahead(self) -> None:
         """Close what was opened ahead and never taken (or stop opening it)."""
@@ -69,59 +67,28 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             else:
                 task.cancel()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(self, host: str, port: int, timeout: float | None) -> AsyncioStream:
+        """A connection to ``host:port``: the one opened ahead if it is fit, else a new one."""
         ahead = self._ahead.pop((host, port), None)
         if ahead is not None:
             stream = await _taken(ahead)
             if stream is not None:
                 return stream
-        return await self._connect((host, port), timeout, local_address, socket_options or ())
+        return await self._connect((host, port), timeout)
 
-    async def _connect(
-        self,
-        address: tuple[str, int],
-        timeout: float | None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] = (),
-    ) -> AsyncioStream:
-        """A new TCP connection to ``address``."""
+    async def _connect(self, address: tuple[str, int], timeout: float | None) -> AsyncioStream:
+        """A new TCP connection to ``address`` (asyncio turns Nagle off on it)."""
         host, port = address
         loop = asyncio.get_running_loop()
         hands_off()  # a connection takes round trips; others may use the time
         try:
             async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_connection(
-                    Connection,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                )
+                transport, connection = await loop.create_connection(Connection, host, port)
         except TimeoutError:
-            raise httpcore.ConnectTimeout("timed out connecting") from None
+            raise httpx.ConnectTimeout("timed out connecting") from None
         except OSError as exc:
-            raise httpcore.ConnectError(describe(exc)) from exc
-        sock = transport.get_extra_info("socket")
-        for option in socket_options:
-            sock.setsockopt(*option)
+            raise httpx.ConnectError(describe(exc)) from exc
         return AsyncioStream(transport, connection, transport)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("the relay connects over TCP only")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 async def _taken(ahead: asyncio.Task[AsyncioStream]) -> AsyncioStream | None:

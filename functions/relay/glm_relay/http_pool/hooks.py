@@ -18,8 +18,8 @@ def when_out_of_hands(callback: Callable[[], None] | None) -> Iterator[None]:
     pool here is out of its hands: written to the wire, or about to wait on a new connection.
 
     Callers overlap other work with the request from then on, and no earlier: before that point
-    the request still needs this task's CPU. (httpcore's ``trace`` extension could say the same,
-    at the cost of an awaited callback per step of every request.)
+    the request still needs this task's CPU. (httpcore's ``trace`` extension says the same for
+    httpx's own transport, at the cost of an awaited callback per step of every request.)
     """
     token = _out_of_hands.set(callback)
     try:

@@ -1,14 +1,14 @@
-"""One connection as httpcore sees it, over an asyncio transport: reads into a bounded buffer,
-holds a request's writes until its answer is read, and speaks TLS through ``loop.start_tls``."""
+"""One connection over an asyncio transport: reads into a bounded buffer, holds a request's
+writes until its answer is read, and speaks TLS through ``loop.start_tls``. Failures are
+httpx's transport errors (the transport adds the request they belong to)."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
 from collections import deque
-from typing import Any
 
-import httpcore
+import httpx
 
 from glm_relay.http_pool.hooks import hands_off
 
@@ -102,8 +102,8 @@ async def _wait(connection: Connection, slot: str, timeout: float | None) -> Non
             timer.cancel()
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
-    """One connection as httpcore sees it. ``tcp`` is the socket's own transport, under the TLS
+class AsyncioStream:
+    """One connection. ``tcp`` is the socket's own transport, under the TLS
     one when there is TLS: closing it ends the connection at once, as httpx's default does
     (no TLS close_notify exchange to wait for)."""
 
@@ -130,11 +130,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             try:
                 await _wait(connection, "reader", timeout)
             except TimeoutError:
-                raise httpcore.ReadTimeout("timed out reading") from None
+                raise httpx.ReadTimeout("timed out reading") from None
         if connection.chunks:
             return connection.take(max_bytes)
         if connection.error is not None:
-            raise httpcore.ReadError(describe(connection.error))
+            raise httpx.ReadError(describe(connection.error))
         return b""  # the server closed the connection
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -154,16 +154,16 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._held_bytes = 0
         connection, transport = self._connection, self._transport
         if transport.is_closing():
-            raise httpcore.WriteError(describe(connection.error) or "the connection is closed")
+            raise httpx.WriteError(describe(connection.error) or "the connection is closed")
         transport.writelines(held)
         hands_off()
         if connection.writing_paused:
             try:
                 await _wait(connection, "writer", self._write_timeout)
             except TimeoutError:
-                raise httpcore.WriteTimeout("timed out writing") from None
+                raise httpx.WriteTimeout("timed out writing") from None
             if connection.error is not None:
-                raise httpcore.WriteError(describe(connection.error))
+                raise httpx.WriteError(describe(connection.error))
 
     async def aclose(self) -> None:
         self.close()
@@ -178,11 +178,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> AsyncioStream:
         if self._tls is not None:
             if self._tls == (ssl_context, server_hostname):
                 return self  # opened ahead with this very handshake
-            raise httpcore.ConnectError("the connection already speaks TLS to another peer")
+            raise httpx.ConnectError("the connection already speaks TLS to another peer")
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -191,12 +191,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 )
         except TimeoutError:
             self._tcp.abort()
-            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+            raise httpx.ConnectTimeout("timed out in the TLS handshake") from None
         except OSError as exc:  # ssl.SSLError (a certificate refused, too) is an OSError
             self._tcp.abort()
-            raise httpcore.ConnectError(describe(exc)) from exc
+            raise httpx.ConnectError(describe(exc)) from exc
         if transport is None:  # the connection closed during the handshake
-            raise httpcore.ConnectError("the connection closed during the TLS handshake")
+            raise httpx.ConnectError("the connection closed during the TLS handshake")
         self._connection.transport = transport
         return AsyncioStream(transport, self._connection, self._tcp, (ssl_context, server_hostname))
 
@@ -206,22 +206,6 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         ours is waiting on an idle connection, so either way it is no use for one)."""
         connection = self._connection
         return connection.eof or bool(connection.chunks) or self._transport.is_closing()
-
-    def get_extra_info(self, info: str) -> Any:
-        transport = self._transport
-        if info == "is_readable":
-            # Reading never stops, so a kept-alive connection that the server closed has seen
-            # its EOF by now; httpcore then opens a new one instead of using it.
-            return self.spent
-        if info == "ssl_object":
-            return transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return transport.get_extra_info("peername")
-        if info == "socket":
-            return transport.get_extra_info("socket")
-        return None
 
 
 def describe(error: BaseException | None) -> str:

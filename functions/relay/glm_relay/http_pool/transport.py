@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-import httpcore
 import httpx
 
 from glm_relay.http_pool.backend import AsyncioBackend
@@ -34,20 +33,14 @@ Origin = tuple[str, str, int]
 # What a read asks the connection for at most.
 _READ_SIZE = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# httpcore's failures as httpx's own (what httpx's transport maps them to).
-_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
-    httpcore.ConnectTimeout: httpx.ConnectTimeout,
-    httpcore.ConnectError: httpx.ConnectError,
-    httpcore.ReadTimeout: httpx.ReadTimeout,
-    httpcore.ReadError: httpx.ReadError,
-    httpcore.WriteTimeout: httpx.WriteTimeout,
-    httpcore.WriteError: httpx.WriteError,
-}
 
 
 def _as_httpx(exc: Exception, request: httpx.Request) -> httpx.TransportError:
-    kind = _ERRORS.get(type(exc), httpx.RemoteProtocolError)
-    return kind(str(exc) or type(exc).__name__, request=request)
+    """``exc`` (a connection's failure, or broken framing) as httpx's, about ``request``."""
+    if not isinstance(exc, httpx.TransportError):
+        exc = httpx.RemoteProtocolError(str(exc))
+    exc.request = request
+    return exc
 
 
 class PooledConnection:
@@ -130,7 +123,7 @@ class ResponseBody(httpx.AsyncByteStream):
                 decoded = body.feed(data)
                 if decoded:
                     yield decoded
-        except (httpcore.NetworkError, httpcore.TimeoutException, ProtocolError) as exc:
+        except (httpx.TransportError, ProtocolError) as exc:
             self._finish(reuse=False)
             raise _as_httpx(exc, request) from None
         self._finish(reuse=self._head.keep_alive)
@@ -183,7 +176,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         connection = await self._acquire(origin, request)
         try:
             head, first = await connection.exchange(request, payload)
-        except (httpcore.NetworkError, httpcore.TimeoutException, ProtocolError) as exc:
+        except (httpx.TransportError, ProtocolError) as exc:
             self._release(connection, False)
             raise _as_httpx(exc, request) from None
         except BaseException:
@@ -240,13 +233,13 @@ class PooledTransport(httpx.AsyncBaseTransport):
             stream = await self._backend.connect_tcp(host, port, timeout=connect_timeout)
             if scheme == "https":
                 stream = await stream.start_tls(self._context, host, connect_timeout)
-        except (httpcore.NetworkError, httpcore.TimeoutException) as exc:
+        except httpx.TransportError as exc:
             self._drop(None)
             raise _as_httpx(exc, request) from None
         except BaseException:
             self._drop(None)
             raise
-        return PooledConnection(stream, origin)  # type: ignore[arg-type]
+        return PooledConnection(stream, origin)
 
     async def _wait_turn(self, timeout: float | None) -> None:
         """Wait until a connection is released (``TimeoutError`` after ``timeout``)."""

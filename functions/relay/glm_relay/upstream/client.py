@@ -62,7 +62,7 @@ class ZhipuClient:
         self._url: httpx.URL | None = None  # parsed once (httpx would on every request)
         self._transport = transport
         self._backend: AsyncioBackend | None = None  # the pool's, when this client builds it
-        # httpcore's per-request timeouts (what ``httpx.Timeout(...).as_dict()`` gives).
+        # The per-request timeouts an httpx transport reads (``httpx.Timeout(...).as_dict()``).
         self._timeout: dict[str, float | None] = {
             "connect": settings.connect_timeout_seconds,
             "read": settings.idle_timeout_seconds,
