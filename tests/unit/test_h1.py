@@ -64,7 +64,7 @@ def test_a_chunked_head_keeps_its_headers_as_sent() -> None:
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 9",
             b"GET",
             ChunkedBody,
-            True,
+            False,
         ),
         (b"HTTP/1.1 204 No Content", b"DELETE", LengthBody, True),
         (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 90", b"GET", LengthBody, True),

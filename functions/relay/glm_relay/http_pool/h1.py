@@ -192,6 +192,9 @@ def parse_head(block: bytes, *, method: bytes) -> ResponseHead:
             body, keep_alive = UntilCloseBody(), False
         else:
             body = ChunkedBody()
+            # With a Content-Length as well, the chunking decides; such a response may be an
+            # attempt at response splitting, so nothing else is read from that connection.
+            keep_alive = keep_alive and not lengths
     elif lengths:
         length = lengths.pop()
         if lengths or not length.isdigit() or len(length) > 18:
