@@ -228,7 +228,10 @@ async def test_idle_connections_expire_and_only_so_many_are_kept() -> None:
         await transport.aclose()
 
 
-async def test_only_http_and_https_are_spoken() -> None:
+async def test_only_http_and_https_are_spoken_and_headers_cannot_smuggle_lines() -> None:
     transport = pooled_transport(ssl.create_default_context())
     with pytest.raises(httpx.UnsupportedProtocol):
         await transport.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/file"))
+    smuggling = httpx.Request("GET", "http://127.0.0.1:9/", headers={"X-A": "1\r\nX-B: 2"})
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await transport.handle_async_request(smuggling)  # before any connection (port 9)

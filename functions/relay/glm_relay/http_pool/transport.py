@@ -44,7 +44,7 @@ def _as_httpx(exc: Exception, request: httpx.Request) -> httpx.TransportError:
 
 
 class PooledConnection:
-    """One kept connection: its stream, and what has been read past the last response."""
+    """One connection of the pool: its stream, where it goes, and since when it is idle."""
 
     __slots__ = ("idle_since", "origin", "stream")
 
@@ -53,19 +53,16 @@ class PooledConnection:
         self.origin = origin
         self.idle_since = 0.0
 
-    async def exchange(self, request: httpx.Request, payload: bytes) -> tuple[ResponseHead, bytes]:
-        """Send the request; read up to the end of the response's head. Returns the head and
+    async def exchange(
+        self, method: bytes, head: bytes, payload: bytes, timeouts: dict[str, float | None]
+    ) -> tuple[ResponseHead, bytes]:
+        """Send a request; read up to the end of the response's head. Returns the head and
         the bytes read past it (the start of the body, still framed)."""
-        timeouts = request.extensions.get("timeout") or {}
-        url = request.url
-        target = url.raw_path  # path and query, as httpx encoded them
-        head = request_head(request.method.encode("ascii"), target, request.headers.raw)
         stream = self.stream
         # Held, then sent together by the first read: one write, one TLS record for both.
         await stream.write(head, timeouts.get("write"))
         await stream.write(payload, timeouts.get("write"))
         read_timeout = timeouts.get("read")
-        method = request.method.encode("ascii")
         buffer = b""
         while True:
             end = buffer.find(HEAD_END)
@@ -172,22 +169,29 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 f"the scheme {scheme!r} is not http(s)", request=request
             )
         origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        method = request.method.encode("ascii")
+        try:
+            # The target is the path and query as httpx encoded them.
+            head = request_head(method, url.raw_path, request.headers.raw)
+        except ValueError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from None
         payload = await _payload(request)
+        timeouts = request.extensions.get("timeout") or {}
         connection = await self._acquire(origin, request)
         try:
-            head, first = await connection.exchange(request, payload)
+            answer, first = await connection.exchange(method, head, payload, timeouts)
         except (httpx.TransportError, ProtocolError) as exc:
             self._release(connection, False)
             raise _as_httpx(exc, request) from None
         except BaseException:
             self._release(connection, False)
             raise
-        body = ResponseBody(connection, head, first, request, self._release)
+        body = ResponseBody(connection, answer, first, request, self._release)
         return httpx.Response(
-            head.status,
-            headers=head.headers,
+            answer.status,
+            headers=answer.headers,
             stream=body,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
             request=request,
         )
 
