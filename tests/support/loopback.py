@@ -16,6 +16,7 @@ class LoopbackServer:
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self.connections = 0
+        self.ended = 0  # connections whose handler returned (the client closed, say)
         self.server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -23,6 +24,7 @@ class LoopbackServer:
         try:
             await self._handler(reader, writer)
         finally:
+            self.ended += 1
             writer.close()
 
     async def __aenter__(self) -> LoopbackServer:

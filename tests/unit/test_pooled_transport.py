@@ -223,8 +223,32 @@ async def test_idle_connections_expire_and_only_so_many_are_kept() -> None:
         for response in responses:
             await response.aread()
         assert server.connections == 2
+        await asyncio.sleep(0.05)
+        assert server.ended == 1  # only one idle connection is kept: the older one is closed
         assert await asyncio.wait_for(body_of(transport, server.port), 1) == b"x"
-        assert server.connections == 2  # the one kept is reused; the other was closed
+        assert server.connections == 2  # the one kept is reused
+        await transport.aclose()
+
+
+async def test_a_connection_whose_answer_broke_the_framing_is_not_used_again() -> None:
+    broken = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc"  # one byte too many
+    answers = iter([broken, ok(b"fine")])  # in turn, whichever connection asks
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(next(answers))
+            await writer.drain()
+
+    async with LoopbackServer(handler) as server:
+        transport = pooled_transport(ssl.create_default_context())
+        with pytest.raises(httpx.RemoteProtocolError, match="more than its Content-Length"):
+            await body_of(transport, server.port)
+        assert await body_of(transport, server.port) == b"fine"
+        assert server.connections == 2  # the server would have answered on the first one too
         await transport.aclose()
 
 
