@@ -57,3 +57,19 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
 def ok(body: bytes, *, close: bool = False) -> bytes:
     connection = b"Connection: close\r\n" if close else b""
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), connection, body)
+
+
+def serving(answer: Callable[[bytes], Awaitable[bytes]]) -> Handler:
+    """A server side that reads requests until the client closes, and writes for each what
+    ``answer`` gives (awaited: it may note the request, or take its time)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                request = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(await answer(request))
+            await writer.drain()
+
+    return handler

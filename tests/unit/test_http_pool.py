@@ -26,7 +26,7 @@ from glm_relay.http_pool import (
     pooled_transport,
     when_out_of_hands,
 )
-from tests.support.loopback import Handler, LoopbackServer, ok, read_request
+from tests.support.loopback import Handler, LoopbackServer, ok, read_request, serving
 
 
 async def open_stream(port: int) -> AsyncioStream:
@@ -242,17 +242,11 @@ async def test_a_chunked_answer_is_read_as_it_comes() -> None:
 async def test_the_out_of_hands_hook_fires_on_connecting_and_once_the_request_is_written() -> None:
     seen: list[str] = []
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            seen.append("server has the request")
-            writer.write(ok(b"answer"))
-            await writer.drain()
+    async def answer(_: bytes) -> bytes:
+        seen.append("server has the request")
+        return ok(b"answer")
 
-    async with LoopbackServer(handler) as server:
+    async with LoopbackServer(serving(answer)) as server:
         transport = pooled_transport(ssl.create_default_context())
         url = f"http://127.0.0.1:{server.port}/"
         with when_out_of_hands(lambda: seen.append("out of hands")):

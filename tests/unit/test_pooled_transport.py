@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from glm_relay.http_pool import PooledTransport, pooled_transport
-from tests.support.loopback import LoopbackServer, ok, read_request
+from tests.support.loopback import LoopbackServer, ok, read_request, serving
 
 TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 0.2}
 
@@ -234,16 +234,10 @@ async def test_a_connection_whose_answer_broke_the_framing_is_not_used_again() -
     broken = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc"  # one byte too many
     answers = iter([broken, ok(b"fine")])  # in turn, whichever connection asks
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            writer.write(next(answers))
-            await writer.drain()
+    async def answer(_: bytes) -> bytes:
+        return next(answers)
 
-    async with LoopbackServer(handler) as server:
+    async with LoopbackServer(serving(answer)) as server:
         transport = pooled_transport(ssl.create_default_context())
         with pytest.raises(httpx.RemoteProtocolError, match="more than its Content-Length"):
             await body_of(transport, server.port)
