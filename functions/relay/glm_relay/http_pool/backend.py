@@ -67,13 +67,23 @@ class AsyncioBackend:
             else:
                 task.cancel()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None) -> AsyncioStream:
-        """A connection to ``host:port``: the one opened ahead if it is fit, else a new one."""
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None,
+        tls: tuple[ssl.SSLContext, str | None] | None = None,
+    ) -> AsyncioStream:
+        """A connection to ``host:port``: the one opened ahead if it is fit (open, and speaking
+        TLS with ``tls``, the context and server name the caller will ask for, or plain if
+        ``None``), else a new one."""
         ahead = self._ahead.pop((host, port), None)
         if ahead is not None:
             stream = await _taken(ahead)
             if stream is not None:
-                return stream
+                if stream.tls is None or stream.tls == tls:
+                    return stream
+                stream.close()  # made with another context: no use for this pool
         return await self._connect((host, port), timeout)
 
     async def _connect(self, address: tuple[str, int], timeout: float | None) -> AsyncioStream:

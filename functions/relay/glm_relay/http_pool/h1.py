@@ -42,6 +42,12 @@ def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]
     return CRLF.join(lines)
 
 
+def chunked(payload: bytes) -> bytes:
+    """``payload`` as a chunked body: one chunk (none if empty), then the last chunk."""
+    head = b"%x\r\n" % len(payload) if payload else b""
+    return head + payload + (CRLF if payload else b"") + b"0\r\n\r\n"
+
+
 class Body:
     """Decodes a response body fed in arbitrary pieces; ``done`` once it is complete."""
 
@@ -171,6 +177,9 @@ def parse_head(block: bytes, *, method: bytes) -> ResponseHead:
     lengths: set[bytes] = set()
     codings: list[bytes] = []
     for line in lines:
+        if b"\r" in line or b"\n" in line or b"\x00" in line:
+            # A bare CR or LF ends a line for some parsers and not for others.
+            raise ProtocolError("the server sent a line break or NUL inside a header")
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
             raise ProtocolError("the server sent a malformed header line")
@@ -178,11 +187,11 @@ def parse_head(block: bytes, *, method: bytes) -> ResponseHead:
         headers.append((name, value))
         lowered = name.lower()
         if lowered == b"content-length":
-            lengths.update(part.strip() for part in value.split(b","))
+            lengths.update(part.strip(b" \t") for part in value.split(b","))
         elif lowered == b"transfer-encoding":
-            codings.extend(part.strip().lower() for part in value.split(b","))
+            codings.extend(item.lower() for item in _list_items(value))
         elif lowered == b"connection":
-            connection_tokens.extend(part.strip().lower() for part in value.split(b","))
+            connection_tokens.extend(item.lower() for item in _list_items(value))
     keep_alive = b"close" not in connection_tokens and version == b"HTTP/1.1"
     body: Body
     if method == b"HEAD" or status in _NO_BODY_STATUSES or status < 200:
@@ -203,3 +212,8 @@ def parse_head(block: bytes, *, method: bytes) -> ResponseHead:
     else:
         body, keep_alive = UntilCloseBody(), False
     return ResponseHead(status, reason, headers, keep_alive, body)
+
+
+def _list_items(value: bytes) -> list[bytes]:
+    """The items of a comma-separated header value; empty ones are ignored (RFC 9110, 5.6.1)."""
+    return [item for item in (part.strip(b" \t") for part in value.split(b",")) if item]

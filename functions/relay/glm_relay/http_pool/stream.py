@@ -149,14 +149,37 @@ class AsyncioStream:
             await self._send_held()
 
     async def _send_held(self) -> None:
-        held = self._held
+        held, size = self._held, self._held_bytes
         self._held = []
         self._held_bytes = 0
-        connection, transport = self._connection, self._transport
-        if transport.is_closing():
-            raise httpx.WriteError(describe(connection.error) or "the connection is closed")
-        transport.writelines(held)
-        hands_off()
+        if size <= COALESCE_LIMIT:
+            self._check_open()
+            self._transport.writelines(held)
+            hands_off()
+            await self._drained()
+            return
+        # Larger: in pieces, each once the transport has drained below its high-water mark, so
+        # the write timeout bounds every wait for the server and what is buffered stays bounded.
+        handed_off = False
+        for part in held:
+            view = memoryview(part)
+            for start in range(0, len(part), COALESCE_LIMIT):
+                self._check_open()
+                self._transport.write(view[start : start + COALESCE_LIMIT])
+                if not handed_off:
+                    hands_off()
+                    handed_off = True
+                await self._drained()
+
+    def _check_open(self) -> None:
+        if self._transport.is_closing():
+            error = describe(self._connection.error)
+            raise httpx.WriteError(error or "the connection is closed")
+
+    async def _drained(self) -> None:
+        """Wait while the transport asks writers to pause (``WriteTimeout`` past the write
+        timeout, ``WriteError`` if the connection broke meanwhile)."""
+        connection = self._connection
         if connection.writing_paused:
             try:
                 await _wait(connection, "writer", self._write_timeout)
@@ -199,6 +222,11 @@ class AsyncioStream:
             raise httpx.ConnectError("the connection closed during the TLS handshake")
         self._connection.transport = transport
         return AsyncioStream(transport, self._connection, self._tcp, (ssl_context, server_hostname))
+
+    @property
+    def tls(self) -> tuple[ssl.SSLContext, str | None] | None:
+        """The context and server name of this connection's TLS handshake; ``None``: plain."""
+        return self._tls
 
     @property
     def spent(self) -> bool:

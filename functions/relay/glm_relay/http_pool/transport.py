@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from glm_relay.http_pool.h1 import (
     MAX_HEAD_BYTES,
     ProtocolError,
     ResponseHead,
+    chunked,
     parse_head,
     request_head,
 )
@@ -157,8 +159,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._backend = backend or AsyncioBackend()
         self._clock = clock
         self._idle: list[PooledConnection] = []  # the most recently used last
-        self._open = 0  # connections in use or idle
-        self._waiting: list[asyncio.Future[None]] = []
+        self._in_use: set[PooledConnection] = set()
+        self._open = 0  # connections in use, idle or opening
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._turns = 0  # requests woken to take a released connection, not yet running
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -176,6 +180,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         except ValueError as exc:
             raise httpx.LocalProtocolError(str(exc), request=request) from None
         payload = await _payload(request)
+        if "chunked" in request.headers.get("transfer-encoding", "").lower():
+            payload = chunked(payload)  # a streamed body, sent whole but framed as announced
         timeouts = request.extensions.get("timeout") or {}
         connection = await self._acquire(origin, request)
         try:
@@ -206,49 +212,79 @@ class PooledTransport(httpx.AsyncBaseTransport):
             stale = now - connection.idle_since > self._keepalive_expiry
             if stale or connection.stream.spent:
                 del self._idle[index]
-                self._drop(connection)
+                self._drop(connection)  # its room goes to the next in line, if any
             elif connection.origin == origin:
                 del self._idle[index]
                 return connection
         return None
 
     async def _acquire(self, origin: Origin, request: httpx.Request) -> PooledConnection:
-        """An idle connection to ``origin``, or a new one once there is room for it (waiting
-        at most the pool timeout)."""
+        """An idle connection to ``origin``, or a new one once there is room for it.
+
+        Requests that find no room wait in turn, first come first served: a request that
+        arrives while others wait queues behind them. The pool timeout bounds the whole wait.
+        """
         timeouts = request.extensions.get("timeout") or {}
+        loop = asyncio.get_running_loop()
+        pool_timeout = timeouts.get("pool")
+        deadline = None if pool_timeout is None else loop.time() + pool_timeout
+        my_turn = False
         while True:
-            connection = self._idle_connection(origin)
-            if connection is not None:
-                return connection
-            if self._max_connections is None or self._open < self._max_connections:
-                break
-            if self._idle:  # an idle connection to another origin gives way
-                self._drop(self._idle.pop(0))
-                continue
+            if self._closed:
+                raise httpx.ConnectError("the connection pool was closed", request=request)
+            if my_turn or not (self._waiting or self._turns):
+                connection = self._idle_connection(origin)
+                if connection is not None:
+                    self._in_use.add(connection)
+                    return connection
+                if self._max_connections is None or self._open < self._max_connections:
+                    break
+                if self._idle:  # an idle connection to another origin gives way to this one
+                    self._close(self._idle.pop(0))
+                    break
+            remaining = None if deadline is None else deadline - loop.time()
             try:
-                await self._wait_turn(timeouts.get("pool"))
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError
+                await self._wait_turn(remaining, first=my_turn)
             except TimeoutError:
                 message = "no connection was free in time"
                 raise httpx.PoolTimeout(message, request=request) from None
+            my_turn = True
+        connection = await self._connect(origin, timeouts.get("connect"), request)
+        self._in_use.add(connection)
+        return connection
+
+    async def _connect(
+        self, origin: Origin, timeout: float | None, request: httpx.Request
+    ) -> PooledConnection:
+        """Open a connection to ``origin``, counted in while it opens."""
         self._open += 1
         scheme, host, port = origin
-        connect_timeout = timeouts.get("connect")
+        tls = (self._context, host) if scheme == "https" else None
+        stream: AsyncioStream | None = None
         try:
-            stream = await self._backend.connect_tcp(host, port, timeout=connect_timeout)
-            if scheme == "https":
-                stream = await stream.start_tls(self._context, host, connect_timeout)
-        except httpx.TransportError as exc:
-            self._drop(None)
-            raise _as_httpx(exc, request) from None
-        except BaseException:
-            self._drop(None)
+            stream = await self._backend.connect_tcp(host, port, timeout, tls)
+            if tls is not None:
+                stream = await stream.start_tls(self._context, host, timeout)
+        except BaseException as exc:
+            if stream is not None:
+                stream.close()
+            self._open -= 1
+            self._hand_on()
+            if isinstance(exc, httpx.TransportError):
+                raise _as_httpx(exc, request) from None
             raise
         return PooledConnection(stream, origin)
 
-    async def _wait_turn(self, timeout: float | None) -> None:
-        """Wait until a connection is released (``TimeoutError`` after ``timeout``)."""
+    async def _wait_turn(self, timeout: float | None, *, first: bool) -> None:
+        """Wait until a connection is released (``TimeoutError`` after ``timeout``); ``first``:
+        ahead of the others (a request whose turn came but found no room after all)."""
         waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
+        if first:
+            self._waiting.appendleft(waiter)
+        else:
+            self._waiting.append(waiter)
         try:
             async with asyncio.timeout(timeout):
                 await waiter
@@ -256,11 +292,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
             if waiter in self._waiting:
                 self._waiting.remove(waiter)
             elif not waiter.cancelled():
+                self._turns -= 1
                 self._hand_on()  # woken, but leaving: the next in line gets the turn
             raise
+        self._turns -= 1
 
     def _release(self, connection: PooledConnection, reuse: bool) -> None:
         """A response is done with ``connection``: keep it for the next request, or close it."""
+        self._in_use.discard(connection)
         if reuse and not self._closed and not connection.stream.spent:
             connection.idle_since = self._clock()
             self._idle.append(connection)
@@ -270,31 +309,41 @@ class PooledTransport(httpx.AsyncBaseTransport):
             return
         self._drop(connection)
 
-    def _drop(self, connection: PooledConnection | None) -> None:
-        """Close ``connection`` (or count out one that never opened) and make room."""
-        if connection is not None:
-            connection.stream.close()
+    def _close(self, connection: PooledConnection) -> None:
+        """Close ``connection`` and count it out."""
+        connection.stream.close()
         self._open -= 1
+
+    def _drop(self, connection: PooledConnection) -> None:
+        """Close ``connection`` and give its room to the next request in line."""
+        self._close(connection)
         self._hand_on()
 
     def _hand_on(self) -> None:
-        """Wake the first request waiting for room or for an idle connection."""
+        """Give the turn to the first request waiting for room or for an idle connection."""
         while self._waiting:
-            waiter = self._waiting.pop(0)
+            waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._turns += 1
                 return
 
     async def aclose(self) -> None:
+        """Close every connection, idle or in use (their bodies end in errors), and fail the
+        requests waiting for one; the transport sends nothing after this."""
         self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
-            self._drop(connection)
+            self._close(connection)
+        for connection in list(self._in_use):
+            connection.stream.close()  # counted out when its body ends
+        while self._waiting:
+            self._hand_on()  # each wakes, sees the pool closed and fails
         await self._backend.close_ahead()
 
 
 async def _payload(request: httpx.Request) -> bytes:
-    """The request's body, whole (the relay's requests are JSON documents)."""
+    """The request's body, whole (the relay's requests are JSON documents), unframed."""
     try:
         return request.content
     except httpx.RequestNotRead:
