@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import trustme
 
 from glm_relay.http_pool import (
     COALESCE_LIMIT,
@@ -174,17 +173,6 @@ async def test_kept_alive_connections_are_reused_and_replaced_once_the_server_cl
         assert server.connections == 2
         await transport.aclose()
     assert all(r.endswith(b'{"q": 1}') for r in requests)
-
-
-@pytest.fixture(scope="module")
-def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server context for 127.0.0.1, client context trusting only that server's CA)."""
-    ca = trustme.CA()
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return server, client
 
 
 async def test_tls_verifies_against_the_context_given(

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import trustme
 
 from glm_relay.http_pool import AsyncioBackend, PooledTransport, pooled_transport
 from glm_relay.http_pool.h1 import ChunkedBody, ProtocolError, parse_head
@@ -36,16 +35,6 @@ async def answer_ok(_: bytes) -> bytes:
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    ca = trustme.CA()
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return server, client
 
 
 async def test_a_request_waiting_for_the_pool_goes_before_one_that_comes_later() -> None:
