@@ -22,7 +22,7 @@ from glm_relay.http_pool import (
     READ_HIGH_WATER,
     AsyncioBackend,
     AsyncioStream,
-    pooled_transport,
+    PooledTransport,
     when_out_of_hands,
 )
 from tests.support.loopback import Handler, LoopbackServer, ok, read_request, serving
@@ -131,7 +131,7 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
     async with LoopbackServer(lambda r, w: asyncio.sleep(0)) as server:
         port = server.port
     await asyncio.sleep(0.05)
-    transport = pooled_transport(ssl.create_default_context())
+    transport = PooledTransport(ssl.create_default_context())
     with pytest.raises(httpx.ConnectError):
         await transport.handle_async_request(httpx.Request("GET", f"http://127.0.0.1:{port}/"))
     await transport.aclose()
@@ -161,7 +161,7 @@ async def test_kept_alive_connections_are_reused_and_replaced_once_the_server_cl
                 return  # closes the idle kept-alive connection without a word
 
     async with LoopbackServer(handler) as server:
-        transport = pooled_transport(ssl.create_default_context(), max_keepalive=4)
+        transport = PooledTransport(ssl.create_default_context(), max_keepalive=4)
         url = f"http://127.0.0.1:{server.port}/chat"
         assert await _get(transport, url) == b"answer 1"
         assert await _get(transport, url) == b"answer 2"
@@ -189,10 +189,10 @@ async def test_tls_verifies_against_the_context_given(
     server.ssl = server_context
     async with server:
         url = f"https://127.0.0.1:{server.port}/chat"
-        trusting = pooled_transport(client_context)
+        trusting = PooledTransport(client_context)
         assert await _get(trusting, url) == b"secure answer"
         await trusting.aclose()
-        strict = pooled_transport(ssl.create_default_context())  # the system's authorities
+        strict = PooledTransport(ssl.create_default_context())  # the system's authorities
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             await _get(strict, url)
         await strict.aclose()
@@ -217,7 +217,7 @@ async def test_a_chunked_answer_is_read_as_it_comes() -> None:
         await writer.drain()
 
     async with LoopbackServer(handler) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         response = await transport.handle_async_request(
             httpx.Request("POST", f"http://127.0.0.1:{server.port}/", content=b"{}")
         )
@@ -235,7 +235,7 @@ async def test_the_out_of_hands_hook_fires_on_connecting_and_once_the_request_is
         return ok(b"answer")
 
     async with LoopbackServer(serving(answer)) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         url = f"http://127.0.0.1:{server.port}/"
         with when_out_of_hands(lambda: seen.append("out of hands")):
             assert await _get(transport, url) == b"answer"  # a new connection first
@@ -280,7 +280,7 @@ async def test_a_connection_opened_ahead_is_the_one_the_first_request_uses(
         backend.open_ahead(url, tls, timeout=2)
         await asyncio.sleep(0.2)
         assert events == ["handshake done"] and contexts_built == ["tls"]
-        transport = pooled_transport(client_context, backend=backend)
+        transport = PooledTransport(client_context, backend=backend)
         assert await _get(transport, str(url)) == b"answer"
         assert await _get(transport, str(url)) == b"answer"
         await transport.aclose()
@@ -300,7 +300,7 @@ async def test_a_request_waits_for_a_connection_still_opening_ahead() -> None:
         backend = AsyncioBackend()
         url = httpx.URL(f"http://127.0.0.1:{server.port}/chat")
         backend.open_ahead(url, ssl.create_default_context, timeout=2)
-        transport = pooled_transport(ssl.create_default_context(), backend=backend)
+        transport = PooledTransport(ssl.create_default_context(), backend=backend)
         assert await _get(transport, str(url)) == b"answer"  # no await between the two
         await transport.aclose()
     assert server.connections == 1
@@ -319,7 +319,7 @@ async def test_an_ahead_connection_that_failed_or_was_closed_gives_way_to_a_fres
         backend.open_ahead(url, ssl.create_default_context, timeout=2)
         await asyncio.sleep(0.1)
         closing[0] = False
-        transport = pooled_transport(ssl.create_default_context(), backend=backend)
+        transport = PooledTransport(ssl.create_default_context(), backend=backend)
         assert await _get(transport, str(url)) == b"answer"
         await transport.aclose()
     assert server.connections == 2
@@ -328,7 +328,7 @@ async def test_an_ahead_connection_that_failed_or_was_closed_gives_way_to_a_fres
         port = server.port
     backend = AsyncioBackend()
     backend.open_ahead(httpx.URL(f"http://127.0.0.1:{port}/"), ssl.create_default_context)
-    transport = pooled_transport(ssl.create_default_context(), backend=backend)
+    transport = PooledTransport(ssl.create_default_context(), backend=backend)
     with pytest.raises(httpx.ConnectError):  # refused ahead, then refused again: said once
         await _get(transport, f"http://127.0.0.1:{port}/")
     await transport.aclose()

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from glm_relay.http_pool import AsyncioBackend, PooledTransport, pooled_transport
+from glm_relay.http_pool import AsyncioBackend, PooledTransport
 from glm_relay.http_pool.h1 import ChunkedBody, ProtocolError, parse_head
 from tests.support.loopback import LoopbackServer, ok, read_request, serving
 
@@ -104,7 +104,7 @@ async def test_a_streamed_request_body_is_sent_with_chunked_framing() -> None:
         yield b"1}"
 
     async with LoopbackServer(handler) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         response = await transport.handle_async_request(
             request(server.port, "POST", content=parts())
         )
@@ -158,7 +158,7 @@ async def test_an_ahead_connection_unfit_for_the_pool_is_closed_and_a_fresh_one_
         other = ssl.create_default_context()  # the pool's own context, trusting the same CA
         for der in client_context.get_ca_certs(binary_form=True):
             other.load_verify_locations(cadata=ssl.DER_cert_to_PEM_cert(der))
-        transport = pooled_transport(other, backend=backend)
+        transport = PooledTransport(other, backend=backend)
         response = await transport.handle_async_request(
             httpx.Request("GET", url, extensions={"timeout": TIMEOUTS})
         )

@@ -10,7 +10,7 @@ import ssl
 import httpx
 import pytest
 
-from glm_relay.http_pool import PooledTransport, pooled_transport
+from glm_relay.http_pool import PooledTransport
 from tests.support.loopback import LoopbackServer, ok, read_request, serving
 
 TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 0.2}
@@ -55,7 +55,7 @@ async def test_the_server_receives_the_head_and_body_httpx_built_in_one_piece() 
 
     async with LoopbackServer(handler) as server:
         port = server.port
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         sent = request(
             server.port, "POST", content=b'{"a":1}', headers={"Authorization": "Bearer t"}
         )
@@ -84,7 +84,7 @@ async def test_a_chunked_answer_arrives_piece_by_piece_as_the_server_sends_it() 
         await writer.drain()
 
     async with LoopbackServer(handler) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         response = await transport.handle_async_request(request(server.port))
         assert (response.status_code, response.headers["x-id"]) == (200, "7")
         assert response.extensions["reason_phrase"] == b"OK"
@@ -99,14 +99,14 @@ async def test_a_chunked_answer_arrives_piece_by_piece_as_the_server_sends_it() 
 async def test_an_interim_100_continue_is_passed_over() -> None:
     answer = b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final")
     async with LoopbackServer(replying(answer)) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         assert await body_of(transport, server.port) == b"final"
         await transport.aclose()
 
 
 async def test_a_connection_is_kept_only_once_its_body_was_read_to_the_end() -> None:
     async with LoopbackServer(replying(*[ok(b"0123456789")] * 4)) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         assert await body_of(transport, server.port) == b"0123456789"
         assert await body_of(transport, server.port) == b"0123456789"
         assert server.connections == 1
@@ -126,7 +126,7 @@ async def test_a_connection_is_kept_only_once_its_body_was_read_to_the_end() -> 
 )
 async def test_a_connection_the_server_will_close_is_not_kept(answer: bytes) -> None:
     async with LoopbackServer(replying(answer, answer)) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         assert await body_of(transport, server.port) == b"bye"
         assert await body_of(transport, server.port) == b"bye"
         assert server.connections == 2  # kept, the second would have gone on the first
@@ -142,7 +142,7 @@ async def test_a_body_without_a_length_is_read_until_the_server_closes() -> None
         writer.close()
 
     async with LoopbackServer(handler) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         assert await body_of(transport, server.port) == b"all of it"
         await transport.aclose()
 
@@ -165,7 +165,7 @@ async def test_a_broken_answer_is_a_remote_protocol_error(answer: bytes, message
         writer.close()
 
     async with LoopbackServer(handler) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         with pytest.raises(httpx.RemoteProtocolError, match=message) as caught:
             await body_of(transport, server.port)
         assert caught.value.request.url.port == server.port
@@ -238,7 +238,7 @@ async def test_a_connection_whose_answer_broke_the_framing_is_not_used_again() -
         return next(answers)
 
     async with LoopbackServer(serving(answer)) as server:
-        transport = pooled_transport(ssl.create_default_context())
+        transport = PooledTransport(ssl.create_default_context())
         with pytest.raises(httpx.RemoteProtocolError, match="more than its Content-Length"):
             await body_of(transport, server.port)
         assert await body_of(transport, server.port) == b"fine"
@@ -247,7 +247,7 @@ async def test_a_connection_whose_answer_broke_the_framing_is_not_used_again() -
 
 
 async def test_only_http_and_https_are_spoken_and_headers_cannot_smuggle_lines() -> None:
-    transport = pooled_transport(ssl.create_default_context())
+    transport = PooledTransport(ssl.create_default_context())
     with pytest.raises(httpx.UnsupportedProtocol):
         await transport.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/file"))
     smuggling = httpx.Request("GET", "http://127.0.0.1:9/", headers={"X-A": "1\r\nX-B: 2"})

@@ -16,7 +16,7 @@ always.
 from glm_relay.http_pool.backend import AsyncioBackend
 from glm_relay.http_pool.hooks import when_out_of_hands
 from glm_relay.http_pool.stream import COALESCE_LIMIT, READ_HIGH_WATER, AsyncioStream
-from glm_relay.http_pool.transport import PooledTransport, pooled_transport
+from glm_relay.http_pool.transport import PooledTransport
 
 __all__ = [
     "COALESCE_LIMIT",
@@ -24,6 +24,5 @@ __all__ = [
     "AsyncioBackend",
     "AsyncioStream",
     "PooledTransport",
-    "pooled_transport",
     "when_out_of_hands",
 ]

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CRLF = b"\r\n"
-HEAD_END = b"\r\n\r\n"
+from glm_relay.runtime.http1 import CHUNK_FORMAT, CRLF, LAST_CHUNK
+
 # A response head larger than this is refused (what a server sends is a few hundred bytes).
 MAX_HEAD_BYTES = 64 * 1024
 # A chunk-size line (hex size and extensions) or trailer line longer than this is refused.
 MAX_LINE_BYTES = 4 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
-_FORBIDDEN_IN_HEADERS = (b"\r", b"\n", b"\x00")
 
 
 class ProtocolError(Exception):
@@ -33,9 +32,8 @@ def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]
     """
     lines = [b"%s %s HTTP/1.1" % (method, target)]
     for name, value in headers:
-        for byte in _FORBIDDEN_IN_HEADERS:
-            if byte in name or byte in value:
-                raise ValueError(f"header {name!r} holds a line break or NUL")
+        if _breaks_line(name) or _breaks_line(value):
+            raise ValueError(f"header {name!r} holds a line break or NUL")
         lines.append(b"%s: %s" % (name, value))
     lines.append(b"")
     lines.append(b"")
@@ -44,8 +42,7 @@ def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]
 
 def chunked(payload: bytes) -> bytes:
     """``payload`` as a chunked body: one chunk (none if empty), then the last chunk."""
-    head = b"%x\r\n" % len(payload) if payload else b""
-    return head + payload + (CRLF if payload else b"") + b"0\r\n\r\n"
+    return (CHUNK_FORMAT % (len(payload), payload) if payload else b"") + LAST_CHUNK + CRLF
 
 
 class Body:
@@ -177,7 +174,7 @@ def parse_head(block: bytes, *, method: bytes) -> ResponseHead:
     lengths: set[bytes] = set()
     codings: list[bytes] = []
     for line in lines:
-        if b"\r" in line or b"\n" in line or b"\x00" in line:
+        if _breaks_line(line):
             # A bare CR or LF ends a line for some parsers and not for others.
             raise ProtocolError("the server sent a line break or NUL inside a header")
         name, colon, value = line.partition(b":")
@@ -217,3 +214,8 @@ def parse_head(block: bytes, *, method: bytes) -> ResponseHead:
 def _list_items(value: bytes) -> list[bytes]:
     """The items of a comma-separated header value; empty ones are ignored (RFC 9110, 5.6.1)."""
     return [item for item in (part.strip(b" \t") for part in value.split(b",")) if item]
+
+
+def _breaks_line(field_bytes: bytes) -> bool:
+    """Whether a header line or part holds a CR, LF or NUL (a line end to some parsers)."""
+    return b"\r" in field_bytes or b"\n" in field_bytes or b"\x00" in field_bytes

@@ -19,7 +19,6 @@ import httpx
 
 from glm_relay.http_pool.backend import AsyncioBackend
 from glm_relay.http_pool.h1 import (
-    HEAD_END,
     MAX_HEAD_BYTES,
     ProtocolError,
     ResponseHead,
@@ -27,6 +26,7 @@ from glm_relay.http_pool.h1 import (
     parse_head,
     request_head,
 )
+from glm_relay.runtime.http1 import HEAD_END
 
 if TYPE_CHECKING:
     from glm_relay.http_pool.stream import AsyncioStream
@@ -95,18 +95,19 @@ class ResponseBody(httpx.AsyncByteStream):
         head: ResponseHead,
         first: bytes,
         request: httpx.Request,
+        read_timeout: float | None,
         release: Callable[[PooledConnection, bool], None],
     ) -> None:
         self._connection = connection
         self._head = head
         self._first = first
         self._request = request
+        self._read_timeout = read_timeout
         self._release = release
         self._released = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        body, request = self._head.body, self._request
-        timeout = (request.extensions.get("timeout") or {}).get("read")
+        body, request, timeout = self._head.body, self._request, self._read_timeout
         stream = self._connection.stream
         try:
             if self._first:
@@ -183,7 +184,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if "chunked" in request.headers.get("transfer-encoding", "").lower():
             payload = chunked(payload)  # a streamed body, sent whole but framed as announced
         timeouts = request.extensions.get("timeout") or {}
-        connection = await self._acquire(origin, request)
+        connection = await self._acquire(origin, timeouts, request)
         try:
             answer, first = await connection.exchange(method, head, payload, timeouts)
         except (httpx.TransportError, ProtocolError) as exc:
@@ -192,7 +193,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         except BaseException:
             self._release(connection, False)
             raise
-        body = ResponseBody(connection, answer, first, request, self._release)
+        body = ResponseBody(connection, answer, first, request, timeouts.get("read"), self._release)
         return httpx.Response(
             answer.status,
             headers=answer.headers,
@@ -218,16 +219,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 return connection
         return None
 
-    async def _acquire(self, origin: Origin, request: httpx.Request) -> PooledConnection:
+    async def _acquire(
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
+    ) -> PooledConnection:
         """An idle connection to ``origin``, or a new one once there is room for it.
 
         Requests that find no room wait in turn, first come first served: a request that
         arrives while others wait queues behind them. The pool timeout bounds the whole wait.
         """
-        timeouts = request.extensions.get("timeout") or {}
-        loop = asyncio.get_running_loop()
         pool_timeout = timeouts.get("pool")
-        deadline = None if pool_timeout is None else loop.time() + pool_timeout
+        deadline: float | None = None  # set once this request first has to wait
         my_turn = False
         while True:
             if self._closed:
@@ -242,7 +243,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 if self._idle:  # an idle connection to another origin gives way to this one
                     self._close(self._idle.pop(0))
                     break
-            remaining = None if deadline is None else deadline - loop.time()
+            now = asyncio.get_running_loop().time()
+            if deadline is None and pool_timeout is not None:
+                deadline = now + pool_timeout
+            remaining = None if deadline is None else deadline - now
             try:
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError
@@ -348,22 +352,3 @@ async def _payload(request: httpx.Request) -> bytes:
         return request.content
     except httpx.RequestNotRead:
         return b"".join([part async for part in request.stream])  # type: ignore[union-attr]
-
-
-def pooled_transport(
-    context: ssl.SSLContext,
-    *,
-    max_connections: int | None = None,
-    max_keepalive: int | None = None,
-    keepalive_expiry: float = 60.0,
-    backend: AsyncioBackend | None = None,
-) -> PooledTransport:
-    """The container's kind of connection pool: verifying with ``context``, connecting
-    through ``backend`` (which may hold a connection opened ahead)."""
-    return PooledTransport(
-        context,
-        max_connections=max_connections,
-        max_keepalive=max_keepalive,
-        keepalive_expiry=keepalive_expiry,
-        backend=backend,
-    )

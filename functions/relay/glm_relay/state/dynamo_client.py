@@ -48,7 +48,7 @@ from aws_sdk_signers import (
     SigV4SigningProperties,
 )
 
-from glm_relay.http_pool import pooled_transport
+from glm_relay.http_pool import PooledTransport
 from glm_relay.tls import client_context
 
 Item = dict[str, dict[str, Any]]
@@ -175,7 +175,7 @@ class DynamoClient:
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         ).as_dict()
         self._max_attempts = max_attempts
-        self._transport = transport or pooled_transport(
+        self._transport = transport or PooledTransport(
             verify or client_context(), max_connections=max_connections
         )
 

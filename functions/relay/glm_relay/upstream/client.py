@@ -83,9 +83,9 @@ class ZhipuClient:
         microseconds on every request's path to the first token.
         """
         if self._transport is None:
-            from glm_relay.http_pool import pooled_transport
+            from glm_relay.http_pool import PooledTransport
 
-            self._transport = pooled_transport(
+            self._transport = PooledTransport(
                 self._tls_context(), max_keepalive=20, backend=self._network()
             )
         return self._transport
