@@ -17,20 +17,11 @@ from glm_relay.web.openai_wire import OpenAIChunks
 from mock_upstream.answer import expected_chunks, expected_web_search
 from tests.hardening.support import mint, serving, variant_app
 from tests.support.sse_client import StreamResult, read_stream
-from tests.support.upstream import upstream_bodies
+from tests.support.upstream import DEFAULT_SEARCH_TOOL, upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 # Its own caller, with no practical quota: the session's developer token has a daily one.
 TOKEN = mint("web-search-tests")
-DEFAULT_TOOL = {
-    "type": "web_search",
-    "web_search": {
-        "enable": True,
-        "search_engine": "search_std",
-        "search_result": True,
-        "count": 5,
-    },
-}
 
 
 def get(url: str, token: str, client: httpx.Client, question: str, **params: str) -> StreamResult:
@@ -46,7 +37,7 @@ def test_get_with_web_search_sends_the_tool_and_the_sources_come_first(stack, cl
     result = get(stack.url, TOKEN, client, "Latest river news #chunks=5", web_search="true")
 
     (body,) = upstream_bodies(stack, client)
-    assert body["tools"] == [DEFAULT_TOOL]
+    assert body["tools"] == [DEFAULT_SEARCH_TOOL]
     assert body["tool_choice"] == "auto"
     assert result.names[:3] == ["meta", "search", "chat"]
     (search,) = [e.json for e in result.events if e.event == "search"]

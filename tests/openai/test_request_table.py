@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from devtools.stack import DevStack
+from tests.support.upstream import DEFAULT_SEARCH_TOOL
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MODEL = "glm-4-flash"
@@ -22,15 +23,6 @@ VISION_PARTS = [
     {"type": "text", "text": "Hi #chunks=2"},
     {"type": "image_url", "image_url": {"url": "https://img.example/y.png"}},
 ]
-SEARCH_TOOL = {
-    "type": "web_search",
-    "web_search": {
-        "enable": True,
-        "search_engine": "search_std",
-        "search_result": True,
-        "count": 5,
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -273,7 +265,11 @@ ROWS: dict[str, list[Case]] = {
     ],
     "`conversation`": [Case({"conversation": 5}, refused="invalid_parameter", fronts=CHAT)],
     "`web_search`": [
-        Case({"web_search": True}, {"tools": [SEARCH_TOOL], "tool_choice": "auto"}, fronts=CHAT),
+        Case(
+            {"web_search": True},
+            {"tools": [DEFAULT_SEARCH_TOOL], "tool_choice": "auto"},
+            fronts=CHAT,
+        ),
         Case({"web_search": False}, {"tools": ABSENT}, fronts=CHAT),
         Case({"web_search": "yes"}, refused="invalid_parameter", fronts=CHAT),
     ],

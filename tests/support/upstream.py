@@ -8,6 +8,17 @@ import httpx
 
 from devtools.stack import DevStack
 
+# The web search tool the relay sends for ``web_search=true`` with no WEB_SEARCH_OPTIONS.
+DEFAULT_SEARCH_TOOL = {
+    "type": "web_search",
+    "web_search": {
+        "enable": True,
+        "search_engine": "search_std",
+        "search_result": True,
+        "count": 5,
+    },
+}
+
 
 def upstream_bodies(stack: DevStack, client: httpx.Client) -> list[dict[str, Any]]:
     """The request bodies the fake upstream received since its log was last emptied."""
