@@ -25,6 +25,7 @@ from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal
 from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
+from glm_relay.state.responses import StoredResponse
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
@@ -73,6 +74,7 @@ class ResponsesEndpoints:
         spec = resolve_model(settings, payload.get("model"))
         owner = _owner(exchange)
         history = await self._history(payload.get("previous_response_id"), owner)
+        payload = await self._with_references(payload, owner)
         seal = await self._seal() if needs_seal(payload) else None
         asked = read_request(payload, spec, settings, history=history, seal=seal)
         check_body_size(request, settings, asked.chat.messages)
@@ -129,21 +131,49 @@ class ResponsesEndpoints:
         """The conversation ``previous_response_id`` continues (empty without one)."""
         if previous is None:
             return []
+        return (await self._stored(previous, owner, "previous_response_id")).messages
+
+    async def _with_references(self, payload: dict[str, Any], owner: str) -> dict[str, Any]:
+        """``payload`` with each ``item_reference`` input item replaced by the stored output item
+        it names (an item id holds its response's id and its place in the output)."""
+        items = payload.get("input")
+        if not isinstance(items, list) or not any(_is_reference(i) for i in items):
+            return payload
+        records: dict[str, StoredResponse] = {}
+        resolved = []
+        for item in items:
+            if not _is_reference(item):
+                resolved.append(item)
+                continue
+            item_id = item.get("id")
+            rest = str(item_id).partition("_")[2]
+            response_id, place = f"resp_{rest[:-3]}", rest[-3:]
+            if response_id not in records:
+                records[response_id] = await self._stored(response_id, owner, "input")
+            output = records[response_id].response.get("output") or []
+            index = int(place) if place.isdigit() else len(output)
+            if index >= len(output) or output[index].get("id") != item_id:
+                raise _not_found(str(item_id)[:80], param="input", what="Item")
+            resolved.append(output[index])
+        return {**payload, "input": resolved}
+
+    async def _stored(self, response_id: str, owner: str, param: str) -> StoredResponse:
+        """A stored response a request refers to; a record still being written is waited for."""
         if not self._state.enabled:
             raise RelayError(
                 ErrorCode.CONVERSATIONS_DISABLED,
-                "previous_response_id needs stored responses (CONVERSATIONS_TABLE is not set "
-                "here): send the earlier output items in input instead",
-                extra={"param": "previous_response_id"},
+                f"{param} refers to a stored response, but responses are not stored here "
+                "(CONVERSATIONS_TABLE is not set): send the earlier output items in input instead",
+                extra={"param": param},
             )
         store = self._state.responses
         for attempt in range(PENDING_READS + 1):
-            record = await _state_call(store.get(previous, owner))
+            record = await _state_call(store.get(response_id, owner))
             if record is not None:
-                return record.messages
+                return record
             if attempt < PENDING_READS:
                 await asyncio.sleep(PENDING_INTERVAL)
-        raise _not_found(previous, param="previous_response_id")
+        raise _not_found(response_id, param=param)
 
     async def _seal(self) -> ReasoningSeal:
         key = await self._credentials.derive_key(KEY_LABEL)
@@ -157,8 +187,6 @@ class ResponsesEndpoints:
         self, response_id: str, wire: ResponsesEvents, asked: ResponsesRequest, owner: str
     ) -> Callable[[Outcome], Awaitable[None]]:
         """The completion step that stores the response and the conversation it ends."""
-        from glm_relay.state.responses import StoredResponse
-
         store = self._state.responses
 
         async def keep(outcome: Outcome) -> None:
@@ -178,11 +206,15 @@ def _owner(exchange: Exchange) -> str:
     return exchange.claims.sub if exchange.claims else ANONYMOUS
 
 
-def _not_found(response_id: str, *, param: str | None = None) -> RelayError:
+def _not_found(response_id: str, *, param: str | None = None, what: str = "Response") -> RelayError:
     extra = {"param": param} if param else None
     return RelayError(
-        ErrorCode.NOT_FOUND, f"Response with id {response_id[:80]!r} not found.", extra=extra
+        ErrorCode.NOT_FOUND, f"{what} with id {response_id[:80]!r} not found.", extra=extra
     )
+
+
+def _is_reference(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "item_reference"
 
 
 async def _state_call(awaitable: Any) -> Any:
