@@ -91,11 +91,17 @@ class ResponsesEvents:
     def _item_event(self, kind: str, **data: Any) -> str:
         return self._event(kind, {"item_id": self._item_id, "output_index": self._index, **data})
 
+    def _raw(self, kind: str, fields: str) -> str:
+        """An event whose fields are already JSON text (the first token's events: no encoder)."""
+        seq = self._seq
+        self._seq = seq + 1
+        return f'event: {kind}\ndata: {{"type":"{kind}",{fields},"sequence_number":{seq}}}\n\n'
+
     # -- the wire format -------------------------------------------------------------------
     def opening(self) -> bytes | None:
-        snapshot = self._head.response("in_progress", [])
-        created = self._event("response.created", {"response": snapshot})
-        return (created + self._event("response.in_progress", {"response": snapshot})).encode()
+        snapshot = '"response":' + dumps_data(self._head.response("in_progress", []))
+        created = self._raw("response.created", snapshot)
+        return (created + self._raw("response.in_progress", snapshot)).encode()
 
     def piece(self, piece: Piece) -> bytes:
         if isinstance(piece, TextPiece):
@@ -167,15 +173,24 @@ class ResponsesEvents:
         )
 
     def _open_message(self) -> str:
+        """The message item and its text part, written from templates (the item id is ASCII
+        letters, digits, ``_`` and ``-``): they stand between the upstream's first token and
+        the client's."""
         self._open, self._parts = "message", []
-        item = {"type": "message", "status": "in_progress", "role": "assistant", "content": []}
-        out = self._new_item("msg", item)
+        index = self._index = len(self.output)
+        item_id = self._item_id = f"msg_{self._head.token}{index:03d}"
+        self.output.append({"id": item_id, "type": "message"})
+        where = f'"item_id":"{item_id}","output_index":{index}'
         self._delta_head = (
-            f'event: {TEXT_DELTA}\ndata: {{"type":"{TEXT_DELTA}","item_id":"{self._item_id}",'
-            f'"output_index":{self._index},"content_index":0,"delta":'
+            f'event: {TEXT_DELTA}\ndata: {{"type":"{TEXT_DELTA}",{where},"content_index":0,"delta":'
         )
-        part = {"type": "output_text", "text": "", "annotations": []}
-        return out + self._item_event("response.content_part.added", content_index=0, part=part)
+        item = (
+            f'"output_index":{index},"item":{{"id":"{item_id}","type":"message",'
+            '"status":"in_progress","role":"assistant","content":[]}'
+        )
+        part = '"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}'
+        added = self._raw("response.output_item.added", item)
+        return added + self._raw("response.content_part.added", f"{where},{part}")
 
     def _text_delta(self, piece: TextPiece) -> bytes:
         """The hot path: one frame per text piece, the upstream's JSON literal reused."""
