@@ -51,7 +51,7 @@ def error_from_body(
         return mapped(ErrorCode.CONTENT_FILTERED, "the upstream content filter refused the prompt")
     if status == 503:
         return mapped(ErrorCode.UPSTREAM_UNAVAILABLE, "the upstream is unavailable" + suffix)
-    if status == 400 and CALL_REASONING_MISSING in str(error.get("message", "")):
+    if status == 400 and CALL_REASONING_MISSING in str((error or {}).get("message", "")):
         # GLM-5.1 and later with thinking on: the caller's history is what must change.
         return mapped(
             ErrorCode.INVALID_MESSAGES,
