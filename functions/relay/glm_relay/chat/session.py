@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from glm_relay.chat.call_rules import with_call_rules
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
 from glm_relay.chat.relay import Clocks, Outcome, RelayBody, WireFormat
 
@@ -173,6 +174,7 @@ class ChatService:
             # Nothing was spent: give the reservation back (best effort, never masking why).
             await ledger.settle(claims, admission, None)
             raise
+        upstream = with_call_rules(upstream, chat)
         meta: dict[str, Any] = {}
         if chat.conversation_id is not None:
             meta["conversation_id"] = chat.conversation_id

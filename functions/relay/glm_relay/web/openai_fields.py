@@ -28,6 +28,7 @@ READ_FIELDS = frozenset(
         "stop",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
         "tool_stream",
         "thinking",
         "reasoning_effort",
@@ -42,7 +43,6 @@ IGNORED_FIELDS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
 # OpenAI-only fields: the values that change nothing (dropped); any other value is refused.
 DEFAULTS_ONLY: dict[str, tuple[Any, ...]] = {
     "n": (1,),
-    "parallel_tool_calls": (True,),
     "presence_penalty": (0,),
     "frequency_penalty": (0,),
     "logprobs": (False,),
@@ -62,7 +62,6 @@ DEFAULTS_ONLY: dict[str, tuple[Any, ...]] = {
 }
 WHY = {
     "n": "the relay returns one choice",
-    "parallel_tool_calls": "the model may always call several tools at once",
     "seed": "the upstream has no seed; do_sample: false gives greedy answers",
     "web_search_options": 'use a {"type": "web_search"} tool instead',
     "functions": "use tools",
