@@ -60,7 +60,7 @@ async def test_an_agent_calls_its_tool_and_answers_from_the_result(
         "role": "system",
         "content": "Answer questions about the weather.",
     }
-    assert CALLED == [json.loads(call["function"]["arguments"])["city"]]
+    assert [json.loads(call["function"]["arguments"])["city"]] == CALLED
     turn, output = answered["messages"][-2:]
     assert turn["tool_calls"][0]["id"] == call["id"]
     assert turn["reasoning_content"] == "".join(expected_reasoning_chunks(asked))
