@@ -70,6 +70,25 @@ def _messages(*messages: dict[str, Any]) -> dict[str, Any]:
     return {"messages": list(messages)}
 
 
+def _replayed_call(
+    tool: dict[str, Any], call: dict[str, Any], output_type: str, sent_as: tuple[str, str]
+) -> Case:
+    """A call item of a translated tool and its output, replayed as a function call turn."""
+    name, arguments = sent_as
+    function = {"name": name, "arguments": arguments}
+    return Case(
+        {
+            "tools": [tool],
+            "input": [*USER, call, {"type": output_type, "call_id": "c1", "output": "ok"}],
+        },
+        _messages(
+            *USER,
+            {**CALL_TURN, "tool_calls": [{"id": "c1", "type": "function", "function": function}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        ),
+    )
+
+
 FIELD_ROWS: dict[str, list[Case]] = {
     "`model`": [
         Case({"model": "glm-4.7"}, {"model": "glm-4.7"}),
@@ -244,59 +263,23 @@ ITEM_ROWS: dict[str, list[Case]] = {
         ),
     ],
     "`custom_tool_call`, `custom_tool_call_output`": [
-        Case(
-            {
-                "tools": [{"type": "custom", "name": "patch"}],
-                "input": [
-                    *USER,
-                    {"type": "custom_tool_call", "call_id": "c1", "name": "patch", "input": "x"},
-                    {"type": "custom_tool_call_output", "call_id": "c1", "output": "ok"},
-                ],
-            },
-            _messages(
-                *USER,
-                {
-                    **CALL_TURN,
-                    "tool_calls": [
-                        {
-                            "id": "c1",
-                            "type": "function",
-                            "function": {"name": "patch", "arguments": '{"input": "x"}'},
-                        }
-                    ],
-                },
-                {"role": "tool", "tool_call_id": "c1", "content": "ok"},
-            ),
+        _replayed_call(
+            {"type": "custom", "name": "patch"},
+            {"type": "custom_tool_call", "call_id": "c1", "name": "patch", "input": "x"},
+            "custom_tool_call_output",
+            ("patch", '{"input": "x"}'),
         ),
     ],
     "`local_shell_call`, `local_shell_call_output`": [
-        Case(
+        _replayed_call(
+            {"type": "local_shell"},
             {
-                "tools": [{"type": "local_shell"}],
-                "input": [
-                    *USER,
-                    {
-                        "type": "local_shell_call",
-                        "call_id": "c1",
-                        "action": {"type": "exec", "command": ["ls"]},
-                    },
-                    {"type": "local_shell_call_output", "call_id": "c1", "output": "a.txt"},
-                ],
+                "type": "local_shell_call",
+                "call_id": "c1",
+                "action": {"type": "exec", "command": ["ls"]},
             },
-            _messages(
-                *USER,
-                {
-                    **CALL_TURN,
-                    "tool_calls": [
-                        {
-                            "id": "c1",
-                            "type": "function",
-                            "function": {"name": "local_shell", "arguments": '{"command": ["ls"]}'},
-                        }
-                    ],
-                },
-                {"role": "tool", "tool_call_id": "c1", "content": "a.txt"},
-            ),
+            "local_shell_call_output",
+            ("local_shell", '{"command": ["ls"]}'),
         ),
     ],
     "`item_reference`": [
