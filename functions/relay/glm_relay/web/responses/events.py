@@ -71,7 +71,7 @@ class ResponsesEvents:
         self._parts: list[str] = []  # the open reasoning or message item's text
         self._item_id = ""
         self._index = -1
-        self._delta_head = ""  # the open message's text-delta frame up to the delta itself
+        self._delta_head = ""  # the open item's delta frame up to the delta itself
         self._calls = ToolCalls()
         self._by_index: list[_Call] = []
         self._call: _Call | None = None
@@ -110,12 +110,13 @@ class ResponsesEvents:
             return self._text_delta(piece)
         if isinstance(piece, ReasoningPiece):
             out = "" if self._open == "reasoning" else self._close() + self._open_reasoning()
-            self._parts.append(piece.text)
-            self._reasoning.append(piece.text)
-            delta = {"summary_index": 0, "delta": piece.text}
-            return (
-                out + self._item_event("response.reasoning_summary_text.delta", **delta)
-            ).encode()
+            text = piece.text
+            self._parts.append(text)
+            self._reasoning.append(text)
+            seq = self._seq
+            self._seq = seq + 1
+            tail = f',"sequence_number":{seq}}}\n\n'
+            return (out + self._delta_head + dumps_data(text) + tail).encode()
         if isinstance(piece, ToolCallPiece):
             return self._tool_call(piece.call).encode()
         assert isinstance(piece, SearchPiece)
@@ -146,10 +147,11 @@ class ResponsesEvents:
 
     def error(self, error: RelayError) -> bytes:
         self.failure = error
+        out = self._close(incomplete=True)  # what was written stays, marked incomplete
         failure = {"code": error.code.value, "message": error.message}
         response = self._head.response("failed", self.output, error=failure)
         self.response = response
-        return self._event("response.failed", {"response": response}).encode()
+        return (out + self._event("response.failed", {"response": response})).encode()
 
     # -- items -----------------------------------------------------------------------------
     def _new_item(self, prefix: str, item: dict[str, Any]) -> str:
@@ -167,6 +169,11 @@ class ResponsesEvents:
     def _open_reasoning(self) -> str:
         self._open, self._parts = "reasoning", []
         out = self._new_item("rs", {"type": "reasoning", "summary": []})
+        kind = "response.reasoning_summary_text.delta"
+        self._delta_head = (
+            f'event: {kind}\ndata: {{"type":"{kind}","item_id":"{self._item_id}",'
+            f'"output_index":{self._index},"summary_index":0,"delta":'
+        )
         part = {"type": "summary_text", "text": ""}
         return out + self._item_event(
             "response.reasoning_summary_part.added", summary_index=0, part=part
@@ -237,7 +244,7 @@ class ResponsesEvents:
             }
             return out + self._item_done(item)
         if kind == "call":
-            return self._close_call()
+            return self._close_call(incomplete)
         return ""
 
     def _tool_call(self, delta: dict[str, Any]) -> str:
@@ -272,7 +279,7 @@ class ResponsesEvents:
             out += self._item_event("response.function_call_arguments.delta", delta=arguments)
         return out
 
-    def _close_call(self) -> str:
+    def _close_call(self, incomplete: bool) -> str:
         call, self._call = self._call, None
         assert call is not None
         arguments = "".join(call.arguments)
@@ -289,6 +296,8 @@ class ResponsesEvents:
                 "response.function_call_arguments.done", arguments=arguments, name=call.name
             )
         item = call_item(self._item_id, call.call_id, call.name, arguments, self._names)
+        if incomplete:
+            item["status"] = "incomplete"
         return out + self._item_done(item)
 
     def _search(self, results: list[dict[str, Any]]) -> str:
