@@ -137,13 +137,13 @@ def _over_completions(
     responses, completions, budget = figures
     return Figure(
         key=key,
-        name=f"/v1/responses {what} (baseline: /v1/chat/completions)",
+        name=f"/v1/responses: {what}",
         unit="ms",
         ours=responses,
         baseline=completions,
-        target=f"<= Chat Completions + {budget} ms",
+        target=f"<= baseline + {budget} ms",
         met=responses - completions <= budget,
-        note=f"+{responses - completions:.3f} ms over Chat Completions; {note}",
+        note=f"baseline: /v1/chat/completions, {responses - completions:+.3f} ms; {note}",
         runs=runs,
         detail=detail,
     )
