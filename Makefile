@@ -72,8 +72,8 @@ pytest: venv ## All of tests/ (extra arguments: make pytest ARGS='-k infra')
 invoke: venv ## One event through the Lambda emulator (make invoke EVENT=events/post-chat.json)
 	$(VENV)/bin/python -m devtools.emulator --event $(EVENT)
 
-bench: venv ## Benchmarks (print numbers)
-	$(VENV)/bin/python -m bench
+bench: venv ## Benchmarks (print numbers; options: make bench ARGS="--only deployed --json out.json")
+	$(VENV)/bin/python -m bench $(ARGS)
 
 sam-validate: venv ## sam validate --lint on template.yaml
 	$(SAM) validate --lint
