@@ -81,14 +81,25 @@ class ChatSession:
     meta: dict[str, Any]
     clock: Clock = LOOP_CLOCK
 
-    def body(self, wire: WireFormat) -> RelayBody:
-        """The response body, written in ``wire``'s format."""
+    def body(
+        self, wire: WireFormat, *, then: Callable[[Outcome], Awaitable[None]] | None = None
+    ) -> RelayBody:
+        """The response body, written in ``wire``'s format; ``then`` runs after the answer's own
+        bookkeeping (quota, conversation), within the same time bound (a front end's state)."""
+        on_complete = self.on_complete
+        if then is not None:
+            first = on_complete
+
+            async def on_complete(outcome: Outcome) -> None:
+                await first(outcome)
+                await then(outcome)
+
         return RelayBody(
             self.upstream,
             self.outcome,
             self.clocks,
             wire,
-            on_complete=self.on_complete,
+            on_complete=on_complete,
             clock=self.clock,
         )
 
