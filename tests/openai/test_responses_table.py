@@ -70,6 +70,15 @@ def _messages(*messages: dict[str, Any]) -> dict[str, Any]:
     return {"messages": list(messages)}
 
 
+def _continued(before: Callable[[Post], dict[str, Any]]) -> Case:
+    """A request that continues an earlier, stored one: its turn comes before the new input."""
+    earlier = [
+        {"role": "user", "content": "Earlier #chunks=2"},
+        {"role": "assistant", "content": "Earlier words"},
+    ]
+    return Case({}, _messages(*earlier, *USER), before=before)
+
+
 def _replayed_call(
     tool: dict[str, Any], call: dict[str, Any], output_type: str, sent_as: tuple[str, str]
 ) -> Case:
@@ -158,15 +167,7 @@ FIELD_ROWS: dict[str, list[Case]] = {
         Case({}, {}, answer=_answer_has(store=True)),
     ],
     "`previous_response_id`": [
-        Case(
-            {},
-            _messages(
-                {"role": "user", "content": "Earlier #chunks=2"},
-                {"role": "assistant", "content": "Earlier words"},
-                *USER,
-            ),
-            before=_stored,
-        ),
+        _continued(_stored),
         Case({"previous_response_id": "resp_unknown"}, refused="not_found"),
     ],
     "`truncation`": [
@@ -283,15 +284,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
         ),
     ],
     "`item_reference`": [
-        Case(
-            {},
-            _messages(
-                {"role": "user", "content": "Earlier #chunks=2"},
-                {"role": "assistant", "content": "Earlier words"},
-                *USER,
-            ),
-            before=_referenced,
-        ),
+        _continued(_referenced),
         Case({"input": [{"type": "item_reference", "id": "msg_nothing000"}]}, refused="not_found"),
     ],
     "`web_search_call`": [

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mock_upstream.answer import expected_chunks
-from tests.support.resume import Container
+from tests.support.resume import Container, cut_after
 from tests.support.upstream import upstream_bodies
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
@@ -27,14 +27,11 @@ def test_a_cut_responses_stream_resumes_with_the_rest_of_its_events(
 ) -> None:
     body = {"model": "glm-4-flash", "stream": True, "input": "Responses #chunks=16 #delay=20"}
     headers = {"Authorization": f"Bearer {stack.token}"}
-    with client.stream("POST", f"{container.url}/v1/responses", json=body, headers=headers) as cut:
-        request_id = cut.headers["x-request-id"]
-        received = b""
-        for chunk in cut.iter_raw():
-            received += chunk
-            if received.count(b"\n\n") >= 8:
-                break
-    kept = events(received[: received.rindex(b"\n\n") + 2])
+    cut = cut_after(
+        client, "POST", f"{container.url}/v1/responses", events=8, json=body, headers=headers
+    )
+    request_id = cut.headers["x-request-id"]
+    kept = [event.json for event in cut.events]
     resumed = client.post(
         f"{stack.url}/v1/responses",
         json=body,
