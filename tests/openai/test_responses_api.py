@@ -18,7 +18,13 @@ from devtools.stack import DevStack
 from glm_relay.access import mint_access_token
 from glm_relay.runtime import InvocationContext, now_ms
 from glm_relay.web.app import WebApp
-from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
+from mock_upstream.answer import (
+    expected_reasoning_chunks,
+    expected_text,
+    expected_tool_calls,
+    expected_web_search,
+)
+from tests.support.upstream import DEFAULT_SEARCH_TOOL
 
 WEATHER = {
     "type": "function",
@@ -247,3 +253,40 @@ async def test_without_a_table_nothing_is_stored_and_follow_ups_are_refused(
     assert status == 400 and refused["error"]["code"] == "conversations_disabled"
     assert refused["error"]["param"] == "previous_response_id"
     assert len(sent()) == 1
+
+
+def test_web_search_runs_upstream_and_comes_back_as_a_web_search_call_item(
+    oai: OpenAI, sent
+) -> None:
+    response = oai.responses.create(
+        model="glm-4-flash", input="Otters in the news", tools=[{"type": "web_search"}]
+    )
+
+    (body,) = sent()
+    assert body["tools"] == [DEFAULT_SEARCH_TOOL]
+    search, message = response.output
+    assert search.type == "web_search_call" and search.status == "completed"
+    sources = search.action.sources  # type: ignore[union-attr]
+    assert [s.url for s in sources or ()] == [r["link"] for r in expected_web_search(body) or ()]
+    assert message.type == "message" and response.output_text == expected_text(body)
+
+
+def test_an_image_goes_to_a_vision_model_as_an_image_part(oai: OpenAI, sent) -> None:
+    image = {"type": "input_image", "image_url": "https://img.example/otter.png"}
+    oai.responses.create(
+        model="glm-4.6v",
+        input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "What is this?"}, image]}
+        ],
+    )
+
+    (body,) = sent()
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "https://img.example/otter.png"}},
+            ],
+        }
+    ]
