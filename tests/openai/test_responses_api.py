@@ -290,3 +290,50 @@ def test_an_image_goes_to_a_vision_model_as_an_image_part(oai: OpenAI, sent) -> 
             ],
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "says"),
+    [
+        ({"input": []}, "invalid_messages", "input must be a non-empty"),
+        ({"input": "  "}, "invalid_messages", "input must be a non-empty"),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": "Weather in Paris?"},
+                    {"type": "function_call_output", "call_id": "call_nowhere", "output": "x"},
+                ]
+            },
+            "invalid_messages",
+            "input[1]: no tool call with call_id 'call_nowhere'",
+        ),
+        ({"input": "hi", "tools": [WEATHER, WEATHER]}, "invalid_parameter", "given twice"),
+    ],
+)
+def test_input_and_tools_the_model_could_not_make_sense_of_are_refused(
+    oai: OpenAI, sent, body: dict[str, Any], code: str, says: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.responses.create(model="glm-4-flash", **body)
+    assert refused.value.code == code
+    assert says in refused.value.message
+    assert sent() == []
+
+
+def test_an_output_answers_a_call_of_the_response_it_continues_only(oai: OpenAI, sent) -> None:
+    first = oai.responses.create(
+        model="glm-4.7", input="Weather in Paris #tool=get_weather", tools=[WEATHER]
+    )
+    call = _call_of(first)
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.responses.create(
+            model="glm-4.7", tools=[WEATHER], input=[{"role": "user", "content": "More"}, output]
+        )
+    assert refused.value.code == "invalid_messages" and call.call_id in refused.value.message
+
+    second = oai.responses.create(
+        model="glm-4.7", tools=[WEATHER], input=[output], previous_response_id=first.id
+    )
+    assert second.status == "completed"
+    assert len(sent()) == 2

@@ -10,7 +10,9 @@
 - ``function_call``, ``custom_tool_call``, ``local_shell_call``: tool calls of the assistant turn
   they follow (consecutive calls and the message before them form one turn);
 - ``function_call_output``, ``custom_tool_call_output``, ``local_shell_call_output``: tool
-  messages (an output given as parts is its text parts joined).
+  messages (an output given as parts is its text parts joined). Each must answer a call made
+  before it, in ``input`` or in the stored conversation it continues: an output for no call is
+  ``invalid_messages`` (as OpenAI refuses it), never a tool result the model cannot place.
 - ``web_search_call`` items are the record of a search the upstream ran: left out.
 """
 
@@ -36,12 +38,19 @@ SKIPPED_ITEMS = frozenset({"web_search_call"})
 TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
 
 
-def input_messages(value: Any, names: ToolNames, seal: ReasoningSeal | None) -> list[Message]:
-    """The messages ``input`` stands for (a string is one user message)."""
-    if isinstance(value, str):
+def input_messages(
+    value: Any,
+    names: ToolNames,
+    seal: ReasoningSeal | None,
+    history: list[Message] | None = None,
+) -> list[Message]:
+    """The messages ``input`` stands for (a string is one user message); ``history`` is the
+    stored conversation it continues, whose calls its outputs may answer."""
+    if isinstance(value, str) and value.strip():
         return [{"role": "user", "content": value}]
     if not isinstance(value, list) or not value:
-        raise bad(INVALID, "input must be a string or a non-empty list of items", "input")
+        raise bad(INVALID, "input must be a non-empty string or a non-empty list of items", "input")
+    calls = {call.get("id") for turn in history or () for call in turn.get("tool_calls") or ()}
     messages: list[Message] = []
     reasoning: str | None = None  # waits for the assistant turn it belongs to
     for index, item in enumerate(value):
@@ -68,8 +77,16 @@ def input_messages(value: Any, names: ToolNames, seal: ReasoningSeal | None) -> 
             turn.setdefault("tool_calls", []).append(
                 {"id": call_id, "type": "function", "function": function}
             )
+            calls.add(call_id)
         elif kind in OUTPUT_ITEMS:
-            call_id = item.get("call_id") or item.get("id")
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str) or call_id not in calls:
+                raise bad(
+                    INVALID,
+                    f"{where}: no tool call with call_id {str(call_id)[:64]!r} comes before this "
+                    f"{kind} (send the call item too, or continue its previous_response_id)",
+                    "input",
+                )
             messages.append(
                 {"role": "tool", "tool_call_id": call_id, "content": _output(item.get("output"))}
             )

@@ -128,7 +128,7 @@ def read_request(
     names (empty without one)."""
     chat_tools, names = translate_tools(payload.get("tools"), settings)
     instructions = _instructions(payload.get("instructions"))
-    raw = [*instructions, *history, *input_messages(payload.get("input"), names, seal)]
+    raw = [*instructions, *history, *input_messages(payload.get("input"), names, seal, history)]
     messages = parse_messages(raw, settings, OPENAI_MESSAGES, spec)
     reasoning = _object(payload, "reasoning", ("effort", "summary", "generate_summary"))
     text = _object(payload, "text", ("format", "verbosity"))
