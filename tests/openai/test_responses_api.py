@@ -6,6 +6,7 @@ upstream received and answered."""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +16,7 @@ from openai import OpenAI
 
 from devtools.events import function_url_event
 from devtools.stack import DevStack
-from glm_relay.access import mint_access_token
+from glm_relay.access import TokenLimits, mint_access_token
 from glm_relay.runtime import InvocationContext, now_ms
 from glm_relay.web.app import WebApp
 from mock_upstream.answer import (
@@ -193,6 +194,8 @@ def test_unknown_fields_are_refused_before_the_upstream(oai: OpenAI, sent) -> No
         ("sensitive", "response.incomplete", {"reason": "content_filter"}),
         ("network_error", "response.failed", {"code": "upstream_network_error"}),
         ("drop", "response.failed", {"code": "upstream_disconnected"}),
+        ("stall", "response.failed", {"code": "upstream_stalled"}),
+        ("error_frame", "response.failed", {"code": "upstream_error"}),
     ],
 )
 def test_every_stream_ends_with_one_terminal_event_that_says_how(
@@ -337,3 +340,40 @@ def test_an_output_answers_a_call_of_the_response_it_continues_only(oai: OpenAI,
     )
     assert second.status == "completed"
     assert len(sent()) == 2
+
+
+def test_responses_count_against_the_caller_s_daily_quotas(stack: DevStack, sent) -> None:
+    sub = f"quota-{uuid.uuid4().hex[:8]}"
+
+    def client(**limits: int) -> OpenAI:
+        token = mint_access_token(sub, 600, stack.access_token_secret, limits=TokenLimits(**limits))
+        return OpenAI(base_url=stack.url + "/v1", api_key=token, max_retries=0, timeout=30)
+
+    with client() as plain:
+        # A large output cap reserves many tokens; only what the answers used stays counted.
+        first = plain.responses.create(
+            model="glm-4-flash", input="Hi #chunks=3", max_output_tokens=4000
+        )
+        with plain.responses.stream(
+            model="glm-4-flash", input="Hi #chunks=3", max_output_tokens=4000
+        ) as stream:
+            streamed = stream.get_final_response()
+    assert first.usage is not None and streamed.usage is not None
+    used = first.usage.total_tokens + streamed.usage.total_tokens
+    with client(tokens_per_day=used + 50 + 100) as tight:
+        third = tight.responses.create(
+            model="glm-4-flash", input="Hi #chunks=3", max_output_tokens=50
+        )
+    assert third.status == "completed" and third.usage is not None
+    with client(requests_per_day=3) as spent:
+        with pytest.raises(openai.RateLimitError) as refused:
+            spent.responses.create(model="glm-4-flash", input="Hi")
+        assert refused.value.code == "quota_exceeded" and "requests" in refused.value.message
+        assert refused.value.response.headers["retry-after"]
+        assert spent.responses.retrieve(first.id).id == first.id  # reading costs nothing
+    with client(tokens_per_day=used + third.usage.total_tokens + 10) as over:
+        with pytest.raises(openai.RateLimitError) as refused:
+            over.responses.create(model="glm-4-flash", input="Hi", max_output_tokens=50)
+        assert "tokens" in refused.value.message
+    # The refused two may have reached the upstream (QUOTA_OVERLAP), closed before a byte.
+    assert len(sent()) in (3, 4, 5)
