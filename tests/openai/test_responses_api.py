@@ -311,6 +311,23 @@ def test_an_image_goes_to_a_vision_model_as_an_image_part(oai: OpenAI, sent) -> 
             "input[1]: no tool call with call_id 'call_nowhere'",
         ),
         ({"input": "hi", "tools": [WEATHER, WEATHER]}, "invalid_parameter", "given twice"),
+        (  # the message reader's errors name the input item, not a message of its own
+            {
+                "instructions": "Be brief.",
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"type": "reasoning", "summary": []},
+                    {"role": "user", "content": ""},
+                ],
+            },
+            "invalid_messages",
+            "input[2].content must be a non-empty string",
+        ),
+        (
+            {"input": [{"role": "assistant", "content": "Hello"}]},
+            "invalid_messages",
+            "input must include a user message",
+        ),
     ],
 )
 def test_input_and_tools_the_model_could_not_make_sense_of_are_refused(
@@ -320,6 +337,7 @@ def test_input_and_tools_the_model_could_not_make_sense_of_are_refused(
         oai.responses.create(model="glm-4-flash", **body)
     assert refused.value.code == code
     assert says in refused.value.message
+    assert refused.value.param in ("input", "tools")
     assert sent() == []
 
 

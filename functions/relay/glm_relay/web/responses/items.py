@@ -43,17 +43,21 @@ def input_messages(
     names: ToolNames,
     seal: ReasoningSeal | None,
     history: list[Message] | None = None,
-) -> list[Message]:
-    """The messages ``input`` stands for (a string is one user message); ``history`` is the
-    stored conversation it continues, whose calls its outputs may answer."""
+) -> tuple[list[Message], list[str]]:
+    """The messages ``input`` stands for (a string is one user message), and where in ``input``
+    each comes from (for error messages); ``history`` is the stored conversation it continues,
+    whose calls its outputs may answer."""
     if isinstance(value, str) and value.strip():
-        return [{"role": "user", "content": value}]
+        return [{"role": "user", "content": value}], ["input"]
     if not isinstance(value, list) or not value:
         raise bad(INVALID, "input must be a non-empty string or a non-empty list of items", "input")
     calls = {call.get("id") for turn in history or () for call in turn.get("tool_calls") or ()}
     messages: list[Message] = []
+    origins: list[str] = []  # the item each message came from
     reasoning: str | None = None  # waits for the assistant turn it belongs to
+    where = "input"
     for index, item in enumerate(value):
+        origins += [where] * (len(messages) - len(origins))
         where = f"input[{index}]"
         if not isinstance(item, dict):
             raise bad(INVALID, f"{where} must be an object", "input")
@@ -100,7 +104,8 @@ def input_messages(
             )
         else:
             raise bad(INVALID, f"{where}.type must be a string", "input")
-    return messages
+    origins += [where] * (len(messages) - len(origins))
+    return messages, origins
 
 
 def _message(item: dict[str, Any], where: str) -> Message:

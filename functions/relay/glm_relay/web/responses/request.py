@@ -9,13 +9,14 @@ Responses request table lists every field. Unknown fields are ``unknown_paramete
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import parse_messages
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, bad, build_chat
-from glm_relay.errors import ErrorCode
+from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.web.openai_api import OPENAI_MESSAGES
 from glm_relay.web.openai_fields import FieldPolicy, check_fields, check_stream_options
 from glm_relay.web.responses.items import input_messages
@@ -128,8 +129,15 @@ def read_request(
     names (empty without one)."""
     chat_tools, names = translate_tools(payload.get("tools"), settings)
     instructions = _instructions(payload.get("instructions"))
-    raw = [*instructions, *history, *input_messages(payload.get("input"), names, seal, history)]
-    messages = parse_messages(raw, settings, OPENAI_MESSAGES, spec)
+    given, origins = input_messages(payload.get("input"), names, seal, history)
+    raw = [*instructions, *history, *given]
+    origins = (
+        ["instructions"] * len(instructions) + ["previous_response_id"] * len(history) + origins
+    )
+    try:
+        messages = parse_messages(raw, settings, OPENAI_MESSAGES, spec)
+    except RelayError as error:
+        raise _in_input(error, origins) from None
     reasoning = _object(payload, "reasoning", ("effort", "summary", "generate_summary"))
     text = _object(payload, "text", ("format", "verbosity"))
     include = _include(payload.get("include"))
@@ -167,6 +175,20 @@ def read_request(
         instructions=len(instructions),
         echo=echo,
     )
+
+
+def _in_input(error: RelayError, origins: list[str]) -> RelayError:
+    """A message reader's error in the request's own terms: ``messages[3]`` is the input item
+    (or ``instructions``, the stored conversation) that message came from."""
+
+    def origin(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return origins[index] if index < len(origins) else match.group(0)
+
+    message = re.sub(r"\bmessages\[(\d+)\]", origin, error.message)
+    message = re.sub(r"^messages must", "input must", message)
+    extra = {"param": "input", **error.extra}
+    return RelayError(error.code, message, retry_after=error.retry_after, extra=extra)
 
 
 def _instructions(value: Any) -> list[dict[str, Any]]:
