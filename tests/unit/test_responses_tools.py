@@ -102,3 +102,23 @@ def test_a_function_and_a_custom_tool_of_one_name_each_get_their_own_upstream_na
         ClientTool("function", "get_weather"),
         ClientTool("custom", "get_weather"),
     ]
+
+
+def test_a_namespace_s_description_leads_each_of_its_functions_own():
+    tools = [
+        {
+            "type": "namespace",
+            "name": "agents",
+            "description": "Tools for sub-agents.",
+            "tools": [
+                {"type": "function", "name": "spawn", "description": "Start one."},
+                {"type": "function", "name": "wait"},
+            ],
+        }
+    ]
+    sent, _ = translate_tools(tools, Settings())
+
+    assert [tool["function"]["description"] for tool in sent] == [
+        "agents: Tools for sub-agents.\nStart one.",
+        "agents: Tools for sub-agents.",
+    ]

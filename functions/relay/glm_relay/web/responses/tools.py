@@ -5,8 +5,9 @@ so every other kind a client sends is translated or dropped here, never sent:
 
 - ``function``: a function tool (``strict`` kept: the chat core handles it);
 - ``namespace`` (Codex): each function inside becomes a function named ``<namespace>__<name>``
-  (a hashed name when that is not a valid function name); its calls come back as
-  ``function_call`` items with the original ``name`` and ``namespace``;
+  (a hashed name when that is not a valid function name or another tool has it), its
+  description led by the namespace's; its calls come back as ``function_call`` items with the
+  original ``name`` and ``namespace``;
 - ``custom`` (free-form input, optionally a grammar): a function taking one string ``input``,
   the grammar given to the model in the description; calls come back as ``custom_tool_call``;
 - ``local_shell``: a function ``local_shell`` taking ``command`` (argv), ``workdir`` and
@@ -157,13 +158,20 @@ def _namespace(tool: dict[str, Any], where: str, names: ToolNames) -> list[dict[
     inner = tool.get("tools")
     if not isinstance(inner, list):
         raise bad(INVALID, f"{where}.tools must be a list", "tools")
+    group = tool.get("description")
     out = []
     for index, function in enumerate(inner):
         at = f"{where}.tools[{index}]"
         if not isinstance(function, dict) or function.get("type", "function") != "function":
             continue  # only functions can be flattened; anything else is left out
         client = ClientTool("function", _name(function, at), namespace)
-        out.append(_function(function, names.add(client, at)))
+        flat = _function(function, names.add(client, at))
+        if isinstance(group, str) and group.strip():
+            # The group's description has no place of its own upstream: each function says it.
+            own = flat["function"].get("description")
+            both = f"{namespace}: {group.strip()}" + (f"\n{own}" if isinstance(own, str) else "")
+            flat["function"]["description"] = both
+        out.append(flat)
     return out
 
 
