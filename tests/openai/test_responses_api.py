@@ -395,3 +395,22 @@ def test_responses_count_against_the_caller_s_daily_quotas(stack: DevStack, sent
         assert "tokens" in refused.value.message
     # The refused two may have reached the upstream (QUOTA_OVERLAP), closed before a byte.
     assert len(sent()) in (3, 4, 5)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/resp_x"),
+        ("DELETE", "/v1/responses/resp_x"),
+    ],
+)
+def test_every_responses_route_needs_an_access_token(
+    stack: DevStack, client, sent, method: str, path: str
+) -> None:
+    body = {"model": "glm-4-flash", "input": "hi"} if method == "POST" else None
+    refused = client.request(method, stack.url + path, json=body)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert sent() == []
