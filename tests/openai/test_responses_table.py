@@ -149,6 +149,10 @@ FIELD_ROWS: dict[str, list[Case]] = {
             {"model": "glm-5.1", "reasoning": {"effort": "none"}},
             {"thinking": {"type": "disabled"}},
         ),
+        Case(  # Codex's model_reasoning_effort on a model that reasons at one depth
+            {"model": "glm-5.1", "reasoning": {"effort": "high"}},
+            {"thinking": {"type": "enabled"}, "reasoning_effort": ABSENT},
+        ),
         Case({"reasoning": {"colour": "red"}}, refused="unsupported_parameter"),
     ],
     "`text`": [

@@ -159,12 +159,14 @@ def thinking_fields(thinking: Any, effort: Any, spec: ModelSpec) -> dict[str, An
         mode = None  # already off: nothing to send
     if spec.thinking == "always" and mode == "disabled":
         raise bad(UNSUPPORTED, f"thinking cannot be turned off on {spec.name}", "thinking")
+    if effort is not None and not spec.reasoning_efforts:
+        # A model that reasons at one depth only (GLM-4.5 to GLM-5.1): any effort asks for it.
+        mode, effort = "enabled", None
     if effort is not None and effort not in spec.reasoning_efforts:
         allowed = ", ".join(spec.reasoning_efforts)
-        takes = f"takes {allowed}" if allowed else "does not take it (GLM-5.2 and later)"
         raise bad(
             UNSUPPORTED,
-            f"reasoning_effort {effort[:16]!r}: {spec.name} {takes}",
+            f"reasoning_effort {effort[:16]!r}: {spec.name} takes {allowed}",
             "reasoning_effort",
         )
     return {"thinking": mode, "clear_thinking": clear if mode else None, "reasoning_effort": effort}
