@@ -12,8 +12,9 @@ answer runs and then for as long as its caller waits for ``end``: a stall of any
 recovered as soon as DynamoDB answers, and the terminal frame is always tried. The frames kept
 are bounded (``max_pending_bytes``); past that they are dropped and the record ends with the lost
 marker instead, so that it says it cannot be completed rather than looking unfinished. A write
-that timed out may still land later: each batch is written only over nothing or a shorter batch
-with the same first frame (a condition), so such a late write never shortens what a retry stored.
+that timed out may still land later, so a failed batch is tried again exactly as it was (the same
+frames, the same end mark): a late write then stores what the retry stores, and an item a reader
+has seen never changes.
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from glm_relay.chat.clock import LOOP_CLOCK, Cancellable, Clock
-from glm_relay.state.dynamo import (
-    FRAMES_PREFIX,
-    STREAM_PREFIX,
-    ConditionFailed,
-    DynamoError,
-    Item,
-    n,
-    s,
-)
+from glm_relay.state.dynamo import FRAMES_PREFIX, STREAM_PREFIX, DynamoError, Item, n, s
 
 ITEM_CHARS = 256 * 1024
 """The most frame text one item takes (DynamoDB refuses items over 400 KB)."""
@@ -100,6 +93,7 @@ class JournalWriter:
         self._writing: asyncio.Future[None] | None = None
         self._ending = False  # the terminal frame is queued: no frame follows it
         self._stored_end: asyncio.Future[None] | None = None  # what ``end`` waits for
+        self._unsent: tuple[list[str], bool] | None = None  # a failed batch and its end mark
         self.lost = False  # frames were dropped: the record ends with the lost marker
         self.complete = False  # the record's end is stored
         self.stopped = False  # the caller stopped waiting for ``end``: nothing more is written
@@ -144,21 +138,20 @@ class JournalWriter:
         self._pending_bytes += len(text)  # characters, not bytes: close enough for a cap
         if self._pending_bytes > self._batching.max_pending_bytes:
             # DynamoDB has not answered for too long: keep memory bounded, give the record up.
-            self.lost = True
-            self._pending.clear()
-            self._pending_bytes = 0
+            self._give_up()
 
     def _consider(self) -> None:
         """Start a write if one is due and none is in flight, else make sure a timer will."""
         if self._writing is not None or self.complete or self.stopped:
             return
-        if not self.lost and not self._pending:
+        if not self.lost and not self._pending and self._unsent is None:
             return
         batching, now = self._batching, self._clock.now()
         if now < self._retry_at:
             wake_at = self._retry_at
         elif (
             self.lost
+            or self._unsent is not None
             or self._ending
             or self.puts == 0
             or len(self._pending) >= batching.max_frames
@@ -199,43 +192,40 @@ class JournalWriter:
         return batch
 
     async def _write_next(self) -> None:
-        """One ``PutItem``: the next batch, or the lost marker. A failed batch goes back in front
-        of the queue, to be tried again after a delay that grows with each failure."""
+        """One ``PutItem``: the batch that failed, exactly as it was, else the next batch, or the
+        lost marker. A failed batch is tried again after a delay that grows with each failure."""
         first = self._written + 1
-        batch: list[str] = []
         item: Item = {"pk": s(self._pk), "first": n(first), **self._head}
-        condition: dict[str, Any] = {}
         if self.lost:
-            item |= {"sk": s(LOST_SK), "frames": {"L": []}, "end": {"BOOL": True}}
-            item["lost"] = {"BOOL": True}
+            batch: list[str] = []
             end = True
+            item |= {"sk": s(LOST_SK), "frames": {"L": []}, "lost": {"BOOL": True}}
         else:
-            batch = self._take()
-            end = self._ending and not self._pending
+            if self._unsent is not None:
+                batch, end = self._unsent
+            else:
+                batch = self._take()
+                end = self._ending and not self._pending
             item |= {"sk": s(frames_sk(first)), "frames": {"L": [s(frame) for frame in batch]}}
-            if end:
-                item["end"] = {"BOOL": True}
-            condition = {
-                "ConditionExpression": "attribute_not_exists(sk) OR size(frames) <= :count",
-                "ExpressionAttributeValues": {":count": n(len(batch))},
-            }
+        if end:
+            item["end"] = {"BOOL": True}
         self.puts += 1
         try:
-            await self._table.call("put_item", Item=item, **condition)
-        except ConditionFailed:
-            pass  # a write of these frames and more, that timed out, landed after all
-        except DynamoError as exc:
-            if not exc.retryable and not self.lost:
+            await self._table.call("put_item", Item=item)
+        except Exception as exc:
+            if isinstance(exc, DynamoError) and not exc.retryable and not self.lost:
                 # Refused for good (an item too large, say): this record cannot be completed.
-                self.lost = True
-                self._pending.clear()
-                self._pending_bytes = 0
-            self._failed(batch)
-            return
-        except Exception:
-            self._failed(batch)
+                self._give_up()
+            self._failures += 1
+            delay = self._batching.interval * 2 ** (self._failures - 1)
+            self._retry_at = self._clock.now() + min(delay, self._batching.max_retry_delay)
+            if not self.lost:
+                # The same item again, never a longer one: if this write lands late after all,
+                # it writes what the retry writes, and a reader never sees the item change.
+                self._unsent = (batch, end)
             return
         self._failures = 0
+        self._unsent = None
         self._written += len(batch)
         if end:
             self.complete = True
@@ -243,14 +233,12 @@ class JournalWriter:
             if stored is not None and not stored.done():
                 stored.set_result(None)
 
-    def _failed(self, batch: list[str]) -> None:
-        """Put ``batch`` back in front, and wait longer before each further try."""
-        self._failures += 1
-        delay = self._batching.interval * 2 ** (self._failures - 1)
-        self._retry_at = self._clock.now() + min(delay, self._batching.max_retry_delay)
-        if batch and not self.lost:
-            self._pending[:0] = batch
-            self._pending_bytes += sum(len(frame) for frame in batch)
+    def _give_up(self) -> None:
+        """Drop every frame not written: the record ends with the lost marker."""
+        self.lost = True
+        self._unsent = None
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def _written_one(self, done: asyncio.Future[None]) -> None:
         if self._writing is done:
