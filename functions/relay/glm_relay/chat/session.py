@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from glm_relay.chat.bookkeeping import Jobs
+from glm_relay.chat.call_rules import with_call_rules
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
 from glm_relay.chat.relay import Clocks, OnComplete, OnLost, Outcome, RelayBody, WireFormat
 
@@ -82,14 +84,25 @@ class ChatSession:
     clock: Clock = LOOP_CLOCK
     on_lost: OnLost | None = None
 
-    def body(self, wire: WireFormat) -> RelayBody:
-        """The response body, written in ``wire``'s format."""
+    def body(
+        self, wire: WireFormat, *, then: Callable[[Outcome], Awaitable[None]] | None = None
+    ) -> RelayBody:
+        """The response body, written in ``wire``'s format; ``then`` (a front end's own state:
+        the Responses API's stored response) runs beside the answer's own bookkeeping (quota,
+        conversation), under the same bound, named ``stored_response``."""
+        on_complete = self.on_complete
+        if then is not None:
+            first = on_complete
+
+            def on_complete(outcome: Outcome) -> Jobs:
+                return {**first(outcome), "stored_response": then(outcome)}
+
         return RelayBody(
             self.upstream,
             self.outcome,
             self.clocks,
             wire,
-            on_complete=self.on_complete,
+            on_complete=on_complete,
             on_lost=self.on_lost,
             clock=self.clock,
         )
@@ -169,6 +182,7 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await ledger.settle(claims, admission, None)
             raise
+        upstream = with_call_rules(upstream, chat)
         meta: dict[str, Any] = {}
         if chat.conversation_id is not None:
             meta["conversation_id"] = chat.conversation_id
