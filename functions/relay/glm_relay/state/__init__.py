@@ -10,7 +10,7 @@ sort key ``sk`` (S), TTL attribute ``expires_at`` (epoch seconds).
 - ``pk=QUOTA#<sub>, sk=DAY#<YYYY-MM-DD>``: requests, tokens_used, expires_at (two days after the
   UTC day ends).
 - ``pk=STREAM#<request-id>, sk=F#<00000001>``: a batch of a resumable stream's frames (see
-  ``journal.py``), owner, route, expires_at.
+  ``journal.py``), owner, route, expires_at; ``sk=F#~lost`` marks a record given up.
 
 Every access is by key or by one partition's query; there is no scan and no index.
 Importing this package imports neither boto3 nor the stores: each is loaded on first use.
