@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -90,77 +91,83 @@ def test_a_stall_longer_than_three_writes_is_recovered_and_the_answer_resumes_to
     assert cut.text + rest.text == "".join(expected_chunks(sent))
 
 
-def read_until(
-    client: httpx.Client, url: str, on_event: int, action: object
-) -> tuple[StreamResult, float, float]:
-    """Read a whole answer, calling ``action()`` when event ``on_event`` arrives; the result, when
-    its terminal event arrived and when its body ended."""
+def lines(caplog: pytest.LogCaptureFixture, message: str) -> list[Any]:
+    """The log records with this message (their fields are attributes)."""
+    return [record for record in caplog.records if record.getMessage() == message]
+
+
+def answer_ending_with(
+    client: httpx.Client, url: str, token: str, action: Callable[[], None]
+) -> StreamResult:
+    """Read a whole twelve-piece answer, calling ``action()`` (what DynamoDB does) when its tenth
+    event arrives; asserts it ends with ``done`` and its body within the bookkeeping wait."""
+    answer_url = chat_url(url, "Ends with DynamoDB in trouble #chunks=12 #delay=50", token)
     result = StreamResult(0, httpx.Headers())
     terminal_at = 0.0
-    with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response:
+    with client.stream("GET", answer_url, headers={"Accept": "text/event-stream"}) as response:
         buffer = b""
         for chunk in response.iter_raw():
             before = len(result.events)
             buffer = parse_frames(buffer + chunk, result, time.monotonic())
-            if before < on_event <= len(result.events):
-                action()  # type: ignore[operator]
+            if before < 10 <= len(result.events):
+                action()
             if result.events and result.events[-1].event in ("done", "error") and not terminal_at:
                 terminal_at = time.monotonic()
             result.raw += chunk
-    return result, terminal_at, time.monotonic()
+    assert result.terminal.event == "done"
+    assert time.monotonic() - terminal_at < BOOKKEEPING_WAIT + SLACK
+    return result
+
+
+@pytest.fixture
+def url(stack: DevStack, proxy: StallingProxy, caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+    """A container behind ``proxy`` with DynamoDB's usual timeouts, its log lines captured."""
+    caplog.set_level(logging.INFO)
+    with container_behind(stack, proxy, read_timeout=5.0) as running:
+        yield running
 
 
 def test_a_slow_dynamodb_at_the_end_holds_the_body_only_for_the_bookkeeping_wait(
-    stack: DevStack, client: httpx.Client, proxy: StallingProxy, caplog: pytest.LogCaptureFixture
+    stack: DevStack,
+    client: httpx.Client,
+    proxy: StallingProxy,
+    url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    with container_behind(stack, proxy, read_timeout=5.0) as url:
-        answer_url = chat_url(url, "Ends in a stall #chunks=12 #delay=50", stack.token)
-        result, terminal_at, body_end = read_until(client, answer_url, 10, proxy.stall)
-        stalled_at = time.monotonic()
-        assert result.terminal.event == "done"
-        # The caller has its done; the body (and the invocation) ends a second later at most,
-        # though DynamoDB has not answered the record's end or the quota yet.
-        assert body_end - terminal_at < BOOKKEEPING_WAIT + SLACK
-
-        time.sleep(max(0.0, 3.0 - (time.monotonic() - stalled_at)))
-        proxy.release()  # DynamoDB answers again: what was left is settled now
-        last_chat = result.events[-2].id or ""
-        deadline = time.monotonic() + 10
+    # The caller has its done; the body (and the invocation) ends a second later at most,
+    # though DynamoDB has not answered the record's end or the quota yet.
+    result = answer_ending_with(client, url, stack.token, proxy.stall)
+    time.sleep(2.0)
+    proxy.release()  # DynamoDB answers again: what was left is settled now
+    last_chat = result.events[-2].id or ""
+    deadline = time.monotonic() + 10
+    rest = resume(client, stack, last_chat)
+    while rest.status != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
         rest = resume(client, stack, last_chat)
-        while rest.status != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            rest = resume(client, stack, last_chat)
 
     assert [e.event for e in rest.events] == ["done"]
     request_id = result.events[0].json["request_id"]
-    [line] = [
-        r
-        for r in caplog.records
-        if r.getMessage() == "request" and getattr(r, "request_id", None) == request_id
-    ]
+    [line] = [r for r in lines(caplog, "request") if r.request_id == request_id]
     assert set(line.deferred) >= {"stream_record", "quota"}
-    assert not [r for r in caplog.records if r.getMessage() == "bookkeeping not settled"]
+    assert not lines(caplog, "bookkeeping not settled")
 
 
 def test_bookkeeping_that_cannot_be_settled_is_logged_once_by_name(
-    stack: DevStack, client: httpx.Client, proxy: StallingProxy, caplog: pytest.LogCaptureFixture
+    stack: DevStack,
+    client: httpx.Client,
+    proxy: StallingProxy,
+    url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    with container_behind(stack, proxy, read_timeout=5.0) as url:
-        answer_url = chat_url(url, "Ends with DynamoDB gone #chunks=12 #delay=50", stack.token)
-        result, terminal_at, body_end = read_until(client, answer_url, 10, proxy.cut)
-        assert result.terminal.event == "done"
-        assert body_end - terminal_at < BOOKKEEPING_WAIT + SLACK
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not [
-            r for r in caplog.records if r.getMessage() == "bookkeeping not settled"
-        ]:
-            time.sleep(0.1)
-        proxy.release()  # the record's end is still being tried: it lands now
-        rest = resume(client, stack, result.events[-2].id or "")
+    result = answer_ending_with(client, url, stack.token, proxy.cut)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not lines(caplog, "bookkeeping not settled"):
+        time.sleep(0.1)
+    proxy.release()  # the record's end is still being tried: it lands now
+    rest = resume(client, stack, result.events[-2].id or "")
 
-    [lost] = [r for r in caplog.records if r.getMessage() == "bookkeeping not settled"]
+    [lost] = lines(caplog, "bookkeeping not settled")
     assert lost.unsettled == ["quota"]
     assert lost.request_id == result.events[0].json["request_id"]
     assert [e.event for e in rest.events] == ["done"]

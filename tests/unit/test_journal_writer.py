@@ -117,6 +117,16 @@ def writer(table: FakeTable, clock: FakeClock, **batching: Any) -> JournalWriter
     )
 
 
+async def first_frame_written(**batching: Any) -> tuple[FakeClock, FakeTable, JournalWriter]:
+    """A writer on a fake clock whose table times out when told to, its first frame stored."""
+    clock = FakeClock()
+    table = FakeTable(clock)
+    w = writer(table, clock, **batching)
+    w.frame(f(1))
+    await settle()
+    return clock, table, w
+
+
 def f(number: int) -> bytes:
     return f"id: req-1:{number}\nevent: chat\ndata: {{}}\n\n".encode()
 
@@ -240,11 +250,7 @@ async def test_failed_writes_are_tried_later_and_later_and_never_given_up() -> N
 async def test_a_fifteen_second_stall_is_recovered_and_the_record_gets_its_end() -> None:
     """DynamoDB stops answering for 15 s while the answer runs (each write times out after 5 s):
     once it answers again, everything held is written, in order, and the terminal with it."""
-    clock = FakeClock()
-    table = FakeTable(clock)
-    w = writer(table, clock)
-    w.frame(f(1))
-    await settle()
+    clock, table, w = await first_frame_written()
     table.down_until = clock.now() + 15
     for number in range(2, 201):  # 20 s of answer at 10 frames a second
         w.frame(f(number))
@@ -260,11 +266,7 @@ async def test_a_fifteen_second_stall_is_recovered_and_the_record_gets_its_end()
 
 
 async def test_a_write_that_lands_after_its_retry_changes_nothing_a_reader_saw() -> None:
-    clock = FakeClock()
-    table = FakeTable(clock)
-    w = writer(table, clock)
-    w.frame(f(1))
-    await settle()
+    clock, table, w = await first_frame_written()
     table.down_until, table.land_late = clock.now() + 5, True
     w.frame(f(2))
     await clock.advance(INTERVAL + 5)  # frame 2's write times out (it will land later)
@@ -281,11 +283,7 @@ async def test_a_write_that_lands_after_its_retry_changes_nothing_a_reader_saw()
 
 
 async def test_frames_held_through_a_long_stall_are_bounded_then_the_record_says_lost() -> None:
-    clock = FakeClock()
-    table = FakeTable(clock)
-    w = writer(table, clock, max_pending_bytes=2_000)
-    w.frame(f(1))
-    await settle()
+    clock, table, w = await first_frame_written(max_pending_bytes=2_000)
     table.down_until = clock.now() + 60
     number = 1
     while not w.lost:
@@ -324,11 +322,7 @@ async def test_a_write_refused_for_good_ends_the_record_as_lost() -> None:
 
 
 async def test_the_terminal_is_tried_while_its_caller_waits_and_no_longer() -> None:
-    clock = FakeClock()
-    table = FakeTable(clock)
-    w = writer(table, clock)
-    w.frame(f(1))
-    await settle()
+    clock, table, w = await first_frame_written()
     table.down_until = clock.now() + 1000
     ending = asyncio.ensure_future(w.end(f(2)))
     await settle()
