@@ -17,7 +17,7 @@ from glm_relay.config import Settings
 from glm_relay.runtime import InvocationContext, StreamingResponse, now_ms
 from glm_relay.state.journal import Batch
 from glm_relay.web.request import HttpRequest
-from glm_relay.web.resume import ResumableStreams
+from glm_relay.web.resume import ResumableStreams, parse_last_event_id
 from glm_relay.web.routing import Exchange
 from tests.support.fake_clock import FakeClock, settle
 
@@ -155,3 +155,9 @@ async def test_a_caller_who_saw_more_than_was_recorded_resumes_after_what_it_saw
 
     assert [e["id"] for e in events] == [f"{RID}:7.1"]
     await settle()
+
+
+def test_an_own_event_id_reads_back_as_the_last_real_event() -> None:
+    assert parse_last_event_id(f"{RID}:4.1") == (RID, 4)
+    assert parse_last_event_id(f"{RID}:4") == (RID, 4)
+    assert parse_last_event_id(f"{RID}:4.2") is None

@@ -1,7 +1,7 @@
 """Resumable streams: record each relayed answer, and serve its rest to a caller who reconnects.
 
 The invocation that serves an answer gives every frame but keepalives to a ``JournalWriter``
-(``state/journal.py``). A request that carries ``Last-Event-ID: <request-id>:<n>`` on a route
+(``state/journal_writer.py``). A request that carries ``Last-Event-ID: <request-id>:<n>`` on a route
 that relays answers is answered from that record instead: the events after the first ``n``, then
 the stream as it is being recorded (consistent reads every ``TAIL_INTERVAL`` seconds) up to its
 terminal event. It never reaches the upstream and costs no quota. Only the caller who started the
@@ -48,10 +48,10 @@ terminal event is given up (its invocation died)."""
 # landed (a busy table can take a second or more): an id is called unknown only after this many
 # more reads, TAIL_INTERVAL apart.
 _FIRST_READ_RETRIES = 8
-_ID = re.compile(r"([A-Za-z0-9-]{1,64}):(\d{1,9})(?:\.1)?")
 OWN_EVENT_SUFFIX = ".1"
 """Ends the id of an event of the resumer's own: ``<request-id>:<n>.1`` comes after event ``n``
 and is none of the stream's (their ids are whole numbers)."""
+_ID = re.compile(rf"([A-Za-z0-9-]{{1,64}}):(\d{{1,9}})(?:{re.escape(OWN_EVENT_SUFFIX)})?")
 
 
 def _chat_error(request_id: str, after: int, error: RelayError) -> bytes:
