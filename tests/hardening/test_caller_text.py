@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from devtools.events import function_url_event
 from devtools.stack import DevStack
 from glm_relay.errors import ErrorCode, RelayError
-from glm_relay.runtime import InvocationContext, now_ms
+from glm_relay.runtime import InvocationContext, StreamingResponse, now_ms
 from glm_relay.web.app import WebApp
 from glm_relay.web.telemetry import Telemetry
 
@@ -157,6 +157,37 @@ async def test_a_failure_while_answering_a_failure_is_a_500_with_a_request_line(
     assert len(lines.lines) == 1
     assert lines.lines[0]["outcome"] == "failed"
     assert lines.lines[0]["error_code"] == "UnicodeEncodeError"
+
+
+async def test_a_body_that_breaks_after_its_status_is_logged_as_failed(
+    stack: DevStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert stack.app is not None
+    app = WebApp(replace(stack.app.settings, require_access_token=False))
+    lines = RequestLines(app.telemetry, monkeypatch)
+
+    async def breaking_body() -> Any:
+        yield b"<html>"
+        raise RuntimeError("a bug while streaming")
+
+    async def page(exchange: Any) -> StreamingResponse:
+        return StreamingResponse(200, {}, breaking_body())
+
+    [page_route] = [r for r in app.router.group_for("/").routes if r.path == "/"]
+    monkeypatch.setattr(page_route, "methods", {"GET": page})
+    event = function_url_event("GET", "/")
+    context = InvocationContext(aws_request_id="breaks-1", deadline_ms=now_ms() + 30_000)
+
+    response = await app.handle(event, context)
+    frames = []
+    with pytest.raises(RuntimeError):
+        async for frame in response.body:
+            frames.append(frame)
+
+    assert frames == [b"<html>"]
+    assert [(line["outcome"], line["error_code"]) for line in lines.lines] == [
+        ("failed", "RuntimeError")
+    ]
 
 
 # --- fuzzed keys and values ----------------------------------------------------------------
