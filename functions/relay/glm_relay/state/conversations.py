@@ -68,11 +68,9 @@ class ConversationStore(ExpiringItems):
             "put_item",
             Item={
                 **key(conversation_pk(conversation_id), META_SK),
-                "owner": s(owner),
-                "created_at": n(now),
+                **self._owned(owner, now),
                 "updated_at": n(now),
                 "turn_count": n(0),
-                "expires_at": n(now + self._ttl),
             },
             ConditionExpression="attribute_not_exists(pk)",
         )

@@ -121,6 +121,10 @@ class ExpiringItems:
         self._ttl = ttl_days * DAY_SECONDS
         self._clock = clock
 
+    def _owned(self, owner: str, now: int) -> Item:
+        """What every item of an owner starts with: who, when it was written, when it expires."""
+        return {"owner": s(owner), "created_at": n(now), "expires_at": n(now + self._ttl)}
+
 
 def key(pk: str, sk: str) -> Item:
     return {"pk": {"S": pk}, "sk": {"S": sk}}

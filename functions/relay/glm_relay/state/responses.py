@@ -82,9 +82,7 @@ class DynamoResponseStore(ExpiringItems):
             "put_item",
             Item={
                 **response_key(record.id),
-                "owner": s(owner),
-                "created_at": n(now),
-                "expires_at": n(now + self._ttl),
+                **self._owned(owner, now),
                 "body": {"B": base64.b64encode(body).decode("ascii")},
             },
         )
