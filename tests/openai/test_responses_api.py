@@ -13,6 +13,7 @@ from typing import Any
 import openai
 import pytest
 from openai import OpenAI
+from pydantic import BaseModel
 
 from devtools.events import function_url_event
 from devtools.stack import DevStack
@@ -414,3 +415,18 @@ def test_every_responses_route_needs_an_access_token(
     assert refused.json()["error"]["code"] == "unauthorized"
     assert refused.headers["www-authenticate"].startswith("Bearer")
     assert sent() == []
+
+
+class Forecast(BaseModel):
+    city: str
+    days: int
+
+
+def test_parse_with_a_text_format_comes_back_as_that_model(oai: OpenAI, sent) -> None:
+    parsed = oai.responses.parse(model="glm-5.1", input="Paris #chunks=4", text_format=Forecast)
+
+    (body,) = sent()
+    assert body["response_format"] == {"type": "json_object"}
+    assert '"required": ["city", "days"]' in body["messages"][0]["content"]  # asked for, in words
+    assert parsed.output_parsed == Forecast.model_validate_json(expected_text(body))
+    assert parsed.output_parsed is not None and parsed.output_parsed.city
