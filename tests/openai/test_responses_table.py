@@ -106,6 +106,7 @@ FIELD_ROWS: dict[str, list[Case]] = {
     "`input`": [
         Case({"input": HELLO}, _messages(*USER)),
         Case({"input": []}, refused="invalid_messages"),
+        Case({"input": " "}, refused="invalid_messages"),
     ],
     "`instructions`": [
         Case(
@@ -266,6 +267,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
             },
             _messages(*USER, CALL_TURN, {"role": "tool", "tool_call_id": "c1", "content": "done"}),
         ),
+        Case({"input": [*USER, OUTPUT]}, refused="invalid_messages"),  # answers no call
     ],
     "`custom_tool_call`, `custom_tool_call_output`": [
         _replayed_call(
@@ -306,6 +308,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
 TOOL_ROWS: dict[str, list[Case]] = {
     "`function`": [
         Case({"tools": [{**FN, "strict": True}]}, {"tools": [SENT_FN]}),
+        Case({"tools": [FN, FN]}, refused="invalid_parameter"),  # the same tool twice
     ],
     "`namespace`": [
         Case(
@@ -315,6 +318,25 @@ TOOL_ROWS: dict[str, list[Case]] = {
                     {
                         "type": "function",
                         "function": {"name": "ns__f", "parameters": {"type": "object"}},
+                    }
+                ]
+            },
+        ),
+        Case(
+            {
+                "tools": [
+                    {"type": "namespace", "name": "ns", "description": "Group.", "tools": [FN]}
+                ]
+            },
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "ns__f",
+                            "description": "ns: Group.",
+                            "parameters": {"type": "object"},
+                        },
                     }
                 ]
             },
