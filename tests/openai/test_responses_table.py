@@ -249,6 +249,23 @@ ITEM_ROWS: dict[str, list[Case]] = {
             {"input": [*USER, {"type": "reasoning", "encrypted_content": "glmr1.forged.seal"}]},
             refused="invalid_parameter",
         ),
+        Case(  # a reasoning with no turn of its own (an answer cut short) is not another's
+            {
+                "input": [
+                    {"role": "user", "content": "Earlier"},
+                    {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Hm"}]},
+                    {"role": "user", "content": "Again"},
+                    {"role": "assistant", "content": "Words"},
+                    *USER,
+                ]
+            },
+            _messages(
+                {"role": "user", "content": "Earlier"},
+                {"role": "user", "content": "Again"},
+                {"role": "assistant", "content": "Words"},
+                *USER,
+            ),
+        ),
     ],
     "`function_call`": [
         Case(

@@ -66,7 +66,7 @@ def input_messages(
             message = _message(item, where)
             if message["role"] == "assistant":
                 message = _with_reasoning(message, reasoning)
-                reasoning = None
+            reasoning = None  # a reasoning belongs to the assistant turn right after it only
             messages.append(message)
         elif kind == "reasoning":
             reasoning = _reasoning(item, where, seal)
