@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from glm_relay.http_pool.h1 import MAX_HEAD_BYTES, ProtocolError, ResponseHead, parse_head
-from glm_relay.runtime.http1 import HEAD_END
+from glm_relay.http1 import HeadReader, ProtocolError, ResponseHead
 
 if TYPE_CHECKING:
     from glm_relay.http_pool.stream import AsyncioStream
@@ -50,25 +49,15 @@ class PooledConnection:
         await stream.write(head, timeouts.get("write"))
         await stream.write(payload, timeouts.get("write"))
         read_timeout = timeouts.get("read")
-        buffer = b""
+        heads = HeadReader(method)
         while True:
-            end = buffer.find(HEAD_END)
-            if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
-                    raise ProtocolError("the server's response head is too large")
-                data = await stream.read(_READ_SIZE, read_timeout)  # sends what write held
-                if not data:
-                    raise ProtocolError("the server closed the connection without a response")
-                self.heard = True
-                buffer += data
-                continue
-            parsed = parse_head(buffer[:end], method=method)
-            buffer = buffer[end + len(HEAD_END) :]
-            if 100 <= parsed.status < 200:
-                if parsed.status == 101:
-                    raise ProtocolError("the server switched protocols unasked")
-                continue  # an interim answer (100 Continue); the real one follows
-            return parsed, buffer
+            data = await stream.read(_READ_SIZE, read_timeout)  # sends what write held
+            if not data:
+                heads.end()  # raises: the server closed the connection
+            self.heard = True
+            found = heads.feed(data)
+            if found is not None:
+                return found
 
 
 class ResponseBody(httpx.AsyncByteStream):
@@ -112,7 +101,7 @@ class ResponseBody(httpx.AsyncByteStream):
         except (httpx.TransportError, ProtocolError) as exc:
             self._finish(reuse=False)
             raise as_httpx(exc, request) from None
-        self._finish(reuse=self._head.keep_alive)
+        self._finish(reuse=self._head.keep_alive and not body.trailing)
 
     async def aclose(self) -> None:
         self._finish(reuse=False)

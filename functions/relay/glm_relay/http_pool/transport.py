@@ -3,7 +3,7 @@
 httpx sends through it like through its own (``handle_async_request`` gives an
 ``httpx.Response`` whose body streams as it arrives, and failures are httpx's exceptions), but
 a request takes one task step from here to the wire: no connection-pool locks that yield to
-the event loop, no cancel scopes, and the framing of ``glm_relay.http_pool.h1``.
+the event loop, no cancel scopes, and the framing of ``glm_relay.http1``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from glm_relay.http1 import ProtocolError, chunked, request_head
 from glm_relay.http_pool.backend import AsyncioBackend
 from glm_relay.http_pool.exchange import (
     Origin,
@@ -25,7 +26,6 @@ from glm_relay.http_pool.exchange import (
     as_httpx,
     request_payload,
 )
-from glm_relay.http_pool.h1 import ProtocolError, chunked, request_head
 
 if TYPE_CHECKING:
     from glm_relay.http_pool.stream import AsyncioStream

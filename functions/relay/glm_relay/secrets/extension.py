@@ -9,7 +9,7 @@ call with its own client, so the function never imports boto3 for a secret: the 
 performance section has the measured difference (``make bench``, "secret read").
 
 The request is one plain HTTP/1.1 GET on a raw asyncio connection, answered with
-``glm_relay.runtime.http1.read_response`` (already imported by the runtime loop): no thread, no new
+``glm_relay.http1.whole.read_response`` (already imported by the runtime loop): no thread, no new
 module, which measured faster at cold start than ``http.client`` or a new httpx client.
 
 ``force`` skips this object's own cache. The extension has no documented way to skip *its*
@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from glm_relay.errors import ErrorCode, RelayError
-from glm_relay.runtime.http1 import read_response
+from glm_relay.http1.whole import read_response
 from glm_relay.secrets.cached import CachedSecretSource, SecretSource
 
 PORT_ENV = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
