@@ -57,10 +57,12 @@ def parse_fields(lines: list[bytes]) -> Fields:
         value = value.strip(b" \t")
         if has_bad_byte(value):
             raise ProtocolError("the server sent a line break, NUL or control byte in a header")
-        fields.items.append((name, value))
         lowered = name.lower()
         if lowered == b"content-length":
+            seen = length_text is not None
             length_text = _length(value, length_text)
+            if seen:
+                continue  # the same length again: kept once, as h11 keeps it
         elif lowered == b"transfer-encoding":
             if fields.chunked:
                 raise ProtocolError("the server sent two Transfer-Encoding headers")
@@ -71,6 +73,7 @@ def parse_fields(lines: list[bytes]) -> Fields:
             fields.close = fields.close or any(
                 item.strip().lower() == b"close" for item in value.split(b",")
             )
+        fields.items.append((name, value))
     if length_text is not None:
         fields.length = int(length_text)
     return fields
