@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from glm_relay.http_pool import PooledTransport
+from glm_relay.state.dynamo_client import DynamoClient
 from tests.support.loopback import LoopbackServer, ok, read_request
 
 TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
@@ -162,3 +163,37 @@ async def test_idle_connections_are_let_go_well_before_dynamodb_closes_them() ->
         await (await transport.handle_async_request(request(server.port))).aread()
         await transport.aclose()
     assert server.connections == 2
+
+
+async def test_dynamodb_calls_on_a_connection_closed_under_them_still_succeed() -> None:
+    """Through the DynamoDB client as the stores use it: the second call meets its kept
+    connection closed by the server (what DynamoDB does to an idle one) and still gets its
+    item, where it used to end in ``DynamoUnavailable`` (a ``state_unavailable`` on a healthy
+    table)."""
+    answered: list[int] = []
+
+    async def dynamodb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        answered.append(1)
+        item = b'{"Item":{"pk":{"S":"a"}}}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(item), item)
+        )
+        await writer.drain()
+        try:
+            await read_request(reader)
+        except asyncio.IncompleteReadError:
+            return
+        writer.transport.abort()
+
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    async with LoopbackServer(dynamodb) as server:
+        client = DynamoClient(
+            env=env, region="eu-west-1", endpoint=f"http://127.0.0.1:{server.port}"
+        )
+        key = {"TableName": "t", "Key": {"pk": {"S": "a"}}}
+        assert await client.post("GetItem", key) == {"Item": {"pk": {"S": "a"}}}
+        assert await client.post("GetItem", key) == {"Item": {"pk": {"S": "a"}}}
+        await client.aclose()
+    assert (server.connections, len(answered)) == (2, 2)
