@@ -35,7 +35,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # 60 s; one kept as long races that close (and a sandbox thawed after a freeze may not have
 # read the server's FIN yet when it picks the connection). Under half of that leaves the margin;
 # a new connection in the region costs a millisecond or two. Zhipu's client sets its own.
-KEEPALIVE_SECONDS = 25.0
+IDLE_CONNECTION_SECONDS = 25.0
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -49,7 +49,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         *,
         max_connections: int | None = None,
         max_keepalive: int | None = None,
-        keepalive_expiry: float = KEEPALIVE_SECONDS,
+        keepalive_expiry: float = IDLE_CONNECTION_SECONDS,
         backend: AsyncioBackend | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

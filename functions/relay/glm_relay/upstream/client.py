@@ -40,7 +40,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 # handshake across regions, and a user's next message often comes 30 s or more after the last
 # answer. A connection Zhipu closed at that very moment fails before any byte of an answer and
 # is replaced at once by the pool (``http_pool.transport``), so the race costs no error.
-ZHIPU_KEEPALIVE_SECONDS = 60.0
+ZHIPU_IDLE_CONNECTION_SECONDS = 60.0
 
 
 class ZhipuClient:
@@ -95,7 +95,7 @@ class ZhipuClient:
             self._transport = PooledTransport(
                 self._tls_context(),
                 max_keepalive=20,
-                keepalive_expiry=ZHIPU_KEEPALIVE_SECONDS,
+                keepalive_expiry=ZHIPU_IDLE_CONNECTION_SECONDS,
                 backend=self._network(),
             )
         return self._transport
