@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 
 import httpx
 import pytest
 
+from glm_relay.chat.request import ChatRequest
+from glm_relay.config import Settings
+from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.http_pool import PooledTransport
 from glm_relay.state.dynamo_client import DynamoClient
+from glm_relay.upstream import CredentialStore, ZhipuClient
 from tests.support.loopback import LoopbackServer, ok, read_request
 
 TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
@@ -39,6 +44,46 @@ async def refuse_large_bodies(reader: asyncio.StreamReader, writer: asyncio.Stre
     writer.write_eof()
     while await reader.read(65536):
         pass
+
+
+async def test_a_large_upload_refused_by_zhipu_is_its_own_4xx_sent_once() -> None:
+    """Through the Zhipu client as a vision request uses it: the upstream's 413 is mapped to
+    ``upstream_rejected_request`` after one request, where the lost answer used to be a
+    broken connection, retried, and ended as a 502."""
+    requests: list[int] = []
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(1)
+        await refuse_large_bodies(reader, writer)
+
+    image = "data:image/png;base64," + "A" * 16 * 1024 * 1024
+    chat = ChatRequest(
+        model="glm-4.6v",
+        messages=[
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}
+        ],
+        max_tokens=64,
+    )
+    async with LoopbackServer(upstream) as server:
+        client = ZhipuClient(
+            Settings.from_env({}, zhipu_base_url=f"http://127.0.0.1:{server.port}/v4"),
+            CredentialStore(StaticSource("key-id.key-secret"), mode="raw"),
+            transport=PooledTransport(ssl.create_default_context()),
+            sleep=lambda _: asyncio.sleep(0),
+        )
+        with pytest.raises(RelayError) as refused:
+            await client.open_stream(chat, request_id="r-1", deadline=time.monotonic() + 30)
+        await client.aclose()
+    assert refused.value.code is ErrorCode.UPSTREAM_REJECTED_REQUEST
+    assert requests == [1]
+
+
+class StaticSource:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    async def fetch(self, *, force: bool = False) -> str:
+        return self.value
 
 
 @pytest.mark.parametrize("size", [70 * 1024, 16 * 1024 * 1024])
