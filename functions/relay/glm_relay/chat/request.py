@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from glm_relay.chat.models import ModelSpec, allowed_spec, default_model
+from glm_relay.chat.models import ModelSpec, aliased, allowed_spec, default_model
 from glm_relay.config import Settings
 from glm_relay.errors import ErrorCode, RelayError
 
@@ -104,14 +104,19 @@ def number_param(
 
 
 def resolve_model(settings: Settings, model: Any) -> ModelSpec:
-    """The spec of the asked model (the default when none is named), if it is allowed here."""
+    """The spec of the asked model (the default when none is named; an alias stands for its
+    model, ``MODEL_ALIASES``), if it is allowed here."""
     if model is not None and not isinstance(model, str):
         raise bad(ErrorCode.INVALID_PARAMETER, "model must be a string", "model")
     chosen = model or default_model(settings)
-    spec = allowed_spec(settings, chosen)
+    target = aliased(settings, chosen)
+    spec = allowed_spec(settings, target)
     if spec is None:
+        via = f" (an alias of {target[:64]!r})" if target != chosen else ""
         raise bad(
-            ErrorCode.MODEL_NOT_ALLOWED, f"model {chosen[:64]!r} is not allowed here", "model"
+            ErrorCode.MODEL_NOT_ALLOWED,
+            f"model {chosen[:64]!r}{via} is not allowed here",
+            "model",
         )
     return spec
 

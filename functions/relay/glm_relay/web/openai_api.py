@@ -64,7 +64,12 @@ class OpenAIEndpoints:
 
     async def models(self, exchange: Exchange) -> StreamingResponse:
         """``GET /v1/models``: the models this relay allows, with their limits; ``default``
-        marks the one used when a request names none."""
+        marks the one used when a request names none. With ``anthropic-version`` (Anthropic's
+        SDKs send it), the list is in Anthropic's shape."""
+        if "anthropic-version" in exchange.request.headers:
+            from glm_relay.web.anthropic.endpoints import anthropic_model_list
+
+            return json_response(200, anthropic_model_list(list(allowed_models(self._settings))))
         data = [self._model_object(name) for name in allowed_models(self._settings)]
         return json_response(200, {"object": "list", "data": data})
 
@@ -77,6 +82,10 @@ class OpenAIEndpoints:
                 f"the model {name[:64]!r} does not exist or is not allowed here",
                 extra={"param": "model"},
             )
+        if "anthropic-version" in exchange.request.headers:
+            from glm_relay.web.anthropic.endpoints import anthropic_model
+
+            return json_response(200, anthropic_model(name))
         return json_response(200, self._model_object(name))
 
     def _model_object(self, name: str) -> dict[str, Any]:
