@@ -7,6 +7,7 @@ complete call, or with `tool_stream` a head per call followed by its argument fr
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mock_upstream import directives as directives_mod
@@ -52,10 +53,20 @@ def calls_for(
                 "id": tools.call_id(seed, index, name),
                 "index": index,
                 "type": "function",
-                "function": {"name": name, "arguments": tools.arguments_for(function, text)},
+                "function": {"name": name, "arguments": _arguments(function, text, parsed)},
             }
         )
     return calls
+
+
+def _arguments(
+    function: dict[str, Any] | None, text: str, parsed: directives_mod.Directives
+) -> str:
+    """The call's JSON arguments, with `#args` values written over the filled ones."""
+    arguments = tools.arguments_for(function, text)
+    if not parsed.args:
+        return arguments
+    return json.dumps({**json.loads(arguments), **dict(parsed.args)}, ensure_ascii=False)
 
 
 def call_pieces(

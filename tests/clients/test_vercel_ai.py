@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,27 +20,9 @@ from mock_upstream.answer import (
     expected_text,
     expected_tool_calls,
 )
+from tests.support.node import NODE, NODE_DIR, needs_node
 
-NODE_DIR = Path(__file__).parent / "node"
-NODE, NPM = shutil.which("node"), shutil.which("npm")
-
-pytestmark = pytest.mark.skipif(
-    (NODE is None or NPM is None) and not os.environ.get("CI"),
-    reason="node and npm are not installed here (CI installs them: apt-get install nodejs npm)",
-)
-
-
-@pytest.fixture(scope="session")
-def node_modules() -> Path:
-    """``npm ci`` from the committed lock file, once per session."""
-    assert NPM is not None, "CI must have npm"
-    subprocess.run(
-        [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR,
-        check=True,
-        timeout=300,
-    )
-    return NODE_DIR / "node_modules"
+pytestmark = needs_node
 
 
 def run(

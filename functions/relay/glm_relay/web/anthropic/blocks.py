@@ -11,6 +11,8 @@ Anthropic keeps a turn's pieces as content blocks; Zhipu as message fields. The 
 - An assistant turn's ``tool_use`` blocks become ``tool_calls``; its ``thinking`` and
   ``redacted_thinking`` blocks become ``reasoning_content`` only when their signature opens
   (the relay sealed it): a block whose signature fails is dropped, never trusted.
+- A system turn's ``output_config`` (Claude Code's per-turn control) applies from that turn on:
+  the last one given is the request's ``output_config``.
 - ``cache_control`` is accepted everywhere and ignored (Zhipu caches by itself); ``null`` means
   "not set"; any other unknown key or block type is ``invalid_messages``.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from glm_relay.chat.request import bad
@@ -28,22 +31,34 @@ Message = dict[str, Any]
 Unseal = Callable[[str], "str | None"]
 ALWAYS_ALLOWED = frozenset({"type", "cache_control"})
 TOOL_ERROR_PREFIX = "Error: "
+# Keys a turn of each role may carry besides role and content.
+TURN_CONTROLS: dict[Any, tuple[str, ...]] = {"system": ("output_config",)}
 
 
-def zhipu_messages(system: Any, messages: Any, unseal: Unseal) -> list[Message]:
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The messages in Zhipu's shape, and the last per-turn ``output_config`` (or ``None``)."""
+
+    messages: list[Message]
+    output_config: Any = None
+
+
+def zhipu_messages(system: Any, messages: Any, unseal: Unseal) -> Conversation:
     """The conversation in Zhipu's shape (``chat/messages.py`` checks it next)."""
     if not isinstance(messages, list) or not messages:
         raise _invalid("messages must be a non-empty list")
     instructions = [_system_text(system, "system")] if system is not None else []
     out: list[Message] = []
+    output_config = None
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
             raise _invalid(f"{where} must be an object")
-        _check_keys(message, {"role", "content"}, where)
         role, content = message.get("role"), message.get("content")
+        _check_keys(message, {"role", "content", *TURN_CONTROLS.get(role, ())}, where)
         if role == "system":
             instructions.append(_system_text(content, f"{where}.content"))
+            output_config = message.get("output_config", output_config)
         elif role == "user":
             out.extend(_user_turn(content, where))
         elif role == "assistant":
@@ -53,7 +68,7 @@ def zhipu_messages(system: Any, messages: Any, unseal: Unseal) -> list[Message]:
     instructions = [text for text in instructions if text.strip()]
     if instructions:
         out.insert(0, {"role": "system", "content": "\n\n".join(instructions)})
-    return out
+    return Conversation(out, output_config)
 
 
 def _system_text(value: Any, where: str) -> str:

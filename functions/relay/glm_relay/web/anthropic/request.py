@@ -94,8 +94,13 @@ def parse_messages_request(
     if stream is not None and not isinstance(stream, bool):
         raise bad(INVALID, "stream must be a boolean", "stream")
     spec = resolve_model(settings, model)
-    raw = zhipu_messages(payload.get("system"), payload.get("messages"), unseal)
-    messages = parse_messages(raw, settings, MESSAGES_RULES, spec)
+    conversation = zhipu_messages(payload.get("system"), payload.get("messages"), unseal)
+    turn_config, config = conversation.output_config, payload.get("output_config")
+    if isinstance(turn_config, dict) and isinstance(config, dict):
+        payload = {**payload, "output_config": {**config, **turn_config}}
+    elif turn_config is not None:
+        payload = {**payload, "output_config": turn_config}
+    messages = parse_messages(conversation.messages, settings, MESSAGES_RULES, spec)
     thinking, show = _thinking(payload, spec)
     shared: dict[str, Any] = {
         "max_tokens": payload.get("max_tokens"),

@@ -1,0 +1,74 @@
+"""Claude Code (``@anthropic-ai/claude-code``, pinned in ``node/package.json``) against the local
+function URL, offline: ``claude -p`` prints the answer, and a run in which the model calls Claude
+Code's ``Read`` tool shows Claude Code executing it and the answer that follows. Claude Code asks
+for a ``claude-*`` model: the default ``MODEL_ALIASES`` make that GLM-5.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from devtools.stack import DevStack
+from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
+from tests.support.node import needs_node
+
+pytestmark = needs_node
+
+
+def claude(stack: DevStack, node_modules: Path, workdir: Path, prompt: str) -> str:
+    """Run ``claude -p`` in ``workdir`` (also its home: no settings, no login) and return stdout."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(workdir),
+        "ANTHROPIC_BASE_URL": stack.url,
+        "ANTHROPIC_AUTH_TOKEN": stack.token,
+        # Offline: no update checks, telemetry or error reports.
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+    }
+    done = subprocess.run(
+        [str(node_modules / ".bin" / "claude"), "-p", prompt],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    return done.stdout
+
+
+def test_claude_code_prints_the_answer(stack, sent, node_modules, tmp_path) -> None:
+    out = claude(stack, node_modules, tmp_path, "Say hello")
+
+    bodies = sent()
+    assert bodies, "Claude Code never reached the upstream"
+    body = bodies[-1]
+    assert body["model"] == "glm-5.1"  # the default alias of claude-opus*
+    assert body["messages"][0]["role"] == "system"  # system blocks and the system turn, joined
+    assert body["messages"][-1]["role"] == "user"
+    assert {tool["type"] for tool in body["tools"]} == {"function"}
+    assert out.strip() == expected_text(body).strip()
+
+
+def test_claude_code_runs_a_read_tool_call_and_answers_after_it(
+    stack, sent, node_modules, tmp_path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The river is 42 km long.\n")
+    out = claude(stack, node_modules, tmp_path, f"Read the notes #tool=Read&args=file_path:{notes}")
+
+    first, second = sent()[-2:]
+    [call] = expected_tool_calls(first)
+    assert call["function"]["name"] == "Read"
+    assistant, result = second["messages"][-2:]
+    assert assistant["tool_calls"][0]["id"] == call["id"]
+    # Claude Code sent the thinking block back; its reasoning reached the upstream again.
+    assert assistant["reasoning_content"] == "".join(expected_reasoning_chunks(first))
+    assert result["role"] == "tool" and result["tool_call_id"] == call["id"]
+    assert "The river is 42 km long." in result["content"]  # Claude Code read the file
+    assert out.strip() == expected_text(second).strip()
+    assert out.startswith('Read returned "')
