@@ -56,10 +56,18 @@ def build_router(settings: Settings, services: Services) -> Router:
     return Router(
         (
             RouteGroup("", chat_error, relay_routes),
-            RouteGroup("/v1/", openai_error, openai_routes),
+            RouteGroup("/v1/", v1_error, openai_routes),
             RouteGroup("/v1/messages", anthropic_error, messages_routes),
         )
     )
+
+
+def v1_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
+    """``/v1``'s errors: OpenAI's shape, or Anthropic's for a caller that sends
+    ``anthropic-version`` (an Anthropic SDK listing models)."""
+    if request is not None and "anthropic-version" in request.headers:
+        return anthropic_error(request, error)
+    return openai_error(request, error)
 
 
 def _openai_endpoints(settings: Settings, services: Services) -> Any:
