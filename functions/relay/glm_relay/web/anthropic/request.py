@@ -149,9 +149,9 @@ def _thinking(payload: dict[str, Any], spec: ModelSpec) -> tuple[dict[str, Any],
     elif kind == "enabled" or (kind == "adaptive" and reasons):
         mode = "enabled"
     fields: dict[str, Any] = {"thinking": None, "reasoning_effort": None}
+    clear = _clear_thinking(payload.get("context_management"))
     if mode is not None:
         fields["thinking"] = {"type": mode}
-        clear = _clear_thinking(payload.get("context_management"))
         if clear is not None and mode == "enabled" and reasons:
             fields["thinking"]["clear_thinking"] = clear
     if effort is not None and mode != "disabled" and reasons and spec.reasoning_efforts:

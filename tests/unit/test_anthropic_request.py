@@ -1,0 +1,220 @@
+"""Anthropic request fields as the relay's ChatRequest: the rules of ``web/anthropic/request.py``
+and ``blocks.py`` (system turns, tool results, signed thinking, tools, thinking and effort per
+model, top_k, context_management) and ``MODEL_ALIASES``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from glm_relay.chat.models import aliased
+from glm_relay.config import Settings
+from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.web.anthropic.request import parse_messages_request
+from glm_relay.web.anthropic.sealing import ReasoningSeal
+
+SETTINGS = Settings.from_env({})
+SEAL = ReasoningSeal.from_secret("a unit test secret, long enough")
+ASK = [{"role": "user", "content": "Hi"}]
+
+
+def parse(**fields: Any) -> Any:
+    body = {"model": "glm-5.1", "max_tokens": 100, "messages": ASK, **fields}
+    return parse_messages_request(body, SETTINGS, SEAL.open)
+
+
+def refused(**fields: Any) -> RelayError:
+    with pytest.raises(RelayError) as raised:
+        parse(**fields)
+    return raised.value
+
+
+def test_system_blocks_and_system_turns_become_one_leading_system_message() -> None:
+    call = parse(
+        system=[{"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}}],
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "x"}, {"type": "text", "text": "y"}],
+            },
+            {"role": "system", "content": "B", "output_config": {"effort": "low"}},
+        ],
+    )
+    assert call.chat.messages == [
+        {"role": "system", "content": "A\n\nB"},
+        {"role": "user", "content": "x\ny"},
+    ]
+
+
+def test_tool_results_come_first_and_errors_say_so() -> None:
+    call = parse(
+        messages=[
+            {"role": "user", "content": "Go"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "and then?"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": "boom",
+                        "is_error": True,
+                    },
+                ],
+            },
+        ]
+    )
+    assert call.chat.messages[1:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "Error: boom"},
+        {"role": "user", "content": "and then?"},
+    ]
+
+
+def test_only_signed_thinking_is_replayed() -> None:
+    signed = {"type": "thinking", "thinking": "", "signature": SEAL.seal("real reasoning")}
+    forged = {"type": "thinking", "thinking": "edited", "signature": "glmr1.eA.AAAA"}
+    redacted = {"type": "redacted_thinking", "data": SEAL.seal("more")}
+    for blocks, replayed in (([signed, redacted], "real reasoning\nmore"), ([forged], None)):
+        call = parse(
+            messages=[
+                {"role": "user", "content": "Q"},
+                {"role": "assistant", "content": [*blocks, {"type": "text", "text": "A"}]},
+                {"role": "user", "content": "Q2"},
+            ]
+        )
+        assert call.chat.messages[1].get("reasoning_content") == replayed
+
+
+def test_anthropic_tool_types_are_dropped_and_client_tools_kept() -> None:
+    call = parse(
+        tools=[
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+            {"type": "bash_20250124", "name": "bash"},
+            {"name": "Read", "input_schema": {"type": "object"}, "defer_loading": True},
+        ]
+    )
+    assert call.chat.tools == (
+        {"type": "function", "function": {"name": "Read", "parameters": {"type": "object"}}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [({"type": "auto"}, "auto"), ({"type": "none"}, None)],
+)
+def test_tool_choice(choice: dict[str, Any], expected: str | None) -> None:
+    tools = [{"name": "f", "input_schema": {"type": "object"}}]
+    call = parse(tools=tools, tool_choice=choice)
+    assert call.chat.tool_choice == expected
+    assert bool(call.chat.tools) is (expected is not None)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "thinking", "effort"),
+    [
+        (
+            "glm-5.1",
+            {"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}},
+            "enabled",
+            None,
+        ),
+        ("glm-5.2", {"thinking": {"type": "enabled", "budget_tokens": 2000}}, "enabled", "low"),
+        ("glm-5.2", {"thinking": {"type": "enabled", "budget_tokens": 20000}}, "enabled", "high"),
+        ("glm-5.3", {"output_config": {"effort": "medium"}}, None, "high"),
+        (
+            "glm-5.2",
+            {"thinking": {"type": "disabled"}, "output_config": {"effort": "max"}},
+            "disabled",
+            None,
+        ),
+        ("glm-4-flash", {"thinking": {"type": "adaptive"}}, None, None),
+    ],
+)
+def test_thinking_and_effort_per_model(
+    model: str, fields: dict[str, Any], thinking: str | None, effort: str | None
+) -> None:
+    call = parse(model=model, **fields)
+    assert (call.chat.thinking, call.chat.reasoning_effort) == (thinking, effort)
+
+
+def test_context_management_keeps_or_clears_thinking() -> None:
+    keep = {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
+    call = parse(thinking={"type": "adaptive"}, context_management=keep)
+    assert call.chat.clear_thinking is False
+    tool_edit = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    assert refused(context_management=tool_edit).code is ErrorCode.UNSUPPORTED_PARAMETER
+
+
+def test_sampling_fields_metadata_and_stop_sequences() -> None:
+    call = parse(
+        temperature=0.2,
+        top_p=0.9,
+        top_k=1,
+        stop_sequences=["END"],
+        metadata={"user_id": "person-42"},
+    )
+    chat = call.chat
+    assert (chat.temperature, chat.top_p, chat.do_sample, chat.stop, chat.user_id) == (
+        0.2,
+        0.9,
+        False,
+        ("END",),
+        "person-42",
+    )
+    assert refused(top_k=5).code is ErrorCode.UNSUPPORTED_PARAMETER
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"max_tokens": None}, ErrorCode.INVALID_PARAMETER),
+        ({"container": "x"}, ErrorCode.UNKNOWN_PARAMETER),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "document"}]}]},
+            ErrorCode.UNSUPPORTED_CONTENT,
+        ),
+        ({"messages": [{"role": "user", "content": "x", "name": "n"}]}, ErrorCode.INVALID_MESSAGES),
+        ({"thinking": {"type": "sometimes"}}, ErrorCode.INVALID_PARAMETER),
+        ({"output_config": {"effort": "extreme"}}, ErrorCode.INVALID_PARAMETER),
+    ],
+)
+def test_bad_fields_are_refused_with_a_code(fields: dict[str, Any], code: ErrorCode) -> None:
+    assert refused(**fields).code is code
+
+
+def test_model_aliases_default_to_claude_code_names_and_can_be_replaced() -> None:
+    assert aliased(SETTINGS, "claude-opus-5-5") == "glm-5.1"
+    assert aliased(SETTINGS, "claude-sonnet-4-5-20250929") == "glm-5.1"
+    assert aliased(SETTINGS, "claude-haiku-4-5") == "glm-4.7-flash"
+    assert aliased(SETTINGS, "claude-3-7-sonnet-latest") == "glm-5.1"
+    assert aliased(SETTINGS, "glm-4.6") == "glm-4.6"
+    mine = Settings.from_env({"MODEL_ALIASES": "fast=glm-4.7-flash,big*=glm-5.2"})
+    assert aliased(mine, "fast") == "glm-4.7-flash" and aliased(mine, "big-one") == "glm-5.2"
+    assert aliased(mine, "claude-opus-5-5") == "claude-opus-5-5"  # the defaults are replaced
+    as_json = Settings.from_env({"MODEL_ALIASES": '{"claude-*": "glm-4.6"}'})
+    assert aliased(as_json, "claude-haiku-4-5") == "glm-4.6"
+    for bad in ("a=", "=b", "nothing", '["x"]'):
+        with pytest.raises(ValueError):
+            Settings.from_env({"MODEL_ALIASES": bad})
+
+
+def test_an_alias_of_a_model_that_is_not_allowed_says_so() -> None:
+    settings = Settings.from_env({"ALLOWED_MODELS": "glm-4.7-flash"})
+    with pytest.raises(RelayError) as raised:
+        parse_messages_request(
+            {"model": "claude-opus-5-5", "max_tokens": 10, "messages": ASK}, settings, SEAL.open
+        )
+    assert raised.value.code is ErrorCode.MODEL_NOT_ALLOWED
+    assert "an alias of 'glm-5.1'" in raised.value.message
