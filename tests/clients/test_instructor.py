@@ -2,9 +2,8 @@
 function the ``tool_choice`` names.
 
 instructor 1.17.0 pins ``jiter<0.15``, ``click>=8.3.3`` and ``rich<15``, which openai 3.57.0
-(``jiter>=0.16``) and aws-sam-cli (its click) rule out in one environment: it is not in
-requirements-dev.txt, and this module runs where instructor is importable (e.g. installed with
-``pip install --no-deps instructor==1.17.0``)."""
+(``jiter>=0.16``) and aws-sam-cli (its click) rule out in one environment, so ``make venv``
+installs it from requirements-nodeps.txt with ``--no-deps``."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ import json
 from typing import Any
 
 import httpx
+import instructor
 import pytest
 from openai import OpenAI
 from pydantic import BaseModel
@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from devtools.stack import DevStack
 from mock_upstream.answer import expected_tool_calls
 
-instructor = pytest.importorskip("instructor")
 
 NAMED = "You must answer by calling the function UserInfo, not with text, in this turn."
 
