@@ -5,31 +5,19 @@ and prints what the SDK saw; each test compares it with what the fake upstream g
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from devtools.stack import DevStack
 from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
-from tests.support.node import NODE, NODE_DIR, needs_node
+from tests.support.node import needs_node, run_node
 
 pytestmark = needs_node
 
 
 def run(stack: DevStack, node_modules: Path, scenario: str, model: str, prompt: str) -> Any:
-    assert NODE is not None and node_modules.is_dir()
-    done = subprocess.run(
-        [NODE, "anthropic.mjs", scenario, model, prompt],
-        cwd=NODE_DIR,
-        env={**os.environ, "RELAY_URL": stack.url, "RELAY_TOKEN": stack.token},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert done.returncode == 0, (result, done.stderr[-2000:])
-    return result
+    assert node_modules.is_dir()
+    return run_node(stack, "anthropic.mjs", scenario, model, prompt)
 
 
 def test_streamed_answer_has_the_event_order_and_text(stack, sent, node_modules) -> None:

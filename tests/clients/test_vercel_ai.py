@@ -6,8 +6,6 @@ compares that with what the fake upstream received and answered."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from mock_upstream.answer import (
     expected_text,
     expected_tool_calls,
 )
-from tests.support.node import NODE, NODE_DIR, needs_node
+from tests.support.node import needs_node, run_node
 
 pytestmark = needs_node
 
@@ -28,18 +26,8 @@ pytestmark = needs_node
 def run(
     stack: DevStack, node_modules: Path, scenario: str, model: str, prompt: str, *extra: str
 ) -> Any:
-    assert NODE is not None and node_modules.is_dir()
-    done = subprocess.run(
-        [NODE, "run.mjs", scenario, model, prompt, *extra],
-        cwd=NODE_DIR,
-        env={**os.environ, "RELAY_URL": stack.url, "RELAY_TOKEN": stack.token},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert done.returncode == 0, (result, done.stderr[-2000:])
-    return result
+    assert node_modules.is_dir()
+    return run_node(stack, "run.mjs", scenario, model, prompt, *extra)
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,21 @@ from typing import Any
 import pytest
 
 from glm_relay.chat.models import aliased
+from glm_relay.chat.sealed import ReasoningSeal
 from glm_relay.config import Settings
 from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.web.anthropic.endpoints import unsealer
 from glm_relay.web.anthropic.request import parse_messages_request
-from glm_relay.web.anthropic.sealing import ReasoningSeal
 
 SETTINGS = Settings.from_env({})
-SEAL = ReasoningSeal.from_secret("a unit test secret, long enough")
+SEAL = ReasoningSeal(b"k" * 32)
+UNSEAL = unsealer(SEAL)
 ASK = [{"role": "user", "content": "Hi"}]
 
 
 def parse(**fields: Any) -> Any:
     body = {"model": "glm-5.1", "max_tokens": 100, "messages": ASK, **fields}
-    return parse_messages_request(body, SETTINGS, SEAL.open)
+    return parse_messages_request(body, SETTINGS, UNSEAL)
 
 
 def refused(**fields: Any) -> RelayError:
@@ -83,9 +85,13 @@ def test_tool_results_come_first_and_errors_say_so() -> None:
 
 
 def test_only_signed_thinking_is_replayed() -> None:
-    signed = {"type": "thinking", "thinking": "", "signature": SEAL.seal("real reasoning")}
+    signed = {
+        "type": "thinking",
+        "thinking": "",
+        "signature": SEAL.seal("glm-5.1", "real reasoning"),
+    }
     forged = {"type": "thinking", "thinking": "edited", "signature": "glmr1.eA.AAAA"}
-    redacted = {"type": "redacted_thinking", "data": SEAL.seal("more")}
+    redacted = {"type": "redacted_thinking", "data": SEAL.seal("glm-5", "more")}
     for blocks, replayed in (([signed, redacted], "real reasoning\nmore"), ([forged], None)):
         call = parse(
             messages=[
@@ -214,7 +220,7 @@ def test_an_alias_of_a_model_that_is_not_allowed_says_so() -> None:
     settings = Settings.from_env({"ALLOWED_MODELS": "glm-4.7-flash"})
     with pytest.raises(RelayError) as raised:
         parse_messages_request(
-            {"model": "claude-opus-5-5", "max_tokens": 10, "messages": ASK}, settings, SEAL.open
+            {"model": "claude-opus-5-5", "max_tokens": 10, "messages": ASK}, settings, UNSEAL
         )
     assert raised.value.code is ErrorCode.MODEL_NOT_ALLOWED
     assert "an alias of 'glm-5.1'" in raised.value.message

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from glm_relay.state.dynamo import Table
     from glm_relay.state.dynamo_client import DynamoClient
     from glm_relay.state.quotas import QuotaDecision, QuotaStore
+    from glm_relay.state.responses import ResponseStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class UserState:
         self._factory = client_factory or self._client
         self._conversations: ConversationStore | None = None
         self._quotas: QuotaStore | None = None
+        self._responses: ResponseStore | None = None
 
     @property
     def enabled(self) -> bool:
@@ -78,6 +80,17 @@ class UserState:
                 self._settings.conversations_table, client_factory=self._factory
             )
         return self._quotas
+
+    @property
+    def responses(self) -> ResponseStore:
+        """Stored responses of the Responses API (``state/responses.py``)."""
+        if self._responses is None:
+            from glm_relay.state.responses import DynamoResponseStore
+
+            self._responses = DynamoResponseStore(
+                self._settings.conversations_table, client_factory=self._factory
+            )
+        return self._responses
 
     def table(self) -> Table:
         """The table on this container's DynamoDB client (for other writers, e.g. the journal)."""

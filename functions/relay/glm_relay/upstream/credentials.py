@@ -11,6 +11,8 @@ so one token serves every request until it is close to expiry. It is signed with
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
@@ -103,6 +105,18 @@ class CredentialStore:
             if self._header is None or refresh or self._clock() >= self._renew_at:
                 self._header, self._renew_at = self._sign(self._key)
             return self._header
+
+    async def derive_key(self, label: bytes) -> bytes:
+        """HMAC-SHA256 of ``label`` under the key's secret half: a key of the relay's own.
+
+        The secret itself never leaves this store; a fixed label per use (``chat.sealed``'s
+        ``KEY_LABEL``) keeps each derived key apart from the JWTs signed with the secret.
+        """
+        async with self._lock:
+            if self._key is None:
+                self._key = await self._read_key(force=False)
+            secret = self._key.secret
+        return hmac.new(secret.encode("utf-8"), label, hashlib.sha256).digest()
 
     async def _read_key(self, *, force: bool) -> ApiKey:
         """Parse the stored key; an unusable one is not trusted for long (see above)."""

@@ -37,6 +37,7 @@ def build_router(settings: Settings, services: Services) -> Router:
     chat = ChatEndpoints(settings, services.chats)
     conversation = ConversationEndpoint(services.state)
     openai = LazyEndpoints(lambda: _openai_endpoints(settings, services))
+    responses = LazyEndpoints(lambda: _responses_endpoints(settings, services))
     messages = LazyEndpoints(lambda: _messages_endpoints(settings, services))
     relay_routes = (
         Route("/", {"GET": page.get, "HEAD": page.head}, guarded=False),
@@ -47,6 +48,11 @@ def build_router(settings: Settings, services: Services) -> Router:
         Route("/v1/chat/completions", {"POST": openai.endpoint("chat_completions")}),
         Route("/v1/models", {"GET": openai.endpoint("models")}),
         Route("/v1/models/{id}", {"GET": openai.endpoint("model")}),
+        Route("/v1/responses", {"POST": responses.endpoint("create")}),
+        Route(
+            "/v1/responses/{id}",
+            {"GET": responses.endpoint("get"), "DELETE": responses.endpoint("delete")},
+        ),
     )
     # Anthropic's SDKs and Claude Code read errors in Anthropic's shape: a group of its own.
     messages_routes = (
@@ -76,15 +82,21 @@ def _openai_endpoints(settings: Settings, services: Services) -> Any:
     return OpenAIEndpoints(settings, services.chats)
 
 
+def _responses_endpoints(settings: Settings, services: Services) -> Any:
+    from glm_relay.web.responses import ResponsesEndpoints
+
+    return ResponsesEndpoints(settings, services.chats, services.state, services.credentials)
+
+
 def _messages_endpoints(settings: Settings, services: Services) -> Any:
     from glm_relay.web.anthropic.endpoints import MessagesEndpoints
 
-    return MessagesEndpoints(settings, services.chats, services.signing_key)
+    return MessagesEndpoints(settings, services.chats, services.credentials)
 
 
 class LazyEndpoints(Generic[T]):
     """A front end's endpoints, built on its first request: a container that only serves
-    ``/chat`` never imports ``/v1`` or ``/v1/messages`` (cold start)."""
+    ``/chat`` never imports ``/v1``, the Responses API or ``/v1/messages`` (cold start)."""
 
     def __init__(self, build: Callable[[], T]) -> None:
         self._build = build

@@ -2,7 +2,7 @@
 
 Three parts, as every protocol here: ``request.py`` (with ``blocks.py``) turns a request into a
 ``ChatRequest``; ``events.py`` writes relay pieces as Messages events (or one message);
-``errors.py`` writes failures in Anthropic's shape. ``sealing.py`` signs thinking blocks so their
-reasoning can be replayed. ``endpoints.py`` is imported on the first ``/v1/messages`` request;
-the error shape is imported with the route table (it is light).
+``errors.py`` writes failures in Anthropic's shape. Thinking blocks are signed with
+``chat/sealed.py``, so their reasoning can be replayed. ``endpoints.py`` is imported on the first
+``/v1/messages`` request; the error shape is imported with the route table (it is light).
 """

@@ -9,8 +9,11 @@ relay loop and journal as ``/v1``; only the request and wire formats differ (``e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal
 from glm_relay.chat.tokens import estimate_prompt_tokens
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
@@ -22,7 +25,6 @@ from glm_relay.web.anthropic.events import (
     whole_message,
 )
 from glm_relay.web.anthropic.request import MessagesCall, parse_messages_request
-from glm_relay.web.anthropic.sealing import ReasoningSeal
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response
@@ -31,7 +33,7 @@ from glm_relay.web.openai_wire import CollectedAnswer
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
     from glm_relay.config import Settings
-    from glm_relay.secrets import SecretSource
+    from glm_relay.upstream import CredentialStore
     from glm_relay.web.routing import Exchange
 
 MESSAGE_ID_PREFIX = "msg_"
@@ -42,18 +44,20 @@ COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking
 class MessagesEndpoints:
     """The endpoints under ``/v1/messages``."""
 
-    def __init__(self, settings: Settings, chats: ChatService, signing_key: SecretSource) -> None:
+    def __init__(
+        self, settings: Settings, chats: ChatService, credentials: CredentialStore
+    ) -> None:
         self._settings = settings
         self._chats = chats
-        self._signing_key = signing_key
-        self._seal: ReasoningSeal | None = None
+        self._credentials = credentials
+        self._seals: dict[bytes, ReasoningSeal] = {}
 
     async def messages(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of Messages events, or one ``message``."""
         request = exchange.request
         seal = await self._reasoning_seal()
         payload = read_payload(request, self._settings)
-        call = parse_messages_request(payload, self._settings, seal.open)
+        call = parse_messages_request(payload, self._settings, unsealer(seal))
         chat = call.chat
         check_body_size(request, self._settings, chat.messages)
         session = await exchange.start_answer(self._chats, chat)
@@ -62,7 +66,11 @@ class MessagesEndpoints:
         message_id = MESSAGE_ID_PREFIX + request.request_id
         if call.stream:
             wire = MessageStream(
-                message_id, chat.model, estimate, seal.seal, show_thinking=call.show_thinking
+                message_id,
+                chat.model,
+                estimate,
+                partial(seal.seal, chat.model),
+                show_thinking=call.show_thinking,
             )
             return StreamingResponse(200, dict(SSE_HEADERS), session.body(wire))
         return await self._whole(session, call, message_id, estimate, seal)
@@ -80,20 +88,19 @@ class MessagesEndpoints:
         seal = await self._reasoning_seal()
         # The shared checks need an output cap; counting does not.
         body = {name: payload[name] for name in COUNT_FIELDS if name in payload}
-        call = parse_messages_request({**body, "max_tokens": 1}, self._settings, seal.open)
+        call = parse_messages_request({**body, "max_tokens": 1}, self._settings, unsealer(seal))
         tokens = estimate_prompt_tokens(call.chat.messages, call.chat.tools)
         return json_response(200, {"input_tokens": tokens})
 
     async def _reasoning_seal(self) -> ReasoningSeal:
-        """The seal for thinking signatures, keyed from the relay's token-signing secret (the
-        same in every container), made once."""
-        if self._seal is None:
-            settings = self._settings
-            secret = settings.access_token_secret
-            if not secret and settings.access_token_secret_id:
-                secret = await self._signing_key.fetch()
-            self._seal = ReasoningSeal.from_secret(secret or None)
-        return self._seal
+        """The seal of thinking signatures (``chat/sealed.py``: keyed from the Zhipu key's
+        secret, so every container opens what another sealed), made once per key."""
+        key = await self._credentials.derive_key(KEY_LABEL)
+        seal = self._seals.get(key)
+        if seal is None:
+            self._seals.clear()  # the Zhipu key rotated: earlier seals no longer open
+            seal = self._seals[key] = ReasoningSeal(key)
+        return seal
 
     async def _whole(
         self,
@@ -125,10 +132,21 @@ class MessagesEndpoints:
             calls=answer.tool_calls.calls(),
             finish=finish,
             input_estimate=estimate,
-            seal=seal.seal,
+            seal=partial(seal.seal, call.chat.model),
             show_thinking=call.show_thinking,
         )
         return json_response(200, message)
+
+
+def unsealer(seal: ReasoningSeal) -> Callable[[str], str | None]:
+    """What a thinking block's signature seals: the reasoning (whichever model wrote it: a
+    turn's reasoning is that turn's, whatever model answers next), or ``None``."""
+
+    def unseal(signature: str) -> str | None:
+        opened = seal.open(signature)
+        return opened.reasoning if opened is not None else None
+
+    return unseal
 
 
 def anthropic_model_list(names: list[str]) -> dict[str, Any]:

@@ -9,8 +9,8 @@ The stream, as Anthropic's SDKs and Claude Code parse it::
 
 ``ping`` is the keepalive. Blocks never overlap: a piece of another kind closes the open block
 first. A thinking block ends with a ``signature_delta`` that seals its whole text
-(``sealing.py``); with ``display: "omitted"`` it carries no ``thinking_delta`` at all. A tool call
-is a ``tool_use`` block whose ``input_json_delta`` pieces join to the call's JSON. A failure
+(``chat/sealed.py``); with ``display: "omitted"`` it carries no ``thinking_delta`` at all. A tool
+call is a ``tool_use`` block whose ``input_json_delta`` pieces join to the call's JSON. A failure
 after the stream began is one ``error`` event instead of ``message_delta`` / ``message_stop``:
 every stream ends with exactly one ``message_stop`` or one ``error``.
 
