@@ -226,3 +226,24 @@ def test_count_tokens_matches_what_the_upstream_counts(
     assert sent() == []  # counting never reaches the upstream
     answer = claude.messages.create(max_tokens=50, **request)
     assert counted.input_tokens == answer.usage.input_tokens
+
+
+def test_any_tool_choice_asks_for_a_call_and_parallel_calls_can_be_turned_off(
+    claude: Anthropic, sent: Callable[[], list[Any]]
+) -> None:
+    time_tool = {**WEATHER_TOOL, "name": "get_time", "description": "The time in a city"}
+    message = claude.messages.create(
+        model="glm-4.7",
+        max_tokens=500,
+        thinking={"type": "disabled"},
+        tools=[WEATHER_TOOL, time_tool],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+        messages=[{"role": "user", "content": "Paris #tool=get_weather,get_time"}],
+    )
+    [body] = sent()
+    assert body["tool_choice"] == "auto"  # Zhipu takes only auto: the call is asked for
+    assert body["messages"][0]["role"] == "system"
+    assert len(expected_tool_calls(body)) == 2  # the model called both...
+    assert [block.type for block in message.content] == ["tool_use"]  # ...one is returned
+    assert message.content[0].name == "get_weather"
+    assert message.stop_reason == "tool_use"

@@ -83,6 +83,15 @@ ROWS: dict[str, list[Case]] = {
     "`tool_choice`": [
         Case({"tools": [TOOL], "tool_choice": {"type": "auto"}}, {"tool_choice": "auto"}),
         Case({"tools": [TOOL], "tool_choice": {"type": "none"}}, {"tools": ABSENT}),
+        Case({"tools": [TOOL], "tool_choice": {"type": "any"}}, {"tool_choice": "auto"}),
+        Case(
+            {"tools": [TOOL, {**TOOL, "name": "g"}], "tool_choice": {"type": "tool", "name": "f"}},
+            {"tools": [FN], "tool_choice": "auto"},
+        ),
+        Case(
+            {"tools": [TOOL], "tool_choice": {"type": "tool", "name": "h"}},
+            refused="invalid_parameter",
+        ),
         Case({"tools": [TOOL], "tool_choice": {"type": "sometimes"}}, refused="invalid_parameter"),
     ],
     "`thinking`": [

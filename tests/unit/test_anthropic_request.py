@@ -117,14 +117,26 @@ def test_anthropic_tool_types_are_dropped_and_client_tools_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    ("choice", "expected"),
-    [({"type": "auto"}, "auto"), ({"type": "none"}, None)],
+    ("choice", "expected", "name", "parallel"),
+    [
+        ({"type": "auto"}, "auto", None, True),
+        ({"type": "none"}, None, None, True),
+        ({"type": "any"}, "required", None, True),
+        ({"type": "tool", "name": "f", "disable_parallel_tool_use": True}, "required", "f", False),
+    ],
 )
-def test_tool_choice(choice: dict[str, Any], expected: str | None) -> None:
+def test_tool_choice(
+    choice: dict[str, Any], expected: str | None, name: str | None, parallel: bool
+) -> None:
     tools = [{"name": "f", "input_schema": {"type": "object"}}]
     call = parse(tools=tools, tool_choice=choice)
-    assert call.chat.tool_choice == expected
-    assert bool(call.chat.tools) is (expected is not None)
+    chat = call.chat
+    assert (chat.tool_choice, chat.tool_choice_name, chat.parallel_tool_calls) == (
+        expected,
+        name,
+        parallel,
+    )
+    assert bool(chat.tools) is (expected is not None)
 
 
 @pytest.mark.parametrize(
