@@ -8,6 +8,7 @@ token. The front ends read their own wire formats; the rules for a field's value
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -68,17 +69,23 @@ class ChatRequest:
         """Characters of message text (content, tool-call arguments, kept reasoning), the
         measure limits are set in; media are not text and count nothing here (the upstream's
         usage counts their tokens)."""
-        total = 0
-        for message in self.messages:
-            content = message.get("content")
-            if isinstance(content, str):
-                total += len(content)
-            elif isinstance(content, list):
-                total += sum(len(p["text"]) for p in content if p.get("type") == "text")
-            total += len(message.get("reasoning_content") or "")
-            for call in message.get("tool_calls") or ():
-                total += len(call["function"]["arguments"])
-        return total
+        return sum(len(text) for text in message_texts(self.messages))
+
+
+def message_texts(messages: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Each text of ``messages`` in Zhipu's shape: string content or text parts, kept reasoning,
+    tool-call arguments (what prompt limits and token estimates measure)."""
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            yield content
+        elif isinstance(content, list):
+            yield from (part["text"] for part in content if part.get("type") == "text")
+        reasoning = message.get("reasoning_content")
+        if reasoning:
+            yield reasoning
+        for call in message.get("tool_calls") or ():
+            yield call["function"]["arguments"]
 
 
 def bad(code: ErrorCode, message: str, param: str | None = None) -> RelayError:

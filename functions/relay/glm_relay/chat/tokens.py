@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from glm_relay.chat.request import message_texts
+
 _TOKEN = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
 
 
@@ -28,16 +30,7 @@ def estimate_prompt_tokens(
 ) -> int:
     """Tokens of a chat's messages (text content, kept reasoning, tool-call arguments) and of
     its tools' JSON; media count nothing (the upstream's usage counts them)."""
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            total += estimate_tokens(content)
-        elif isinstance(content, list):
-            total += sum(estimate_tokens(p["text"]) for p in content if p.get("type") == "text")
-        total += estimate_tokens(message.get("reasoning_content") or "")
-        for call in message.get("tool_calls") or ():
-            total += estimate_tokens(call["function"]["arguments"])
+    total = sum(estimate_tokens(text) for text in message_texts(messages))
     for tool in tools:
         total += estimate_tokens(json.dumps(tool, ensure_ascii=False))
     return total

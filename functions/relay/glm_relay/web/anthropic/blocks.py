@@ -31,6 +31,8 @@ Message = dict[str, Any]
 Unseal = Callable[[str], "str | None"]
 ALWAYS_ALLOWED = frozenset({"type", "cache_control"})
 TOOL_ERROR_PREFIX = "Error: "
+# Where each kind of thinking block carries the relay's seal of its reasoning.
+SEALED_FIELDS = {"thinking": "signature", "redacted_thinking": "data"}
 # Keys a turn of each role may carry besides role and content.
 TURN_CONTROLS: dict[Any, tuple[str, ...]] = {"system": ("output_config",)}
 
@@ -124,14 +126,10 @@ def _assistant_turn(content: Any, where: str, unseal: Unseal) -> Message:
             texts.append(_text(block, at))
         elif kind == "tool_use":
             calls.append(_tool_use(block, at))
-        elif kind == "thinking":
-            _check_keys(block, {"thinking", "signature"}, at)
-            opened = _opened(block.get("signature"), unseal)
-            if opened:
-                reasoning.append(opened)
-        elif kind == "redacted_thinking":
-            _check_keys(block, {"data"}, at)
-            opened = _opened(block.get("data"), unseal)
+        elif kind in SEALED_FIELDS:
+            sealed = SEALED_FIELDS[kind]
+            _check_keys(block, {"thinking", sealed} if kind == "thinking" else {sealed}, at)
+            opened = _opened(block.get(sealed), unseal)
             if opened:
                 reasoning.append(opened)
         else:

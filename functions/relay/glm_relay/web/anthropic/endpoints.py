@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal
+from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
 from glm_relay.chat.tokens import estimate_prompt_tokens
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
@@ -28,7 +28,7 @@ from glm_relay.web.anthropic.request import MessagesCall, parse_messages_request
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response
-from glm_relay.web.openai_wire import CollectedAnswer
+from glm_relay.web.openai_wire import collect
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -50,7 +50,6 @@ class MessagesEndpoints:
         self._settings = settings
         self._chats = chats
         self._credentials = credentials
-        self._seals: dict[bytes, ReasoningSeal] = {}
 
     async def messages(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of Messages events, or one ``message``."""
@@ -94,13 +93,8 @@ class MessagesEndpoints:
 
     async def _reasoning_seal(self) -> ReasoningSeal:
         """The seal of thinking signatures (``chat/sealed.py``: keyed from the Zhipu key's
-        secret, so every container opens what another sealed), made once per key."""
-        key = await self._credentials.derive_key(KEY_LABEL)
-        seal = self._seals.get(key)
-        if seal is None:
-            self._seals.clear()  # the Zhipu key rotated: earlier seals no longer open
-            seal = self._seals[key] = ReasoningSeal(key)
-        return seal
+        secret, so every container opens what another sealed)."""
+        return seal_for_key(await self._credentials.derive_key(KEY_LABEL))
 
     async def _whole(
         self,
@@ -112,13 +106,7 @@ class MessagesEndpoints:
     ) -> StreamingResponse:
         """Run the relay loop to its end (quotas, logs and the journal settle as for a stream),
         then answer with one ``message``, or with the error the answer ended in."""
-        answer = CollectedAnswer()
-        body = session.body(answer)
-        try:
-            async for _ in body:
-                pass
-        finally:
-            await body.aclose()
+        answer = await collect(session)
         finish = answer.finish
         if answer.failure is not None or finish is None or not ended_normally(finish):
             failure = answer.failure or RelayError(
