@@ -378,6 +378,9 @@ def test_log_group_has_retention_and_is_the_functions(template: Doc, function: D
         ("WebSearch", "on"),
         ("WebSearchOptions", "{}"),
         ("MaxVisionBodyBytes", 6000000),
+        ("MaxBodyBytes", 65536),
+        ("MaxPromptChars", 32000),
+        ("MaxMessages", 50),
         ("ReservedConcurrency", ""),
         ("FrontDoor", "FunctionUrl"),
         ("Architecture", "arm64"),
@@ -431,6 +434,23 @@ def test_model_aliases_default_to_the_relay_s_and_take_either_spelling(
         assert aliased(Settings.from_env({"MODEL_ALIASES": value}), "claude-x") == "glm-4.6"
 
 
+@pytest.mark.parametrize(
+    ("parameter", "variable", "field"),
+    [
+        ("MaxBodyBytes", "MAX_BODY_BYTES", "max_body_bytes"),
+        ("MaxPromptChars", "MAX_PROMPT_CHARS", "max_prompt_chars"),
+        ("MaxMessages", "MAX_MESSAGES", "max_messages"),
+    ],
+)
+def test_input_limits_are_parameters_with_the_function_s_defaults(
+    template: Doc, env: Doc, parameter: str, variable: str, field: str
+) -> None:
+    from glm_relay.config import Settings
+
+    assert env[variable] == {"Ref": parameter}
+    assert template["Parameters"][parameter]["Default"] == getattr(Settings(), field)
+
+
 def test_environment_names(env: Doc) -> None:
     assert set(env) >= {
         "AWS_LAMBDA_EXEC_WRAPPER",
@@ -443,6 +463,9 @@ def test_environment_names(env: Doc) -> None:
         "WEB_SEARCH",
         "WEB_SEARCH_OPTIONS",
         "MODEL_ALIASES",
+        "MAX_BODY_BYTES",
+        "MAX_PROMPT_CHARS",
+        "MAX_MESSAGES",
         "MAX_VISION_BODY_BYTES",
         "ACCESS_TOKEN_SECRET_ID",
         "REQUIRE_ACCESS_TOKEN",
