@@ -16,12 +16,15 @@ from tests.support.node import needs_node
 pytestmark = needs_node
 
 
-def claude(stack: DevStack, node_modules: Path, workdir: Path, prompt: str) -> str:
-    """Run ``claude -p`` in ``workdir`` (also its home: no settings, no login) and return stdout."""
+def claude(
+    stack: DevStack, node_modules: Path, workdir: Path, prompt: str, base_url: str | None = None
+) -> str:
+    """Run ``claude -p`` in ``workdir`` (also its home: no settings, no login) against the
+    function URL (or ``base_url``) and return stdout."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(workdir),
-        "ANTHROPIC_BASE_URL": stack.url,
+        "ANTHROPIC_BASE_URL": base_url or stack.url,
         "ANTHROPIC_AUTH_TOKEN": stack.token,
         # Offline: no update checks, telemetry or error reports.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -72,3 +75,15 @@ def test_claude_code_runs_a_read_tool_call_and_answers_after_it(
     assert "The river is 42 km long." in result["content"]  # Claude Code read the file
     assert out.strip() == expected_text(second).strip()
     assert out.startswith('Read returned "')
+
+
+def test_claude_code_works_behind_the_rest_api_stage(
+    stack, sent, node_modules, tmp_path, rest_api_url: str
+) -> None:
+    """API Gateway's streaming REST API (payload 1.0 events, the stage in the path) as the base
+    URL: what ``FrontDoor=ApiGateway`` deploys."""
+    out = claude(stack, node_modules, tmp_path, "Say hello", base_url=rest_api_url)
+
+    body = sent()[-1]
+    assert body["model"] == "glm-5.1"
+    assert out.strip() == expected_text(body).strip()
