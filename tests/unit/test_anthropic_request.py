@@ -84,6 +84,38 @@ def test_tool_results_come_first_and_errors_say_so() -> None:
     ]
 
 
+def test_an_image_in_a_tool_result_is_named_for_the_model() -> None:
+    from tests.support.images import b64, png
+
+    image = {"type": "base64", "media_type": "image/png", "data": b64(png(2, 3))}
+    call = parse(
+        messages=[
+            {"role": "user", "content": "Look"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": [
+                            {"type": "text", "text": "shot:"},
+                            {"type": "image", "source": image},
+                        ],
+                    }
+                ],
+            },
+        ]
+    )
+    result = call.chat.messages[-1]
+    assert result["role"] == "tool"
+    assert result["content"].startswith("shot:\n[image: image/png, ")
+    assert result["content"].endswith("(not shown: a tool result reaches the model as text)")
+
+
 def test_only_signed_thinking_is_replayed() -> None:
     signed = {
         "type": "thinking",

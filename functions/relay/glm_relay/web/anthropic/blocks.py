@@ -6,8 +6,9 @@ Anthropic keeps a turn's pieces as content blocks; Zhipu as message fields. The 
   (Claude Code sends one) are joined, in order, into the one leading system message: GLM reads
   instructions best there, and the conversation then ends with the user's turn as Zhipu expects.
 - A user turn's ``tool_result`` blocks become ``tool`` messages (first, in order), its text and
-  image blocks one user message after them. A result is text (a string or text blocks);
-  ``is_error`` prefixes it with ``Error:`` (Zhipu's tool message has no such flag).
+  image blocks one user message after them. A result is text (a string, text and image blocks);
+  ``is_error`` prefixes it with ``Error:`` (Zhipu's tool message has no such flag); an image in
+  a result becomes a placeholder naming it (Zhipu's tool messages take a string).
 - An assistant turn's ``tool_use`` blocks become ``tool_calls``; its ``thinking`` and
   ``redacted_thinking`` blocks become ``reasoning_content`` only when their signature opens
   (the relay sealed it): a block whose signature fails is dropped, never trusted.
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from glm_relay.chat.media import placeholder, read_media_part
 from glm_relay.chat.request import bad
 from glm_relay.errors import ErrorCode, RelayError
 
@@ -31,6 +33,7 @@ Message = dict[str, Any]
 Unseal = Callable[[str], "str | None"]
 ALWAYS_ALLOWED = frozenset({"type", "cache_control"})
 TOOL_ERROR_PREFIX = "Error: "
+IMAGE_NOT_SHOWN = " (not shown: a tool result reaches the model as text)"
 # Where each kind of thinking block carries the relay's seal of its reasoning.
 SEALED_FIELDS = {"thinking": "signature", "redacted_thinking": "data"}
 # Keys a turn of each role may carry besides role and content.
@@ -189,17 +192,9 @@ def _tool_result(block: dict[str, Any], where: str) -> Message:
     elif isinstance(content, str):
         text = content
     elif isinstance(content, list):
-        texts = []
-        for i, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind != "text":
-                raise bad(
-                    ErrorCode.UNSUPPORTED_CONTENT,
-                    f"{where}.content[{i}]: a tool result is text only here (Zhipu's tool "
-                    "messages take a string)",
-                )
-            texts.append(_text(part, f"{where}.content[{i}]"))
-        text = "\n".join(texts)
+        text = "\n".join(
+            _result_part(part, f"{where}.content[{i}]") for i, part in enumerate(content)
+        )
     else:
         raise _invalid(f"{where}.content must be a string or a list of text blocks")
     is_error = block.get("is_error")
@@ -208,6 +203,20 @@ def _tool_result(block: dict[str, Any], where: str) -> Message:
     if is_error:
         text = TOOL_ERROR_PREFIX + text
     return {"role": "tool", "tool_call_id": call_id, "content": text}
+
+
+def _result_part(part: Any, where: str) -> str:
+    """A tool result's block as text: Zhipu's tool messages take a string, so an image (say,
+    a screenshot an agent's tool returned) is checked and named by a placeholder the model
+    reads, ``[image: image/png, 1234 bytes] (not shown: ...)``, rather than failing the turn."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "image":
+        assert isinstance(part, dict)
+        image = read_media_part("image_url", _image(part, where), where)
+        return placeholder("image", image["image_url"]["url"]) + IMAGE_NOT_SHOWN
+    if kind != "text":
+        raise bad(ErrorCode.UNSUPPORTED_CONTENT, f"{where}: a tool result holds text and images")
+    return _text(part, where)
 
 
 def _tool_use(block: dict[str, Any], where: str) -> dict[str, Any]:
