@@ -87,7 +87,7 @@ def test_thinking_is_a_signed_block_and_comes_back_as_reasoning_content(
     the reasoning, and the next turn replays it to the upstream on the assistant turn."""
     first = claude.messages.create(
         model="glm-5.1",
-        max_tokens=2000,
+        max_tokens=4000,
         thinking={"type": "enabled", "budget_tokens": 2048},
         tools=[WEATHER_TOOL],
         messages=[{"role": "user", "content": "What is the weather? use get_weather"}],
@@ -105,7 +105,7 @@ def test_thinking_is_a_signed_block_and_comes_back_as_reasoning_content(
 
     second = claude.messages.create(
         model="glm-5.1",
-        max_tokens=2000,
+        max_tokens=4000,
         thinking={"type": "enabled", "budget_tokens": 2048},
         tools=[WEATHER_TOOL],
         messages=[

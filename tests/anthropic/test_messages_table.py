@@ -96,7 +96,11 @@ ROWS: dict[str, list[Case]] = {
     ],
     "`thinking`": [
         Case(
-            {"model": "glm-5.2", "thinking": {"type": "enabled", "budget_tokens": 8000}},
+            {
+                "model": "glm-5.2",
+                "max_tokens": 9000,
+                "thinking": {"type": "enabled", "budget_tokens": 8000},
+            },
             {"thinking": {"type": "enabled"}, "reasoning_effort": "medium"},
         ),
         Case(
@@ -104,6 +108,10 @@ ROWS: dict[str, list[Case]] = {
             {"thinking": {"type": "disabled"}},
         ),
         Case({"thinking": {"type": "enabled", "budget_tokens": 10}}, refused="invalid_parameter"),
+        Case(
+            {"model": "glm-5.1", "thinking": {"type": "enabled", "budget_tokens": 2000}},
+            refused="invalid_parameter",  # not below max_tokens
+        ),
     ],
     "`output_config`": [
         Case(

@@ -22,7 +22,7 @@ ASK = [{"role": "user", "content": "Hi"}]
 
 
 def parse(**fields: Any) -> Any:
-    body = {"model": "glm-5.1", "max_tokens": 100, "messages": ASK, **fields}
+    body = {"model": "glm-5.1", "max_tokens": 4000, "messages": ASK, **fields}
     return parse_messages_request(body, SETTINGS, UNSEAL)
 
 
@@ -181,7 +181,12 @@ def test_tool_choice(
             None,
         ),
         ("glm-5.2", {"thinking": {"type": "enabled", "budget_tokens": 2000}}, "enabled", "low"),
-        ("glm-5.2", {"thinking": {"type": "enabled", "budget_tokens": 20000}}, "enabled", "high"),
+        (
+            "glm-5.2",
+            {"max_tokens": 30000, "thinking": {"type": "enabled", "budget_tokens": 20000}},
+            "enabled",
+            "high",
+        ),
         ("glm-5.3", {"output_config": {"effort": "medium"}}, None, "high"),
         (
             "glm-5.2",
@@ -205,6 +210,11 @@ def test_context_management_keeps_or_clears_thinking() -> None:
     assert call.chat.clear_thinking is False
     tool_edit = {"edits": [{"type": "clear_tool_uses_20250919"}]}
     assert refused(context_management=tool_edit).code is ErrorCode.UNSUPPORTED_PARAMETER
+
+
+def test_null_fields_are_not_set() -> None:
+    call = parse(container=None, top_k=None, metadata=None, thinking=None)
+    assert call.chat.do_sample is None and call.chat.user_id is None
 
 
 def test_sampling_fields_metadata_and_stop_sequences() -> None:
@@ -237,6 +247,10 @@ def test_sampling_fields_metadata_and_stop_sequences() -> None:
         ),
         ({"messages": [{"role": "user", "content": "x", "name": "n"}]}, ErrorCode.INVALID_MESSAGES),
         ({"thinking": {"type": "sometimes"}}, ErrorCode.INVALID_PARAMETER),
+        (
+            {"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 2000}},
+            ErrorCode.INVALID_PARAMETER,
+        ),
         ({"output_config": {"effort": "extreme"}}, ErrorCode.INVALID_PARAMETER),
     ],
 )

@@ -37,8 +37,19 @@ if TYPE_CHECKING:
     from glm_relay.web.routing import Exchange
 
 MESSAGE_ID_PREFIX = "msg_"
-# count_tokens takes the request fields that shape the prompt; the rest are ignored there.
-COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
+# What count_tokens takes (Anthropic's list), checked as for /v1/messages.
+COUNT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "context_management",
+    }
+)
 
 
 class MessagesEndpoints:
@@ -77,7 +88,7 @@ class MessagesEndpoints:
     async def count_tokens(self, exchange: Exchange) -> StreamingResponse:
         """``{"input_tokens": n}``: an estimate (``chat/tokens.py``), no upstream call."""
         payload = read_payload(exchange.request, self._settings)
-        unknown = sorted(set(payload) - set(COUNT_FIELDS) - {"output_config", "metadata"})
+        unknown = sorted(set(payload) - COUNT_FIELDS)
         if unknown:
             raise RelayError(
                 ErrorCode.UNKNOWN_PARAMETER,
@@ -86,8 +97,7 @@ class MessagesEndpoints:
             )
         seal = await self._reasoning_seal()
         # The shared checks need an output cap; counting does not.
-        body = {name: payload[name] for name in COUNT_FIELDS if name in payload}
-        call = parse_messages_request({**body, "max_tokens": 1}, self._settings, unsealer(seal))
+        call = parse_messages_request({**payload, "max_tokens": 1}, self._settings, unsealer(seal))
         tokens = estimate_prompt_tokens(call.chat.messages, call.chat.tools)
         return json_response(200, {"input_tokens": tokens})
 
@@ -153,6 +163,6 @@ def anthropic_model(name: str) -> dict[str, Any]:
     return {
         "type": "model",
         "id": name,
-        "display_name": name.upper().replace("GLM-", "GLM-"),
+        "display_name": name,
         "created_at": "2024-01-01T00:00:00Z",
     }

@@ -82,7 +82,10 @@ def parse_messages_request(
     payload: dict[str, Any], settings: Settings, unseal: Callable[[str], str | None]
 ) -> MessagesCall:
     """Check a ``POST /v1/messages`` body; every refusal names the field."""
-    unknown = sorted(name for name in payload if name not in FIELDS)
+    # null is "not set", as for every field here.
+    unknown = sorted(
+        name for name, value in payload.items() if name not in FIELDS and value is not None
+    )
     if unknown:
         raise bad(ErrorCode.UNKNOWN_PARAMETER, f"{unknown[0][:64]}: unknown field", unknown[0][:64])
     model = payload.get("model")
@@ -139,6 +142,9 @@ def _thinking(payload: dict[str, Any], spec: ModelSpec) -> tuple[dict[str, Any],
             raise bad(
                 INVALID, f"thinking.budget_tokens must be an integer >= {MIN_BUDGET}", "thinking"
             )
+        limit = payload.get("max_tokens")
+        if isinstance(limit, int) and budget >= limit:
+            raise bad(INVALID, "thinking.budget_tokens must be below max_tokens", "thinking")
         effort = next((e for bound, e in BUDGET_EFFORTS if budget <= bound), "max")
     asked = _effort(payload.get("output_config"))
     effort = asked or effort
