@@ -42,7 +42,7 @@ $(STAMP): requirements-dev.txt requirements-nodeps.txt functions/relay/requireme
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $@
 
-run: venv ## Local stack: mock upstream + streaming URL (env PORT, MOCK_PORT, ZHIPU_API_KEY, ACCESS_TOKEN_SECRET)
+run: venv ## Local stack as Lambda runs it: fake Zhipu, moto, the function URL (settings: docs/local-stack.md)
 	$(VENV)/bin/python -m devtools.stack
 
 test: venv chromium lint typecheck pytest sam-validate sam-build ## Everything CI checks (sets itself up first)

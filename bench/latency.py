@@ -9,8 +9,6 @@ Three ways to the same fake Zhipu, measured in the same run by the same client:
   Lambda Web Adapter shape, secret through the SDK), in its own process;
 - floor (per-chunk latency only): a do-nothing asyncio proxy (``bench/null_proxy.py``).
 
-``bench/messages.py`` then compares ``/v1/messages`` with ``/v1/chat/completions`` on "ours".
-
 Per-chunk latency uses ``#stamp`` answers (each chunk's text is its send time in epoch ns):
 received minus sent, per chunk. "Added" is a relay's percentile minus the direct percentile of
 the same round; the figure is the median over rounds. Time to first token is from sending the
@@ -24,7 +22,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from bench import messages
+from bench import front_ends
 from bench.common import (
     Backends,
     Child,
@@ -214,7 +212,13 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
         figures = per_chunk(ways, rounds=2 if quick else 7)
         figures.append(first_token(ways, requests=8 if quick else 25))
         figures.append(throughput(ways, runs=2 if quick else 5))
-        figures.extend(messages.rows(ways["ours"].address, quick=quick))
+        direct = ways["direct"]
+        figures += front_ends.figures(
+            lambda question, stamps: direct.ask(question, stamps=stamps),
+            ways["ours"].address,
+            rounds=2 if quick else 7,
+            requests=8 if quick else 25,
+        )
         return figures
     except Exception:
         print("ours:\n" + ours.output(), file=sys.stderr)

@@ -26,12 +26,7 @@ MAX_TOKENS_CAP = "10000"
 # A model that writes more than 5,000 tokens and answers without reasoning unless asked, so every
 # chunk timed is answer text.
 BENCH_MODEL = "glm-4-32b-0414-128k"
-# What precedes a piece of answer text in each wire format: /chat's (the default) and the upstream's
-# "content" strings, /v1's content deltas (its opening chunk's empty content does not count), the
-# Messages API's text deltas.
-CONTENT = b'"content":"'
-OPENAI_CONTENT = b'"delta":{"content":"'
-MESSAGES_CONTENT = b'"text_delta","text":"'
+STAMP = re.compile(rb'"content":"(\d{19}) "')
 
 
 # --- the timing client ------------------------------------------------------------------------
@@ -92,6 +87,15 @@ def upstream_request(host: str, port: int, base_path: str, question: str) -> byt
     ).encode() + body
 
 
+def post_request(host: str, port: int, path: str, body: dict[str, Any]) -> bytes:
+    """A JSON ``POST`` to the relay, as an OpenAI SDK sends it (``/v1/...``)."""
+    data = json.dumps(body).encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: text/event-stream\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    ).encode() + data
+
+
 def stream(
     address: tuple[str, int],
     request: bytes,
@@ -101,7 +105,8 @@ def stream(
     timeout: float = 30.0,
     tls: ssl.SSLContext | None = None,
     accept_wait_s: float = 0.0,
-    content: bytes = CONTENT,
+    content_marker: bytes = b'"content":"',
+    stamp_pattern: re.Pattern[bytes] = STAMP,
 ) -> Timing:
     """Send ``request`` on a new connection and time the answer until ``end_marker``.
 
@@ -110,10 +115,9 @@ def stream(
     HTTPS; its handshake is done before the clock starts. ``accept_wait_s`` waits that long
     after connecting before the clock starts, so that the server has accepted the connection:
     a TLS handshake makes sure of that, a plain TCP connect does not (the kernel completes it
-    before the server process has run). ``content`` is what precedes answer text in the answer's
-    wire format.
+    before the server process has run). ``content_marker`` is what the first content of the
+    answer's wire format starts with, ``stamp_pattern`` what finds a stamp in it.
     """
-    stamp = re.compile(re.escape(content) + rb'(\d{19}) "')
     timing = Timing()
     buffer = bytearray()
     scanned = 0
@@ -133,12 +137,12 @@ def stream(
                     f"connection closed before {end_marker!r}: {bytes(buffer[-300:])!r}"
                 )
             buffer += data
-            if timing.first_content_ns is None and content in buffer:
+            if timing.first_content_ns is None and content_marker in buffer:
                 timing.first_content_ns = now
             if stamps:
                 # Only whole stamps: a match must end with the closing quote, and a stamp split
                 # across two recvs is matched once the second arrives.
-                for match in stamp.finditer(buffer, scanned):
+                for match in stamp_pattern.finditer(buffer, scanned):
                     timing.stamps.append((int(match.group(1)), now))
                     scanned = match.end()
             start = max(0, len(buffer) - len(data) - len(end_marker))
@@ -146,7 +150,7 @@ def stream(
                 timing.end_ns = now
                 break
     timing.raw_bytes = len(buffer)
-    timing.contents = buffer.count(content) if not stamps else len(timing.stamps)
+    timing.contents = buffer.count(content_marker) if not stamps else len(timing.stamps)
     return timing
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 # A follow-up may name a response whose answer the client has just read while its record is
 # still being written: not found is asked again this many times, this far apart.
 PENDING_READS = 5
+_UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9-]")  # request ids are UUIDs; item ids are written raw
 PENDING_INTERVAL = 0.2
 
 
@@ -78,9 +80,8 @@ class ResponsesEndpoints:
         asked = read_request(payload, spec, settings, history=history, seal=seal)
         check_body_size(request, settings, asked.chat.messages)
         stored = asked.store and self._state.enabled
-        head = ResponseHead(
-            "resp_" + request.request_id, int(time.time()), asked.chat.model, stored, asked.echo
-        )
+        response_id = "resp_" + _UNSAFE_IN_ID.sub("", request.request_id)
+        head = ResponseHead(response_id, int(time.time()), asked.chat.model, stored, asked.echo)
         wire = ResponsesEvents(head, asked.names, seal if asked.sealed_reasoning else None)
         session = await exchange.start_answer(self._chats, asked.chat)
         keep = self._keeper(head.id, wire, asked, owner) if stored else None
