@@ -58,6 +58,7 @@ ROWS: dict[str, list[Case]] = {
     "`temperature`, `top_p`": [
         Case({"temperature": 0.3, "top_p": 0.5}, {"temperature": 0.3, "top_p": 0.5}),
         Case({"top_p": 0}, refused="invalid_parameter"),
+        Case({"temperature": 1.5}, refused="invalid_parameter"),  # Anthropic's range
     ],
     "`top_k`": [
         Case({"top_k": 1}, {"do_sample": False}),
@@ -72,11 +73,21 @@ ROWS: dict[str, list[Case]] = {
             {
                 "tools": [
                     {**TOOL, "defer_loading": True, "cache_control": {"type": "ephemeral"}},
+                    {"name": "g", "input_schema": {"type": "object"}, "strict": True},
                     {"type": "web_search_20250305", "name": "web_search"},
                     {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
                 ]
             },
-            {"tools": [FN], "tool_choice": "auto"},
+            {
+                "tools": [
+                    FN,
+                    {
+                        "type": "function",
+                        "function": {"name": "g", "parameters": {"type": "object"}},
+                    },
+                ],
+                "tool_choice": "auto",
+            },
         ),
         Case({"tools": [{"name": "f"}]}, refused="invalid_parameter"),
     ],

@@ -105,6 +105,10 @@ def parse_messages_request(
         payload = {**payload, "output_config": turn_config}
     messages = parse_messages(conversation.messages, settings, MESSAGES_RULES, spec)
     thinking, show = _thinking(payload, spec)
+    temperature = payload.get("temperature")
+    # Anthropic's range; /v1 takes OpenAI's, up to 2.
+    if type(temperature) in (int, float) and temperature > 1:
+        raise bad(INVALID, "temperature must be in [0, 1]", "temperature")
     shared: dict[str, Any] = {
         "max_tokens": payload.get("max_tokens"),
         "temperature": payload.get("temperature"),
