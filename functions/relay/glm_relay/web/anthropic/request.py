@@ -107,7 +107,11 @@ def parse_messages_request(
     thinking, show = _thinking(payload, spec)
     temperature = payload.get("temperature")
     # Anthropic's range; /v1 takes OpenAI's, up to 2.
-    if type(temperature) in (int, float) and temperature > 1:
+    if (
+        isinstance(temperature, int | float)
+        and not isinstance(temperature, bool)
+        and temperature > 1
+    ):
         raise bad(INVALID, "temperature must be in [0, 1]", "temperature")
     shared: dict[str, Any] = {
         "max_tokens": payload.get("max_tokens"),
