@@ -109,6 +109,7 @@ def test_unknown_paths_and_models_are_not_found_errors(claude: Anthropic, sent) 
     assert error_of(missing) == {
         "type": "not_found_error",
         "message": "model_not_found: the model 'glm-0' does not exist or is not allowed here",
+        "param": "model",  # the relay's extras ride beside Anthropic's fields
     }
     assert sent() == []
 

@@ -122,6 +122,9 @@ class Settings:
     # reconnect gets the rest of its answer; records expire this long after the answer's deadline
     resumable_streams: bool = field(default=True, metadata=_env("RESUMABLE_STREAMS"))
     resumable_ttl_seconds: int = field(default=900, metadata=_env("RESUMABLE_TTL_SECONDS"))
+    # How long a response waits after its terminal event for the answer's bookkeeping (its
+    # resumable record's end, the quota, the saved turn); the rest runs on in the background.
+    bookkeeping_wait_seconds: float = field(default=1.0, metadata=_env("BOOKKEEPING_WAIT_SECONDS"))
     # Observability
     log_content: bool = field(default=False, metadata=_env("LOG_CONTENT"))
 

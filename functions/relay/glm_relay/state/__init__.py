@@ -12,7 +12,7 @@ sort key ``sk`` (S), TTL attribute ``expires_at`` (epoch seconds).
 - ``pk=RESP#<response id>, sk=RESPONSE``: a stored Responses API response (see
   ``responses.py``): owner, created_at, expires_at, body (compressed JSON).
 - ``pk=STREAM#<request-id>, sk=F#<00000001>``: a batch of a resumable stream's frames (see
-  ``journal.py``), owner, route, expires_at.
+  ``journal.py``), owner, route, expires_at; ``sk=F#~lost`` marks a record given up.
 
 Every access is by key or by one partition's query; there is no scan and no index.
 Importing this package imports neither boto3 nor the stores: each is loaded on first use.

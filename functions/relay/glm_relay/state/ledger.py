@@ -6,7 +6,6 @@ token's ``sub``). The stores and their DynamoDB client are created on first use 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -182,8 +181,8 @@ class UserState:
     ) -> None:
         """Replace the reservation by what the answer really cost (nothing if it never began).
 
-        Best effort: a failure here must not hide why the request ended, so it is swallowed; the
-        reservation then lapses with the day.
+        A failure is raised for the caller to report (the reservation then lapses with the day);
+        it must never hide why the request ended.
         """
         if claims is None or admission is None:
             return
@@ -191,13 +190,12 @@ class UserState:
         if outcome is not None:
             usage = outcome.usage or {}
             actual = int(usage.get("total_tokens") or 0) or sum(len(p) for p in outcome.answer)
-        with contextlib.suppress(Exception):
-            await self.quotas.reconcile(
-                claims.sub,
-                reserved_tokens=admission.reserved_tokens,
-                actual_tokens=actual,
-                day=admission.decision.day,
-            )
+        await self.quotas.reconcile(
+            claims.sub,
+            reserved_tokens=admission.reserved_tokens,
+            actual_tokens=actual,
+            day=admission.decision.day,
+        )
 
     async def _call(self, awaitable: Any) -> Any:
         """Map the stores' refusals and outages onto the relay's codes."""

@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.runtime import fixed_response
 from glm_relay.web.anthropic.errors import anthropic_error
 from glm_relay.web.chat_api import ChatEndpoints, chat_error
 from glm_relay.web.cors import add_cors_headers, is_preflight, preflight
 from glm_relay.web.documents import ConversationEndpoint, PageEndpoint
 from glm_relay.web.guard import Guard
-from glm_relay.web.headers import REQUEST_ID_HEADER
+from glm_relay.web.headers import JSON_HEADERS, REQUEST_ID_HEADER
 from glm_relay.web.openai_errors import openai_error
 from glm_relay.web.request import HttpRequest
 from glm_relay.web.resume import ResumableStreams
@@ -156,17 +157,20 @@ class WebApp:
                     self.streams.record(exchange, response)
         except RelayError as error:
             summary = {"outcome": "rejected", "error_code": error.code}
-            response = errors(request, error)
+            response = _error_response(errors, request, error, summary)
         except Exception as exc:
             # A bug: answer like any other failure rather than leaving the caller a bare 502.
             # Only the type is logged; a message could quote request content.
             summary = {"outcome": "failed", "error_code": type(exc).__name__}
-            response = errors(request, RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed"))
+            response = _error_response(errors, request, _INTERNAL, summary)
         response.headers[REQUEST_ID_HEADER] = request_id
         if request is not None and request.via_rest_api:
             add_cors_headers(response, request, self.settings)
 
-        def write_summary() -> None:
+        def write_summary(failure: BaseException | None) -> None:
+            if isinstance(failure, Exception):
+                # The body broke after its status was sent: the line says so.
+                summary.update(outcome="failed", error_code=type(failure).__name__)
             self._summarise(request, exchange, response.status_code, request_id, summary)
 
         response.body = EpilogueBody(response.body, write_summary)
@@ -192,8 +196,24 @@ class WebApp:
         )
 
 
+_INTERNAL = RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed")
+_LAST_RESORT_BODY = b'{"error": {"code": "internal_error", "message": "the relay failed"}}'
+
+
+def _error_response(
+    errors: ErrorFormat, request: HttpRequest | None, error: RelayError, summary: dict[str, Any]
+) -> StreamingResponse:
+    """``error`` in the route's format; should even that fail (a bug), the relay's own 500, so
+    the caller still gets an answer and the request still gets its line."""
+    try:
+        return errors(request, error)
+    except Exception as exc:
+        summary.update(outcome="failed", error_code=type(exc).__name__)
+        return fixed_response(500, dict(JSON_HEADERS), _LAST_RESORT_BODY)
+
+
 class EpilogueBody:
-    """``body``, then ``epilogue()`` exactly once when it ends or is closed.
+    """``body``, then ``epilogue(failure)`` exactly once when it ends, fails or is closed.
 
     A class rather than an async generator: each frame costs one extra await, no generator
     frame switch, on the hot path.
@@ -201,10 +221,12 @@ class EpilogueBody:
 
     __slots__ = ("_body", "_epilogue", "_next")
 
-    def __init__(self, body: AsyncIterator[bytes], epilogue: Callable[[], None]) -> None:
+    def __init__(
+        self, body: AsyncIterator[bytes], epilogue: Callable[[BaseException | None], None]
+    ) -> None:
         self._body = body
         self._next = body.__anext__
-        self._epilogue: Callable[[], None] | None = epilogue
+        self._epilogue: Callable[[BaseException | None], None] | None = epilogue
 
     def __aiter__(self) -> EpilogueBody:
         return self
@@ -212,8 +234,11 @@ class EpilogueBody:
     async def __anext__(self) -> bytes:
         try:
             return await self._next()
-        except BaseException:
-            self._end()
+        except StopAsyncIteration:
+            self._end(None)
+            raise
+        except BaseException as exc:
+            self._end(exc)
             raise
 
     async def aclose(self) -> None:
@@ -222,9 +247,9 @@ class EpilogueBody:
             if aclose is not None:
                 await aclose()
         finally:
-            self._end()
+            self._end(None)
 
-    def _end(self) -> None:
+    def _end(self, failure: BaseException | None) -> None:
         epilogue, self._epilogue = self._epilogue, None
         if epilogue is not None:
-            epilogue()
+            epilogue(failure)

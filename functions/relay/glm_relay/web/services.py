@@ -36,9 +36,14 @@ class Services:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, credentials: CredentialStore | None = None
+        cls,
+        settings: Settings,
+        *,
+        credentials: CredentialStore | None = None,
+        state: UserState | None = None,
     ) -> Services:
-        """Everything wired from ``settings``; ``credentials`` replaces the Zhipu key's source."""
+        """Everything wired from ``settings``; ``credentials`` replaces the Zhipu key's source,
+        ``state`` the DynamoDB state (a test's own client, say)."""
 
         def source(secret_id: str) -> SecretSource:
             return secret_source(
@@ -54,7 +59,8 @@ class Services:
             renew_before_seconds=settings.jwt_renew_before_seconds,
         )
         zhipu = ZhipuClient(settings, credentials)
-        state = UserState(settings)
+        state = state or UserState(settings)
+        telemetry = Telemetry(log_content=settings.log_content)
         journal = None
         if settings.resumable_streams and settings.conversations_table:
             from glm_relay.state.journal import StreamJournal
@@ -66,9 +72,13 @@ class Services:
             signing_key=source(settings.access_token_secret_id),
             state=state,
             chats=ChatService(
-                settings, upstream=zhipu, ledger=state, overlap=settings.quota_overlap
+                settings,
+                upstream=zhipu,
+                ledger=state,
+                overlap=settings.quota_overlap,
+                on_lost=telemetry.bookkeeping_lost,
             ),
-            telemetry=Telemetry(log_content=settings.log_content),
+            telemetry=telemetry,
             journal=journal,
             preparing=zhipu.start_preparing(),  # the token and pool, while the guard reads its key
         )

@@ -38,9 +38,11 @@ def error_type(status: int) -> str:
 
 
 def error_body(error: RelayError) -> dict[str, Any]:
-    """The whole error object, as a body or as an ``error`` event's data."""
+    """The whole error object, as a body or as an ``error`` event's data; the relay's extras
+    (``param``, ``resets_at``, ``last_event_id``...) ride beside Anthropic's two fields."""
     message = f"{error.code}: {error.message}"
-    return {"type": "error", "error": {"type": error_type(error.status), "message": message}}
+    kind = error_type(error.status)
+    return {"type": "error", "error": {**error.extra, "type": kind, "message": message}}
 
 
 def anthropic_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
