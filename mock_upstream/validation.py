@@ -197,31 +197,6 @@ def _check_ranges(body: dict[str, Any], spec: ModelSpec) -> None:
             raise _bad("reasoning_effort", f"{spec.name} takes {allowed}")
     if body.get("tool_stream") is True and body.get("stream") is not True:
         raise _range("tool_stream", "it needs stream=true")
-    if spec.name in REPLAYED_REASONING_MODELS and not disabled:
-        _check_replayed_reasoning(body.get("messages"))
-
-
-# GLM-5.1 and later with thinking on refuse an assistant tool-call turn whose reasoning was not
-# sent back (preserved thinking across tool turns).
-REPLAYED_REASONING_MODELS = frozenset(
-    {"glm-5.1", "glm-5.2", "glm-5.3", "glm-5.3-flash", "glm-5.3-flashx"}
-)
-
-
-def _check_replayed_reasoning(messages: Any) -> None:
-    for message in messages if isinstance(messages, list) else ():
-        if (
-            isinstance(message, dict)
-            and message.get("role") == "assistant"
-            and message.get("tool_calls")
-            and not message.get("reasoning_content")
-        ):
-            raise errors.ZhipuError(
-                400,
-                errors.BAD_REQUEST,
-                "thinking is enabled but reasoning_content is missing in assistant tool call "
-                "message",
-            )
 
 
 CALL_REASONING_MISSING = (

@@ -17,16 +17,6 @@ IMAGE = {"type": "image_url", "image_url": {"url": "https://img.example/a.png"}}
 FILE = {"type": "file", "file": {"file_url": "https://files.example/a.pdf"}}
 
 
-TOOL_TURN = {
-    "role": "assistant",
-    "content": "",
-    "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    ],
-}
-TOOL_RESULT = {"role": "tool", "tool_call_id": "call_1", "content": "done"}
-
-
 def _refused(upstream: MockUpstream, payload: dict[str, Any]) -> dict[str, Any]:
     response = post(upstream.base_url, payload)
     assert response.status_code == 400, response.text
@@ -142,12 +132,6 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "Invalid tool_stream parameter: it needs stream=true",
     ),
     ("tool-stream-not-bool", {"tool_stream": "yes"}, "1214", "Invalid tool_stream parameter"),
-    (
-        "tool-turn-without-reasoning-glm-5.1",
-        {"model": "glm-5.1", **_messages(_user("q"), TOOL_TURN, TOOL_RESULT)},
-        "1210",
-        "thinking is enabled but reasoning_content is missing in assistant tool call message",
-    ),
     ("tools-129", {"tools": [FUNCTION] * 129}, "1210", "Invalid tools parameter: at most 128"),
     ("tool-not-object", {"tools": ["get_weather"]}, "1214", "Invalid tools[0] parameter"),
     ("tool-without-type", {"tools": [{"function": {}}]}, "1213", "The tools[0].type parameter"),
@@ -408,20 +392,3 @@ def test_vision_model_takes_every_part_shape(upstream: MockUpstream) -> None:
     for model in VISION_MODELS:
         response = post(upstream.base_url, body(stream=False, model=model, messages=messages))
         assert response.status_code == 200, (model, response.text)
-
-
-@pytest.mark.parametrize(
-    ("model", "extra", "turn"),
-    [
-        ("glm-5.1", {}, {**TOOL_TURN, "reasoning_content": "I call f."}),
-        ("glm-5.1", {"thinking": {"type": "disabled"}}, TOOL_TURN),
-        ("glm-4.7", {}, TOOL_TURN),
-    ],
-)
-def test_a_tool_turn_is_accepted_with_its_reasoning_without_thinking_or_before_glm_5_1(
-    upstream: MockUpstream, model: str, extra: dict[str, Any], turn: dict[str, Any]
-) -> None:
-    payload = body("q", model=model, **extra)
-    payload["messages"] = [_user("q"), turn, TOOL_RESULT]
-    response = post(upstream.base_url, payload)
-    assert response.status_code == 200, response.text
