@@ -65,8 +65,8 @@ class MessagesEndpoints:
     async def messages(self, exchange: Exchange) -> StreamingResponse:
         """An SSE stream of Messages events, or one ``message``."""
         request = exchange.request
-        seal = await self._reasoning_seal()
         payload = read_payload(request, self._settings)
+        seal = await self._reasoning_seal()
         call = parse_messages_request(payload, self._settings, unsealer(seal))
         chat = call.chat
         check_body_size(request, self._settings, chat.messages)
