@@ -119,6 +119,7 @@ def test_models_are_listed_in_anthropic_shape(claude: Anthropic) -> None:
     ids = [model.id for model in models.data]
     assert "glm-5.1" in ids and all(model.type == "model" for model in models.data)
     assert claude.models.retrieve("glm-5.1").id == "glm-5.1"
+    assert claude.models.retrieve("claude-haiku-4-5").id == "glm-4.7-flash"  # an alias
 
 
 def test_upstream_rate_limit_is_a_rate_limit_error_with_retry_after(

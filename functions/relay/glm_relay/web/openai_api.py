@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
-from glm_relay.chat.models import allowed_models, allowed_spec, default_model
+from glm_relay.chat.models import aliased, allowed_models, allowed_spec, default_model
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
@@ -74,8 +74,9 @@ class OpenAIEndpoints:
         return json_response(200, {"object": "list", "data": data})
 
     async def model(self, exchange: Exchange) -> StreamingResponse:
-        """``GET /v1/models/{id}``: one allowed model, or 404 in OpenAI's shape."""
-        name = exchange.params["id"]
+        """``GET /v1/models/{id}``: one allowed model (an alias, ``MODEL_ALIASES``, gives the
+        model it stands for), or 404 in OpenAI's shape."""
+        name = aliased(self._settings, exchange.params["id"])
         if allowed_spec(self._settings, name) is None:
             raise RelayError(
                 ErrorCode.MODEL_NOT_FOUND,
