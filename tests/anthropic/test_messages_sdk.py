@@ -247,3 +247,20 @@ def test_any_tool_choice_asks_for_a_call_and_parallel_calls_can_be_turned_off(
     assert [block.type for block in message.content] == ["tool_use"]  # ...one is returned
     assert message.content[0].name == "get_weather"
     assert message.stop_reason == "tool_use"
+
+
+def test_pings_keep_a_silent_stream_open_and_the_sdk_reads_past_them(
+    claude: Anthropic, stack: DevStack, client: httpx.Client, sent: Callable[[], list[Any]]
+) -> None:
+    # The upstream's first token after 1.2 s: past the stack's 0.5 s keepalive interval.
+    ask = [{"role": "user", "content": "Slow start #first=1200 #chunks=3"}]
+    body = {"model": "glm-4-flash", "max_tokens": 50, "stream": True, "messages": ask}
+    with client.stream(
+        "POST", stack.url + "/v1/messages", json=body, headers={"x-api-key": stack.token}
+    ) as response:
+        raw = response.read().decode()
+    names = [line[7:] for line in raw.split("\n") if line.startswith("event: ")]
+    assert names[0] == "message_start" and names[1] == "ping"
+    assert 'event: ping\ndata: {"type":"ping"}\n\n' in raw
+    with claude.messages.stream(model="glm-4-flash", max_tokens=50, messages=ask) as stream:
+        assert stream.get_final_text() == expected_text(sent()[-1])
