@@ -264,3 +264,33 @@ def test_pings_keep_a_silent_stream_open_and_the_sdk_reads_past_them(
     assert 'event: ping\ndata: {"type":"ping"}\n\n' in raw
     with claude.messages.stream(model="glm-4-flash", max_tokens=50, messages=ask) as stream:
         assert stream.get_final_text() == expected_text(sent()[-1])
+
+
+def test_a_pdf_document_reaches_a_vision_model_as_a_file(
+    claude: Anthropic, sent: Callable[[], list[Any]]
+) -> None:
+    pdf = b64(b"%PDF-1.4\n%%EOF\n")
+    message = claude.messages.create(
+        model="glm-4.6v",
+        max_tokens=300,
+        thinking={"type": "disabled"},
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+                    },
+                    {"type": "text", "text": "Summarise it"},
+                ],
+            }
+        ],
+    )
+    [body] = sent()
+    assert body["messages"][0]["content"][0] == {
+        "type": "file",
+        "file": {"file_data": f"data:application/pdf;base64,{pdf}"},
+    }
+    assert message.content[0].text == expected_text(body)
+    assert message.content[0].text.startswith("File 1: PDF")

@@ -4,6 +4,7 @@ model, top_k, context_management) and ``MODEL_ALIASES``."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -114,6 +115,35 @@ def test_an_image_in_a_tool_result_is_named_for_the_model() -> None:
     assert result["role"] == "tool"
     assert result["content"].startswith("shot:\n[image: image/png, ")
     assert result["content"].endswith("(not shown: a tool result reaches the model as text)")
+
+
+def test_documents_are_file_parts_for_a_vision_model_and_text_sources_are_text() -> None:
+    pdf = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+    blocks = [
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+        },
+        {"type": "document", "source": {"type": "url", "url": "https://files.example/a.pdf"}},
+        {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": "Notes"},
+        },
+        {"type": "text", "text": "Summarise"},
+    ]
+    call = parse(model="glm-4.6v", messages=[{"role": "user", "content": blocks}])
+    assert call.chat.messages[0]["content"] == [
+        {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{pdf}"}},
+        {"type": "file", "file": {"file_url": "https://files.example/a.pdf"}},
+        {"type": "text", "text": "Notes"},
+        {"type": "text", "text": "Summarise"},
+    ]
+    text_model = refused(messages=[{"role": "user", "content": blocks}])
+    assert text_model.code is ErrorCode.UNSUPPORTED_CONTENT  # glm-5.1 takes text only
+    titled = {**blocks[1], "title": "A"}
+    assert refused(model="glm-4.6v", messages=[{"role": "user", "content": [titled]}]).code is (
+        ErrorCode.INVALID_MESSAGES
+    )
 
 
 def test_only_signed_thinking_is_replayed() -> None:

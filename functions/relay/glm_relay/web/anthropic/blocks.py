@@ -5,10 +5,11 @@ Anthropic keeps a turn's pieces as content blocks; Zhipu as message fields. The 
 - ``system`` (a string or text blocks) and every ``role: "system"`` turn inside ``messages``
   (Claude Code sends one) are joined, in order, into the one leading system message: GLM reads
   instructions best there, and the conversation then ends with the user's turn as Zhipu expects.
-- A user turn's ``tool_result`` blocks become ``tool`` messages (first, in order), its text and
-  image blocks one user message after them. A result is text (a string, text and image blocks);
-  ``is_error`` prefixes it with ``Error:`` (Zhipu's tool message has no such flag); an image in
-  a result becomes a placeholder naming it (Zhipu's tool messages take a string).
+- A user turn's ``tool_result`` blocks become ``tool`` messages (first, in order), its text,
+  image and document blocks one user message after them (a PDF document is a ``file`` part). A
+  result is text (a string, text and image blocks); ``is_error`` prefixes it with ``Error:``
+  (Zhipu's tool message has no such flag); an image in a result becomes a placeholder naming it
+  (Zhipu's tool messages take a string).
 - An assistant turn's ``tool_use`` blocks become ``tool_calls``; its ``thinking`` and
   ``redacted_thinking`` blocks become ``reasoning_content`` only when their signature opens
   (the relay sealed it): a block whose signature fails is dropped, never trusted.
@@ -108,6 +109,8 @@ def _user_turn(content: Any, where: str) -> list[Message]:
             parts.append({"type": "text", "text": _text(block, at)})
         elif kind == "image":
             parts.append(_image(block, at))
+        elif kind == "document":
+            parts.append(_document(block, at))
         else:
             raise _unsupported_block(kind, at, "user")
     if not parts:
@@ -179,6 +182,25 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
     else:
         raise bad(ErrorCode.UNSUPPORTED_CONTENT, f"{where}.source: images are base64 or url")
     return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document(block: dict[str, Any], where: str) -> dict[str, Any]:
+    """A document block: a ``base64`` or ``url`` source (a PDF) as a ``file`` part (vision
+    models only, checked by the shared reader), a ``text`` source as text. ``title``, ``context``
+    and ``citations`` have no upstream equivalent: refused as unknown keys."""
+    _check_keys(block, {"source"}, where)
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "text" and isinstance(source, dict) and isinstance(source.get("data"), str):
+        return {"type": "text", "text": source["data"]}
+    if kind == "base64" and isinstance(source, dict):
+        media_type, data = source.get("media_type"), source.get("data")
+        if not isinstance(media_type, str) or not isinstance(data, str):
+            raise _invalid(f"{where}.source needs media_type and data strings")
+        return {"type": "file", "file": {"file_data": f"data:{media_type};base64,{data}"}}
+    if kind == "url" and isinstance(source, dict) and isinstance(source.get("url"), str):
+        return {"type": "file", "file": {"file_url": source["url"]}}
+    raise bad(ErrorCode.UNSUPPORTED_CONTENT, f"{where}.source: documents are base64, url or text")
 
 
 def _tool_result(block: dict[str, Any], where: str) -> Message:
