@@ -11,7 +11,7 @@ import pytest
 
 from devtools.stack import DevStack
 from mock_upstream.answer import expected_chunks
-from tests.support.resume import Container
+from tests.support.resume import Container, cut_after
 from tests.support.sse_client import read_stream
 from tests.support.upstream import upstream_bodies
 
@@ -38,14 +38,10 @@ def test_a_cut_messages_stream_resumes_with_exactly_the_rest(
     }
     headers = {"x-api-key": stack.token, "anthropic-version": "2023-06-01"}
     url = f"{container.url}/v1/messages"
-    with client.stream("POST", url, json=body, headers=headers) as response:
-        request_id = response.headers["x-request-id"]
-        received = b""
-        for chunk in response.iter_raw():
-            received += chunk
-            if received.count(b"\n\n") >= 5:
-                break
-    kept = events(received[: received.rindex(b"\n\n") + 2])
+    cut = cut_after(client, "POST", url, events=5, json=body, headers=headers)
+    request_id = cut.headers["x-request-id"]
+    kept = events(cut.raw)
+    assert len(kept) == 5
     rest = read_stream(
         client,
         "POST",

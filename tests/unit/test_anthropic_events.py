@@ -213,34 +213,29 @@ def test_usage_counts_cached_prompt_tokens_as_cache_reads() -> None:
     assert usage(None, 3) == {"input_tokens": 3, "output_tokens": 0}
 
 
-def test_a_whole_message_has_the_blocks_a_stream_would_have() -> None:
+def whole(reasoning: str, calls: list[dict[str, Any]], *, show: bool) -> dict[str, Any]:
     from glm_relay.web.anthropic.events import message_head, whole_message
 
-    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
-    message = whole_message(
+    return whole_message(
         message_head("msg_1", "glm-5.1"),
-        reasoning="Think.",
+        reasoning=reasoning,
         text="",
-        calls=[call],
+        calls=calls,
         finish=finish("tool_calls"),
         input_estimate=5,
         seal=seal,
-        show_thinking=False,
+        show_thinking=show,
     )
+
+
+def test_a_whole_message_has_the_blocks_a_stream_would_have() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+    message = whole("Think.", [call], show=False)
     thinking, tool_use = message["content"]
     assert thinking["thinking"] == "" and UNSEAL(thinking["signature"]) == "Think."
     assert tool_use == {"type": "tool_use", "id": "c1", "name": "f", "input": {"x": 1}}
     assert message["stop_reason"] == "tool_use" and message["usage"]["input_tokens"] == 12
     broken = {**call, "function": {"name": "f", "arguments": '{"x": '}}
     with pytest.raises(RelayError) as raised:
-        whole_message(
-            message_head("m", "glm-5.1"),
-            reasoning="",
-            text="",
-            calls=[broken],
-            finish=finish("tool_calls"),
-            input_estimate=0,
-            seal=seal,
-            show_thinking=True,
-        )
+        whole("", [broken], show=True)
     assert raised.value.code is ErrorCode.UPSTREAM_PROTOCOL_ERROR
