@@ -9,6 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from devtools.stack import DevStack
 from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
 from tests.support.node import needs_node
@@ -17,15 +19,21 @@ pytestmark = needs_node
 
 
 def claude(
-    stack: DevStack, node_modules: Path, workdir: Path, prompt: str, base_url: str | None = None
+    stack: DevStack,
+    node_modules: Path,
+    workdir: Path,
+    prompt: str,
+    base_url: str | None = None,
+    token_variable: str = "ANTHROPIC_AUTH_TOKEN",
 ) -> str:
     """Run ``claude -p`` in ``workdir`` (also its home: no settings, no login) against the
-    function URL (or ``base_url``) and return stdout."""
+    function URL (or ``base_url``) and return stdout. ``ANTHROPIC_AUTH_TOKEN`` sends the token
+    as a bearer token, ``ANTHROPIC_API_KEY`` as ``x-api-key``."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(workdir),
         "ANTHROPIC_BASE_URL": base_url or stack.url,
-        "ANTHROPIC_AUTH_TOKEN": stack.token,
+        token_variable: stack.token,
         # Offline: no update checks, telemetry or error reports.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
@@ -44,8 +52,11 @@ def claude(
     return done.stdout
 
 
-def test_claude_code_prints_the_answer(stack, sent, node_modules, tmp_path) -> None:
-    out = claude(stack, node_modules, tmp_path, "Say hello")
+@pytest.mark.parametrize("token_variable", ["ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY"])
+def test_claude_code_prints_the_answer(
+    stack, sent, node_modules, tmp_path, token_variable: str
+) -> None:
+    out = claude(stack, node_modules, tmp_path, "Say hello", token_variable=token_variable)
 
     bodies = sent()
     assert bodies, "Claude Code never reached the upstream"
