@@ -1,15 +1,17 @@
-"""The OpenAI front ends side by side: ``/v1/responses`` beside ``/v1/chat/completions``.
+"""The front ends side by side: ``/v1/responses`` and ``/v1/messages`` beside
+``/v1/chat/completions``.
 
-Both are served by the same function process (``latency.start_ours``) from the same chat core;
-only the wire format differs (Responses events with items and sequence numbers, or
-``chat.completion.chunk`` frames). Measured in the same rounds as the fake Zhipu itself:
+All are served by the same function process (``latency.start_ours``) from the same chat core;
+only the wire format differs (Responses events with items and sequence numbers, Anthropic's
+Messages events, or ``chat.completion.chunk`` frames). Measured in the same rounds as the fake
+Zhipu itself:
 
 - per-chunk added latency p50: ``#stamp`` answers, 200 chunks 5 ms apart, each chunk's added
   latency over the direct stream of the same round; the figure is the median over rounds;
 - warm first token added: request sent to the first text delta, minus the direct figure.
 
-The Responses API may add at most 0.05 ms per chunk and 0.5 ms to the first token over Chat
-Completions (issue 22).
+The Responses API and the Messages API may each add at most 0.05 ms per chunk and 0.5 ms to the
+first token over Chat Completions (issues 22 and 23).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ FIRST_TOKEN_BUDGET_MS = 0.5
 
 @dataclass(frozen=True)
 class FrontEnd:
-    """One OpenAI endpoint of the relay: how to ask it and how its answer reads."""
+    """One endpoint of the relay: how to ask it and how its answer reads."""
 
     name: str
     path: str
@@ -74,11 +76,19 @@ RESPONSES = FrontEnd(
     b'"type":"response.output_text.delta"',
     re.compile(rb'"delta":"(\d{19}) "'),
 )
+MESSAGES = FrontEnd(
+    "/v1/messages",
+    "/v1/messages",
+    b"event: message_stop",
+    b'"text_delta","text":"',  # not the text block's empty start
+    re.compile(rb'"text_delta","text":"(\d{19}) "'),
+)
 
 
 def figures(direct: Any, ours: tuple[str, int], *, rounds: int, requests: int) -> list[Figure]:
-    """The two rows; ``direct(question, stamps)`` asks the fake Zhipu itself."""
-    ends = {end.name: end for end in (COMPLETIONS, RESPONSES)}
+    """Two rows per front end over Chat Completions; ``direct(question, stamps)`` asks the
+    fake Zhipu itself."""
+    ends = {end.name: end for end in (COMPLETIONS, RESPONSES, MESSAGES)}
 
     def ask(name: str, question: str, stamps: bool = False) -> Timing:
         if name == "direct":
@@ -97,35 +107,42 @@ def figures(direct: Any, ours: tuple[str, int], *, rounds: int, requests: int) -
             seen[name] = percentile(timing.latencies_ms, 50)
         for name in ends:
             added[name].append(seen[name] - seen["direct"])
-    chunk_completions, chunk_responses = (median(added[name]) for name in ends)
+    chunk = {name: median(values) for name, values in added.items()}
 
     def first(name: str) -> Callable[[], float]:
         return lambda: ask(name, FIRST_TOKEN).first_content_ms
 
     firsts = interleaved({name: first(name) for name in ("direct", *ends)}, requests, warm_up=0)
     direct_first = median(firsts["direct"])
-    first_completions, first_responses = (median(firsts[name]) - direct_first for name in ends)
-    return [
-        _over_completions(
-            "responses_chunk_added_p50",
-            "per-chunk added latency p50",
-            (chunk_responses, chunk_completions, CHUNK_BUDGET_MS),
-            "200 chunks 5 ms apart",
-            rounds,
-            added,
-        ),
-        _over_completions(
-            "responses_first_token_added_warm",
-            "first token added, warm",
-            (first_responses, first_completions, FIRST_TOKEN_BUDGET_MS),
-            f"direct {direct_first:.3f} ms",
-            requests,
-            firsts,
-        ),
-    ]
+    first_added = {name: median(firsts[name]) - direct_first for name in ends}
+    rows = []
+    for end in (RESPONSES, MESSAGES):
+        key = end.path.rsplit("/", 1)[1]
+        rows += [
+            _over_completions(
+                end.path,
+                f"{key}_chunk_added_p50",
+                "per-chunk added latency p50",
+                (chunk[end.name], chunk[COMPLETIONS.name], CHUNK_BUDGET_MS),
+                "200 chunks 5 ms apart",
+                rounds,
+                added,
+            ),
+            _over_completions(
+                end.path,
+                f"{key}_first_token_added_warm",
+                "first token added, warm",
+                (first_added[end.name], first_added[COMPLETIONS.name], FIRST_TOKEN_BUDGET_MS),
+                f"direct {direct_first:.3f} ms",
+                requests,
+                firsts,
+            ),
+        ]
+    return rows
 
 
 def _over_completions(
+    path: str,
     key: str,
     what: str,
     figures: tuple[float, float, float],
@@ -134,16 +151,16 @@ def _over_completions(
     detail: dict[str, list[float]],
 ) -> Figure:
     """A row with Chat Completions as its baseline and the budget over it as its target."""
-    responses, completions, budget = figures
+    ours, completions, budget = figures
     return Figure(
         key=key,
-        name=f"/v1/responses: {what}",
+        name=f"{path}: {what}",
         unit="ms",
-        ours=responses,
+        ours=ours,
         baseline=completions,
         target=f"<= baseline + {budget} ms",
-        met=responses - completions <= budget,
-        note=f"baseline: /v1/chat/completions, {responses - completions:+.3f} ms; {note}",
+        met=ours - completions <= budget,
+        note=f"baseline: /v1/chat/completions, {ours - completions:+.3f} ms; {note}",
         runs=runs,
         detail=detail,
     )

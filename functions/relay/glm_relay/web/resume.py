@@ -29,6 +29,7 @@ from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse, fixed_response
 from glm_relay.sse import KEEPALIVE_FRAME, dumps_data, encode_event
+from glm_relay.web.anthropic.errors import error_event as anthropic_error_event
 from glm_relay.web.headers import NO_STORE_HEADERS, SSE_HEADERS
 from glm_relay.web.openai_errors import error_object
 
@@ -77,10 +78,19 @@ def _responses_error(request_id: str, after: int, error: RelayError) -> bytes:
 
 
 ErrorFrame = Callable[[str, int, RelayError], bytes]
+
+
+def _anthropic_error(request_id: str, after: int, error: RelayError) -> bytes:
+    """An ``error`` event as ``web/anthropic/events.py`` writes it; it carries
+    ``last_event_id``."""
+    return anthropic_error_event(error)
+
+
 RESUMABLE_ROUTES: dict[str, ErrorFrame] = {
     "/chat": _chat_error,
     "/v1/chat/completions": _openai_error,
     "/v1/responses": _responses_error,
+    "/v1/messages": _anthropic_error,
 }
 """The routes whose answers are recorded, and how each writes a terminal error of its own."""
 

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.request import resolve_model
-from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal
+from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
 from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
@@ -66,7 +66,6 @@ class ResponsesEndpoints:
         self._chats = chats
         self._state = state
         self._credentials = credentials
-        self._seals: dict[bytes, ReasoningSeal] = {}
 
     async def create(self, exchange: Exchange) -> StreamingResponse:
         """``POST /v1/responses``: an SSE stream of events, or one Response object."""
@@ -177,12 +176,7 @@ class ResponsesEndpoints:
         raise _not_found(response_id, param=param)
 
     async def _seal(self) -> ReasoningSeal:
-        key = await self._credentials.derive_key(KEY_LABEL)
-        seal = self._seals.get(key)
-        if seal is None:
-            self._seals.clear()  # the Zhipu key rotated: earlier seals no longer open
-            seal = self._seals[key] = ReasoningSeal(key)
-        return seal
+        return seal_for_key(await self._credentials.derive_key(KEY_LABEL))
 
     def _keeper(
         self, response_id: str, wire: ResponsesEvents, asked: ResponsesRequest, owner: str
