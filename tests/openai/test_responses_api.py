@@ -329,12 +329,17 @@ def test_an_image_goes_to_a_vision_model_as_an_image_part(oai: OpenAI, sent) -> 
             "invalid_messages",
             "input must include a user message",
         ),
+        (
+            {"input": [{"type": "item_reference", "id": 5}, {"role": "user", "content": "Hi"}]},
+            "not_found",
+            "Item with id '5' not found",
+        ),
     ],
 )
 def test_input_and_tools_the_model_could_not_make_sense_of_are_refused(
     oai: OpenAI, sent, body: dict[str, Any], code: str, says: str
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as refused:
+    with pytest.raises((openai.BadRequestError, openai.NotFoundError)) as refused:
         oai.responses.create(model="glm-4-flash", **body)
     assert refused.value.code == code
     assert says in refused.value.message

@@ -249,6 +249,10 @@ ITEM_ROWS: dict[str, list[Case]] = {
             {"input": [*USER, {"type": "reasoning", "encrypted_content": "glmr1.forged.seal"}]},
             refused="invalid_parameter",
         ),
+        Case(
+            {"input": [*USER, {"type": "reasoning", "summary": "Hm"}, CALL]},
+            refused="invalid_messages",
+        ),
         Case(  # a reasoning with no turn of its own (an answer cut short) is not another's
             {
                 "input": [
@@ -285,6 +289,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
             _messages(*USER, CALL_TURN, {"role": "tool", "tool_call_id": "c1", "content": "done"}),
         ),
         Case({"input": [*USER, OUTPUT]}, refused="invalid_messages"),  # answers no call
+        Case({"input": [*USER, CALL, {**OUTPUT, "call_id": None}]}, refused="invalid_messages"),
     ],
     "`custom_tool_call`, `custom_tool_call_output`": [
         _replayed_call(
@@ -309,6 +314,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
     "`item_reference`": [
         _continued(_referenced),
         Case({"input": [{"type": "item_reference", "id": "msg_nothing000"}]}, refused="not_found"),
+        Case({"input": [{"type": "item_reference"}, *USER]}, refused="not_found"),
     ],
     "`web_search_call`": [
         Case(

@@ -146,12 +146,19 @@ class ResponsesEndpoints:
                 resolved.append(item)
                 continue
             item_id = item.get("id")
-            rest = str(item_id).partition("_")[2]
+            rest = item_id.partition("_")[2] if isinstance(item_id, str) else ""
             response_id, place = f"resp_{rest[:-3]}", rest[-3:]
+            if len(rest) < 4 or not place.isdigit():
+                raise _not_found(str(item_id)[:80], param="input", what="Item")
             if response_id not in records:
-                records[response_id] = await self._stored(response_id, owner, "input")
+                try:
+                    records[response_id] = await self._stored(response_id, owner, "input")
+                except RelayError as error:
+                    if error.code is not ErrorCode.NOT_FOUND:
+                        raise
+                    raise _not_found(str(item_id)[:80], param="input", what="Item") from None
             output = records[response_id].response.get("output") or []
-            index = int(place) if place.isdigit() else len(output)
+            index = int(place)
             if index >= len(output) or output[index].get("id") != item_id:
                 raise _not_found(str(item_id)[:80], param="input", what="Item")
             resolved.append(output[index])

@@ -84,7 +84,9 @@ def input_messages(
             calls.add(call_id)
         elif kind in OUTPUT_ITEMS:
             call_id = item.get("call_id")
-            if not isinstance(call_id, str) or call_id not in calls:
+            if not isinstance(call_id, str) or not call_id:
+                raise bad(INVALID, f"{where}.call_id must be a non-empty string", "input")
+            if call_id not in calls:
                 raise bad(
                     INVALID,
                     f"{where}: no tool call with call_id {str(call_id)[:64]!r} comes before this "
@@ -151,6 +153,8 @@ def _reasoning(item: dict[str, Any], where: str, seal: ReasoningSeal | None) -> 
             )
         return opened.reasoning or None
     summary = item.get("summary")
+    if summary is not None and not isinstance(summary, list):
+        raise bad(INVALID, f"{where}.summary must be a list of summary_text parts", "input")
     texts = [p.get("text") for p in summary or () if isinstance(p, dict)]
     text = "\n\n".join(t for t in texts if isinstance(t, str) and t)
     return text or None
