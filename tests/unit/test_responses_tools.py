@@ -122,3 +122,16 @@ def test_a_namespace_s_description_leads_each_of_its_functions_own():
         "agents: Tools for sub-agents.\nStart one.",
         "agents: Tools for sub-agents.",
     ]
+
+
+def test_names_that_are_not_ascii_are_hashed_to_valid_names_and_map_back():
+    tools = [
+        {"type": "function", "name": "天气"},
+        {"type": "namespace", "name": "工具", "tools": [{"type": "function", "name": "查询📈"}]},
+    ]
+    sent, names = translate_tools(tools, Settings())
+
+    chat_names = [tool["function"]["name"] for tool in sent]
+    assert all(FUNCTION_NAME.match(name) for name in chat_names)
+    assert names.client(chat_names[0]) == ClientTool("function", "天气")
+    assert names.client(chat_names[1]) == ClientTool("function", "查询📈", "工具")

@@ -80,7 +80,9 @@ class ToolNames:
         while not FUNCTION_NAME.match(name) or name in self._by_chat:
             seed = f"{tool.namespace}/{tool.name}" + (f"#{salt}" if salt else "")
             digest = hashlib.sha256(seed.encode()).hexdigest()[:10]
-            stem = "".join(c if c.isalnum() or c in "_-" else "_" for c in tool.name)
+            stem = "".join(
+                c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in tool.name
+            )
             name, salt = f"{stem[:50]}_{digest}", salt + 1
         self._by_chat[name] = tool
         self._to_chat[tool] = name
