@@ -435,3 +435,28 @@ def test_parse_with_a_text_format_comes_back_as_that_model(oai: OpenAI, sent) ->
     assert '"required": ["city", "days"]' in body["messages"][0]["content"]  # asked for, in words
     assert parsed.output_parsed == Forecast.model_validate_json(expected_text(body))
     assert parsed.output_parsed is not None and parsed.output_parsed.city
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tools", '[{"type": "function", "name": "\\ud800"}]'),
+        ("tools", '[{"type": "custom", "name": "patch", "description": "\\udfff"}]'),
+        ("metadata", '{"a": "\\ud800"}'),
+        ("instructions", '"\\ud800"'),
+    ],
+)
+def test_text_utf_8_cannot_hold_is_refused_naming_its_field(
+    stack: DevStack, client, sent, field: str, value: str
+) -> None:
+    body = f'{{"model": "glm-4.7", "input": "hi", "stream": true, "{field}": {value}}}'
+    refused = client.post(
+        stack.url + "/v1/responses",
+        content=body.encode(),
+        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] in ("invalid_parameter", "invalid_messages")
+    assert error["param"] == field and "unpaired surrogate" in error["message"]
+    assert sent() == []

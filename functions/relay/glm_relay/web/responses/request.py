@@ -9,6 +9,7 @@ Responses request table lists every field. Unknown fields are ``unknown_paramete
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,8 @@ POLICY = FieldPolicy(
     },
 )
 ECHOED = ("instructions", "max_output_tokens", "temperature", "top_p", "truncation", "user")
+# Echoed in the Response object as given (or translated from): checked for text UTF-8 cannot hold.
+ECHOED_AS_GIVEN = (*ECHOED, "tools", "tool_choice", "reasoning", "text", "metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,18 @@ def check_payload(payload: dict[str, Any]) -> None:
         raise bad(
             INVALID, "previous_response_id must be a non-empty string", "previous_response_id"
         )
+    for name in ECHOED_AS_GIVEN:
+        _encodable(payload.get(name), name)
+
+
+def _encodable(value: Any, name: str) -> None:
+    """Refuse an unpaired surrogate (JSON can carry one, UTF-8 cannot) in a field the answer
+    repeats, rather than fail while writing the answer."""
+    if isinstance(value, (str, list, dict)):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad(INVALID, f"{name} holds an unpaired surrogate", name) from None
 
 
 def read_request(
@@ -181,13 +196,19 @@ def _in_input(error: RelayError, origins: list[str]) -> RelayError:
     """A message reader's error in the request's own terms: ``messages[3]`` is the input item
     (or ``instructions``, the stored conversation) that message came from."""
 
+    named: list[str] = []
+
     def origin(match: re.Match[str]) -> str:
         index = int(match.group(1))
-        return origins[index] if index < len(origins) else match.group(0)
+        if index >= len(origins):
+            return match.group(0)
+        named.append(origins[index])
+        return origins[index]
 
     message = re.sub(r"\bmessages\[(\d+)\]", origin, error.message)
     message = re.sub(r"^messages must", "input must", message)
-    extra = {"param": "input", **error.extra}
+    param = "instructions" if named[:1] == ["instructions"] else "input"
+    extra = {"param": param, **error.extra}
     return RelayError(error.code, message, retry_after=error.retry_after, extra=extra)
 
 
