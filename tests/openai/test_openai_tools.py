@@ -297,3 +297,30 @@ def test_an_effort_on_a_model_that_reasons_at_one_depth_turns_thinking_on(
     (body,) = sent()
     assert body["thinking"] == {"type": "enabled"} and "reasoning_effort" not in body
     assert completion.choices[0].message.content == expected_text(body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (
+            "tools",
+            '[{"type": "function", "function": {"name": "f", "parameters": {"a": "\\ud800"}}}]',
+        ),
+        ("response_format", '{"type": "json_schema", "json_schema": {"schema": {"a": "\\udfff"}}}'),
+    ],
+)
+def test_a_schema_utf_8_cannot_hold_is_refused_before_the_upstream(
+    stack, client, sent, field: str, value: str
+) -> None:
+    messages = '[{"role": "user", "content": "hi"}]'
+    body = f'{{"model": "glm-4.7", "messages": {messages}, "{field}": {value}}}'
+    refused = client.post(
+        stack.url + "/v1/chat/completions",
+        content=body.encode(),
+        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_parameter" and error["param"] == field
+    assert "unpaired surrogate" in error["message"]
+    assert sent() == []

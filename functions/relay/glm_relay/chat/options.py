@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from glm_relay.chat.models import ModelSpec
-from glm_relay.chat.request import bad, number_param, sendable
+from glm_relay.chat.request import bad, number_param, sendable, sendable_json
 from glm_relay.chat.search import check_search_tools
 from glm_relay.chat.tools import read_tools
 from glm_relay.config import Settings
@@ -113,6 +113,7 @@ def response_format(value: Any) -> dict[str, Any] | None:
             raise bad(
                 INVALID, "response_format.json_schema must hold a schema object", "response_format"
             )
+        sendable_json(schema, "response_format.json_schema", "response_format")
         return {"type": "json_schema", "json_schema": schema}
     if isinstance(kind, str):
         raise bad(UNSUPPORTED, f"response_format {kind[:32]!r} is not supported", "response_format")

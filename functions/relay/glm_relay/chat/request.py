@@ -7,6 +7,7 @@ token. The front ends read their own wire formats; the rules for a field's value
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -102,6 +103,18 @@ def sendable(text: str, where: str, *, code: str = "invalid_parameter") -> str:
     except UnicodeEncodeError:
         raise bad(ErrorCode(code), f"{where} holds an unpaired surrogate") from None
     return text
+
+
+def sendable_json(value: Any, where: str, param: str | None = None) -> Any:
+    """Refuse a JSON value (a schema, an object a response repeats) holding text UTF-8 cannot
+    hold, an unpaired surrogate, instead of failing while it is sent or echoed."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad(
+            ErrorCode.INVALID_PARAMETER, f"{where} holds an unpaired surrogate", param
+        ) from None
+    return value
 
 
 def number_param(

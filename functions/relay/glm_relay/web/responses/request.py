@@ -9,14 +9,13 @@ Responses request table lists every field. Unknown fields are ``unknown_paramete
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import parse_messages
 from glm_relay.chat.options import read_fields
-from glm_relay.chat.request import ChatRequest, bad, build_chat
+from glm_relay.chat.request import ChatRequest, bad, build_chat, sendable_json
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.web.openai_api import OPENAI_MESSAGES
 from glm_relay.web.openai_fields import FieldPolicy, check_fields, check_stream_options
@@ -119,17 +118,8 @@ def check_payload(payload: dict[str, Any]) -> None:
             INVALID, "previous_response_id must be a non-empty string", "previous_response_id"
         )
     for name in ECHOED_AS_GIVEN:
-        _encodable(payload.get(name), name)
-
-
-def _encodable(value: Any, name: str) -> None:
-    """Refuse an unpaired surrogate (JSON can carry one, UTF-8 cannot) in a field the answer
-    repeats, rather than fail while writing the answer."""
-    if isinstance(value, (str, list, dict)):
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise bad(INVALID, f"{name} holds an unpaired surrogate", name) from None
+        if isinstance(payload.get(name), str | list | dict):
+            sendable_json(payload[name], name, name)
 
 
 def read_request(
