@@ -32,7 +32,12 @@ from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
 from glm_relay.web.responses.events import ResponsesEvents
 from glm_relay.web.responses.objects import OBJECT, ResponseHead
-from glm_relay.web.responses.request import check_payload, needs_seal, read_request
+from glm_relay.web.responses.request import (
+    check_payload,
+    may_hold_surrogates,
+    needs_seal,
+    read_request,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -71,7 +76,7 @@ class ResponsesEndpoints:
         """``POST /v1/responses``: an SSE stream of events, or one Response object."""
         request, settings = exchange.request, self._settings
         payload = read_payload(request, settings)
-        check_payload(payload)
+        check_payload(payload, surrogates=may_hold_surrogates(request.body))
         spec = resolve_model(settings, payload.get("model"))
         owner = _owner(exchange)
         history = await self._history(payload.get("previous_response_id"), owner)

@@ -75,6 +75,7 @@ POLICY = FieldPolicy(
 ECHOED = ("instructions", "max_output_tokens", "temperature", "top_p", "truncation", "user")
 # Echoed in the Response object as given (or translated from): checked for text UTF-8 cannot hold.
 ECHOED_AS_GIVEN = (*ECHOED, "tools", "tool_choice", "reasoning", "text", "metadata")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +106,15 @@ def needs_seal(payload: dict[str, Any]) -> bool:
     )
 
 
-def check_payload(payload: dict[str, Any]) -> None:
-    """Field names and the simple flags, before anything is read or looked up."""
+def may_hold_surrogates(body: bytes) -> bool:
+    """Whether a JSON body escapes a surrogate (``\\udXXX``): only then can a string in it hold
+    one that UTF-8 cannot encode (a scan far cheaper than encoding every echoed field)."""
+    return SURROGATE_ESCAPE.search(body) is not None
+
+
+def check_payload(payload: dict[str, Any], *, surrogates: bool = True) -> None:
+    """Field names and the simple flags, before anything is read or looked up; with
+    ``surrogates`` (see ``may_hold_surrogates``), that the echoed fields are encodable."""
     check_fields(payload, POLICY)
     check_stream_options(payload.get("stream_options"))
     for name in ("stream", "store", "parallel_tool_calls"):
@@ -117,7 +125,7 @@ def check_payload(payload: dict[str, Any]) -> None:
         raise bad(
             INVALID, "previous_response_id must be a non-empty string", "previous_response_id"
         )
-    for name in ECHOED_AS_GIVEN:
+    for name in ECHOED_AS_GIVEN if surrogates else ():
         if isinstance(payload.get(name), str | list | dict):
             sendable_json(payload[name], name, name)
 
