@@ -310,17 +310,11 @@ def test_an_effort_on_a_model_that_reasons_at_one_depth_turns_thinking_on(
     ],
 )
 def test_a_schema_utf_8_cannot_hold_is_refused_before_the_upstream(
-    stack, client, sent, field: str, value: str
+    refusal_of, sent, field: str, value: str
 ) -> None:
     messages = '[{"role": "user", "content": "hi"}]'
     body = f'{{"model": "glm-4.7", "messages": {messages}, "{field}": {value}}}'
-    refused = client.post(
-        stack.url + "/v1/chat/completions",
-        content=body.encode(),
-        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
-    )
-    assert refused.status_code == 400
-    error = refused.json()["error"]
+    error = refusal_of("/v1/chat/completions", body)
     assert error["code"] == "invalid_parameter" and error["param"] == field
     assert "unpaired surrogate" in error["message"]
     assert sent() == []

@@ -447,16 +447,10 @@ def test_parse_with_a_text_format_comes_back_as_that_model(oai: OpenAI, sent) ->
     ],
 )
 def test_text_utf_8_cannot_hold_is_refused_naming_its_field(
-    stack: DevStack, client, sent, field: str, value: str
+    refusal_of, sent, field: str, value: str
 ) -> None:
     body = f'{{"model": "glm-4.7", "input": "hi", "stream": true, "{field}": {value}}}'
-    refused = client.post(
-        stack.url + "/v1/responses",
-        content=body.encode(),
-        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
-    )
-    assert refused.status_code == 400
-    error = refused.json()["error"]
+    error = refusal_of("/v1/responses", body)
     assert error["code"] in ("invalid_parameter", "invalid_messages")
     assert error["param"] == field and "unpaired surrogate" in error["message"]
     assert sent() == []
