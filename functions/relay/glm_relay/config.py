@@ -69,6 +69,8 @@ class Settings:
     retry_attempts: int = field(default=3, metadata=_env("UPSTREAM_RETRY_ATTEMPTS"))
     retry_base_delay_seconds: float = field(default=0.25, metadata=_env("UPSTREAM_RETRY_DELAY"))
     retry_max_delay_seconds: float = field(default=4.0, metadata=_env("UPSTREAM_RETRY_MAX_DELAY"))
+    # A pooled key Zhipu refused as invalid or out of balance gets no requests for this long.
+    key_cooloff_seconds: float = field(default=300.0, metadata=_env("UPSTREAM_KEY_COOLOFF_SECONDS"))
     # Callers
     require_access_token: bool = field(default=True, metadata=_env("REQUIRE_ACCESS_TOKEN"))
     access_token_secret_id: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET_ID"))

@@ -14,7 +14,7 @@ from glm_relay.chat.session import ChatService
 from glm_relay.config import Settings
 from glm_relay.secrets import SecretSource, secret_source
 from glm_relay.state import UserState
-from glm_relay.upstream import CredentialStore, ZhipuClient
+from glm_relay.upstream import CredentialStore, KeyHealth, ZhipuClient
 from glm_relay.web.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -53,7 +53,11 @@ class Services:
             ttl_seconds=settings.jwt_ttl_seconds,
             renew_before_seconds=settings.jwt_renew_before_seconds,
         )
-        zhipu = ZhipuClient(settings, credentials)
+        telemetry = Telemetry(log_content=settings.log_content)
+        health = KeyHealth(
+            cooloff_seconds=settings.key_cooloff_seconds, on_sidelined=telemetry.key_sidelined
+        )
+        zhipu = ZhipuClient(settings, credentials, health=health)
         state = UserState(settings)
         journal = None
         if settings.resumable_streams and settings.conversations_table:
@@ -68,7 +72,7 @@ class Services:
             chats=ChatService(
                 settings, upstream=zhipu, ledger=state, overlap=settings.quota_overlap
             ),
-            telemetry=Telemetry(log_content=settings.log_content),
+            telemetry=telemetry,
             journal=journal,
             preparing=zhipu.start_preparing(),  # the token and pool, while the guard reads its key
         )

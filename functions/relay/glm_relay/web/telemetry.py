@@ -48,6 +48,14 @@ class Telemetry:
             )
         return self._metrics
 
+    def key_sidelined(self, fingerprint: str, reason: str, cooloff_seconds: float) -> None:
+        """One line each time the upstream's refusal takes a key out of the pool for a while;
+        the key is named by its fingerprint only."""
+        self.logger.warning(
+            "upstream key sidelined",
+            extra={"key": fingerprint, "reason": reason, "cooloff_seconds": cooloff_seconds},
+        )
+
     def request_done(
         self,
         request: HttpRequest | None,

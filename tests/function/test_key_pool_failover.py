@@ -1,0 +1,94 @@
+"""Several keys end to end: the ``make run`` stack with four keys in its Zhipu secret, the fake
+upstream answering one as invalid, one as out of balance, one as rate limited. Every request is
+answered, the dead keys are sidelined (the fake's per-key request counts prove it), their
+cool-off ends, and the sidelining is logged once, by fingerprint only."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from devtools.stack import DevStack
+from glm_relay.upstream.keys import ApiKey
+from tests.support.sse_client import read_stream
+
+KEYS = {"bad": "bad.secret1", "broke": "broke.secret2", "busy": "busy.secret3", "good": "good.s4"}
+COOLOFF_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def pool_stack() -> Iterator[DevStack]:
+    dev = DevStack(
+        api_key=",".join(KEYS.values()),  # what `make run` does with ZHIPU_API_KEY=a.b,c.d,...
+        settings_overrides={
+            "default_model": "glm-4-flash",
+            "key_cooloff_seconds": COOLOFF_SECONDS,
+            "retry_base_delay_seconds": 0.05,
+            "retry_max_delay_seconds": 0.2,
+        },
+        mock_args=[
+            *("--key-fault", "bad=invalid"),
+            *("--key-fault", "broke=balance"),
+            *("--key-fault", "busy=rate_limit"),
+            *("--retry-after", "30"),
+        ],
+    )
+    with dev.running() as running:
+        yield running
+
+
+def ask(stack: DevStack, client: httpx.Client, question: str) -> str:
+    url = f"{stack.url}/chat?q={question}&access_token={stack.token}"
+    result = read_stream(client, "GET", url)
+    assert result.status == 200
+    return result.names[-1]
+
+
+def per_key(stack: DevStack, client: httpx.Client) -> Counter[str]:
+    assert stack.upstream is not None
+    records = client.get(f"{stack.upstream.origin}/_mock/requests").json()["requests"]
+    return Counter(record["key_id"] for record in records)
+
+
+def test_every_request_is_answered_and_dead_keys_rest_until_their_cool_off_ends(
+    pool_stack: DevStack, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert pool_stack.upstream is not None
+    origin = pool_stack.upstream.origin
+    with httpx.Client(timeout=30) as client:
+        client.delete(f"{origin}/_mock/requests")
+        # Keys are drawn at random: over 40 requests each is drawn at least once (all but
+        # certainly: a chance below one in 10^4 that one is never drawn).
+        endings = [ask(pool_stack, client, f"Hello {n}") for n in range(40)]
+
+        assert endings == ["done"] * 40
+        counts = per_key(pool_stack, client)
+        assert counts["good"] == 40
+        # A dead key is asked once (an invalid one once more, after the secret is read again in
+        # case it was rotated), then never again during its cool-off; the rate-limited key
+        # rests for its Retry-After (30 s) after its first 429.
+        assert (counts["bad"], counts["broke"], counts["busy"]) == (2, 1, 1)
+
+        logged = capfd.readouterr().out
+        sidelined = [line for line in logged.splitlines() if "upstream key sidelined" in line]
+        assert len(sidelined) == 2
+        for key_id in ("bad", "broke"):
+            assert any(ApiKey.of(KEYS[key_id]).fingerprint in line for line in sidelined)
+        for key in KEYS.values():
+            assert key not in logged and key.partition(".")[2] not in logged
+
+        # The operator fixes both accounts; once the cool-off is over the keys serve again.
+        for key_id in ("bad", "broke"):
+            client.put(f"{origin}/_mock/keys/{key_id}", json={"fault": None}).raise_for_status()
+        time.sleep(COOLOFF_SECONDS + 0.2)
+        client.delete(f"{origin}/_mock/requests")
+        endings = [ask(pool_stack, client, f"Again {n}") for n in range(30)]
+
+        assert endings == ["done"] * 30
+        counts = per_key(pool_stack, client)
+        assert counts["bad"] > 0 and counts["broke"] > 0 and counts["busy"] == 0
+        assert counts["bad"] + counts["broke"] + counts["good"] == 30
