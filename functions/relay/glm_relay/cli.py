@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--max-tokens", type=_limit, metavar="N", help="override max_tokens per request"
     )
+    token.add_argument(
+        "--spend-per-day", type=_money, metavar="AMOUNT", help="daily budget in CURRENCY"
+    )
+    token.add_argument(
+        "--spend-per-month", type=_money, metavar="AMOUNT", help="monthly budget in CURRENCY"
+    )
     _add_key_options(token)
     token.set_defaults(run=_run_token)
 
@@ -141,6 +147,8 @@ def _run_token(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         requests_per_day=args.requests_per_day,
         tokens_per_day=args.tokens_per_day,
         max_tokens=args.max_tokens,
+        spend_per_day=args.spend_per_day,
+        spend_per_month=args.spend_per_month,
     )
     try:
         token = mint_access_token(args.sub, args.ttl, key, limits=limits)
@@ -238,3 +246,13 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _money(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number from 0")
+    return value

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
+from glm_relay.chat.prices import spend_limits
 from glm_relay.chat.relay import Clocks, Outcome, RelayBody, WireFormat
 
 if TYPE_CHECKING:
@@ -136,7 +137,10 @@ class ChatService:
             chat = chat.capped(claims.limits.max_tokens)
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
-        opening, sent = self._open(chat, request_id, deadline) if self._overlap else (None, None)
+        # A caller with a spend budget is admitted before anything reaches the upstream: a
+        # refused request then costs nothing (and every first token one round trip more).
+        overlap = self._overlap and not spend_limits(settings, claims).any
+        opening, sent = self._open(chat, request_id, deadline) if overlap else (None, None)
         try:
             if sent is not None:
                 # The quota's own work (building and signing its request) waits until the
