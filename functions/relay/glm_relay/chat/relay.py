@@ -45,6 +45,9 @@ class Outcome:
     # Characters of everything delivered (text, reasoning, tool-call arguments): what an answer
     # that ended without the upstream's usage is charged by (chat/prices.py: answer_usage).
     delivered_chars: int = 0
+    # What the upstream's usage costs, in ``currency`` (set with the terminal frame).
+    cost: float | None = None
+    currency: str = ""
 
 
 @dataclass(frozen=True, slots=True)

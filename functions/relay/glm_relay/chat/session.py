@@ -22,12 +22,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
-from glm_relay.chat.prices import spend_limits
+from glm_relay.chat.prices import PriceTable, money, spend_limits
 from glm_relay.chat.relay import Clocks, Outcome, RelayBody, WireFormat
 
 if TYPE_CHECKING:
     from glm_relay.access import AccessClaims
-    from glm_relay.chat.pieces import AnswerStream
+    from glm_relay.chat.pieces import AnswerStream, Finish
     from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
 
@@ -80,6 +80,7 @@ class ChatSession:
     on_complete: Callable[[Outcome], Awaitable[None]]
     meta: dict[str, Any]
     clock: Clock = LOOP_CLOCK
+    prices: PriceTable | None = None
 
     def body(self, wire: WireFormat) -> RelayBody:
         """The response body, written in ``wire``'s format."""
@@ -87,10 +88,25 @@ class ChatSession:
             self.upstream,
             self.outcome,
             self.clocks,
-            wire,
+            wire if self.prices is None else PricedWire(wire, self.prices),
             on_complete=self.on_complete,
             clock=self.clock,
         )
+
+
+class PricedWire:
+    """A wire format whose terminal frame knows what the answer cost (``outcome.cost``)."""
+
+    def __init__(self, wire: WireFormat, prices: PriceTable) -> None:
+        self._wire, self._prices = wire, prices
+        self.opening, self.piece, self.keepalive = wire.opening, wire.piece, wire.keepalive
+        self.error = wire.error
+
+    def done(self, finish: Finish, outcome: Outcome) -> bytes:
+        if finish.usage:
+            outcome.cost = money(self._prices.cost_nanos(outcome.model, finish.usage))
+            outcome.currency = self._prices.currency
+        return self._wire.done(finish, outcome)
 
 
 class ChatService:
@@ -118,6 +134,7 @@ class ChatService:
         self._ledger = ledger
         self._clock = clock
         self._overlap = overlap
+        self._prices = PriceTable(settings.currency, settings.model_prices)
 
     async def start(
         self,
@@ -178,7 +195,7 @@ class ChatService:
                 await ledger.save_turn(conversation_id, owner, chat, outcome)
 
         clocks = Clocks(settings.keepalive_seconds, settings.idle_timeout_seconds, deadline)
-        return ChatSession(upstream, outcome, clocks, completed, meta, self._clock)
+        return ChatSession(upstream, outcome, clocks, completed, meta, self._clock, self._prices)
 
     def _open(
         self, chat: ChatRequest, request_id: str, deadline: float

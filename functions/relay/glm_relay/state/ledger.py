@@ -265,6 +265,16 @@ class UserState:
                     claims.sub, model, usage_counts(counts, cost), admission.decision.day
                 )
 
+    async def usage(self, claims: AccessClaims | None) -> dict[str, Any]:
+        """The caller's own usage today and this month, and what is left of their budgets."""
+        if claims is None:
+            raise RelayError(ErrorCode.UNAUTHORIZED, "usage is kept per access token: send one")
+        self._require_enabled()
+        from glm_relay.state.usage import caller_usage
+
+        limits = spend_limits(self._settings, claims)
+        return dict(await self._call(caller_usage(self.spend, self.prices, claims.sub, limits)))
+
     async def _call(self, awaitable: Any) -> Any:
         """Map the stores' refusals and outages onto the relay's codes."""
         from glm_relay.state.conversations import ConversationForbidden, ConversationNotFound
