@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.prices import PRICES_DATE, money
 from glm_relay.state.dynamo import utc_day
-from glm_relay.state.spend import SPEND_PREFIX, USAGE_COUNTERS, UsageCounts, usage_row
+from glm_relay.state.spend import (
+    SPEND_PREFIX,
+    USAGE_COUNTERS,
+    USAGE_PREFIX,
+    UsageCounts,
+    usage_row,
+)
 
 if TYPE_CHECKING:
     from glm_relay.chat.prices import PriceTable, SpendLimits
@@ -104,3 +110,30 @@ def today() -> str:
     import time
 
     return utc_day(time.time())
+
+
+def usage_items(table: str, users: list[str], *, region: str | None = None) -> list[dict[str, Any]]:
+    """The table's usage items through boto3 (the operator's credentials and profile): one
+    query per user, or a scan of the table when no user is named."""
+    import boto3
+
+    client = boto3.client("dynamodb", region_name=region)
+    prefix = {":prefix": {"S": USAGE_PREFIX}}
+    if users:
+        pages = [
+            client.get_paginator("query").paginate(
+                TableName=table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": SPEND_PREFIX + user}, **prefix},
+            )
+            for user in users
+        ]
+    else:
+        pages = [
+            client.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="begins_with(pk, :spend) AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":spend": {"S": SPEND_PREFIX}, **prefix},
+            )
+        ]
+    return [item for paginator in pages for page in paginator for item in page.get("Items", [])]
