@@ -39,6 +39,7 @@ class Admission:
     reserved_tokens: int
     spend: SpendDecision | None = None
     prompt_tokens: int = 0  # the estimate, for an answer that ends without the upstream's usage
+    reservation: str | None = None  # the quota reservation's id (reconciled once)
 
 
 def estimate_tokens(chat: ChatRequest) -> int:
@@ -180,11 +181,19 @@ class UserState:
         prompt = estimate_tokens(chat)
         spend = await self._reserve_spend(claims, chat, prompt)
         reserve = chat.max_tokens + prompt
+        reservation = uuid.uuid4().hex
         try:
             decision = await self._call(
-                self.quotas.admit(claims.sub, limits, reserve_tokens=reserve)
+                self.quotas.admit(
+                    claims.sub, limits, reserve_tokens=reserve, reservation=reservation
+                )
             )
         except BaseException:
+            # The write may have landed though its answer was lost: take it back if so.
+            with contextlib.suppress(Exception):
+                await self.quotas.release(
+                    claims.sub, reservation=reservation, reserved_tokens=reserve
+                )
             await self._give_back(claims.sub, spend)
             raise
         if not decision.allowed:
@@ -196,7 +205,7 @@ class UserState:
                 retry_after=max(1.0, decision.resets_at - time.time()),
                 extra={"resets_at": decision.resets_at},
             )
-        return Admission(decision, reserve, spend, prompt)
+        return Admission(decision, reserve, spend, prompt, reservation)
 
     async def _reserve_spend(
         self, claims: AccessClaims, chat: ChatRequest, prompt_tokens: int
@@ -253,6 +262,7 @@ class UserState:
                 reserved_tokens=admission.reserved_tokens,
                 actual_tokens=int(counts.get("total_tokens") or 0),
                 day=admission.decision.day,
+                reservation=admission.reservation,
             )
         if admission.spend is not None:
             with contextlib.suppress(Exception):
