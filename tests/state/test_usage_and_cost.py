@@ -80,3 +80,19 @@ def test_usage_answers_the_callers_own_day_month_and_budget(stack, client) -> No
     fresh = client.get(f"{stack.url}/usage?access_token={token_for('nobody-yet')}").json()
     assert fresh["today"]["requests"] == 0 and fresh["budgets"]["spend_per_day"] is None
     assert client.get(f"{stack.url}/usage").status_code == 401
+
+
+def test_an_answer_cut_short_is_charged_for_its_reasoning_and_prompt_too(stack, client) -> None:
+    # glm-4.7 reasons first; the stream breaks after its reasoning pieces, before any text, so
+    # the upstream's usage never arrives. Such an answer used to be charged its text: nothing.
+    token = token_for("max")
+    url = f"{stack.url}/chat?q=Think%20first%20%23fault%3Ddrop%20%23after%3D6&model=glm-4.7"
+    result = read_stream(client, "GET", f"{url}&access_token={token}")
+    assert result.terminal.event == "error"
+    reasoning = "".join(e.json["content"] for e in result.events if e.event == "reasoning")
+    assert reasoning and not result.text
+
+    usage = client.get(f"{stack.url}/usage?access_token={token}").json()["today"]
+    assert usage["requests"] == 1
+    assert usage["output_tokens"] == -(-len(reasoning) // 2)  # one token per two characters
+    assert usage["input_tokens"] > 0 and usage["cost"] > 0
