@@ -37,11 +37,12 @@ $(VENV)/bin/python:
 	@$(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' \
 	  || echo "warning: $(VENV) is not Python 3.12; sam-build needs a python3.12" >&2
 
-$(STAMP): requirements-dev.txt functions/relay/requirements.txt | $(VENV)/bin/python
+$(STAMP): requirements-dev.txt requirements-nodeps.txt functions/relay/requirements.txt | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $@
 
-run: venv ## Local stack: mock upstream + streaming URL (env PORT, MOCK_PORT, ZHIPU_API_KEY, ACCESS_TOKEN_SECRET)
+run: venv ## Local stack as Lambda runs it: fake Zhipu, moto, the function URL (settings: docs/local-stack.md)
 	$(VENV)/bin/python -m devtools.stack
 
 test: venv chromium lint typecheck pytest sam-validate sam-build ## Everything CI checks (sets itself up first)
@@ -72,8 +73,8 @@ pytest: venv ## All of tests/ (extra arguments: make pytest ARGS='-k infra')
 invoke: venv ## One event through the Lambda emulator (make invoke EVENT=events/post-chat.json)
 	$(VENV)/bin/python -m devtools.emulator --event $(EVENT)
 
-bench: venv ## Benchmarks (print numbers)
-	$(VENV)/bin/python -m bench
+bench: venv ## Benchmarks (print numbers; options: make bench ARGS="--only deployed --json out.json")
+	$(VENV)/bin/python -m bench $(ARGS)
 
 sam-validate: venv ## sam validate --lint on template.yaml
 	$(SAM) validate --lint

@@ -7,10 +7,9 @@ loop's own invoke path (``call_handler`` and ``pump``), reads the prelude and it
 off the stream as both doors do, and writes the status, the headers and every body frame to the
 socket the moment the handler yields it (one HTTP chunk per frame), so a browser sees real
 streaming. As a function URL it answers CORS itself (from ``ALLOWED_ORIGINS``); as a REST API it
-leaves CORS to the function. By default, unlike Lambda, it notices a client that went away: the
-body is closed at once, which closes the upstream request. ``FunctionUrlConfig(keep_running=True)``
-behaves as Lambda does instead: the body is read to its end and discarded, so the answer (and
-what it records) goes on without the client.
+leaves CORS to the function. With ``keep_running`` (``make run``, this module's command line) a
+client that leaves does not stop the answer, as on Lambda: the body runs to its end, discarded,
+and what it records completes. Without it (``--no-keep-running``) the body is closed at once.
 
 Example:
     python -m devtools.local_url --port 3000               # serves glm_relay.handler.handle
@@ -321,7 +320,7 @@ async def serve_forever(
         await server.close()
 
 
-KEEP_RUNNING_HELP = "as Lambda: a client that leaves does not stop the answer (read to its end)"
+KEEP_RUNNING_HELP = "as Lambda, a client that leaves does not stop the answer (default: on)"
 REST_API_STAGE_HELP = "be an API Gateway REST API stage (payload 1.0 events, under /STAGE/)"
 
 
@@ -330,7 +329,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--timeout", type=float, default=120.0, help="function timeout, seconds")
-    parser.add_argument("--keep-running", action="store_true", help=KEEP_RUNNING_HELP)
+    keep_running = argparse.BooleanOptionalAction
+    parser.add_argument("--keep-running", action=keep_running, default=True, help=KEEP_RUNNING_HELP)
     parser.add_argument("--rest-api-stage", metavar="STAGE", help=REST_API_STAGE_HELP)
     args = parser.parse_args()
     from glm_relay.handler import handle

@@ -1,5 +1,11 @@
 """moto on loopback, holding the relay's secrets and table, as the stack and tests use it.
 
+For ``make run`` moto runs in a process of its own (``python -m devtools.moto_backend``), as
+DynamoDB and Secrets Manager are remote from a Lambda function: in the relay's process its request
+handling would compete with the relay for the interpreter, and it could not be stopped (or
+paused) on its own to play an outage. Tests keep it in their own process (a thread): there every
+moto server shares one set of backends, and a test can patch them to slow DynamoDB down.
+
 Example:
     moto = MotoBackend()
     moto.start()
@@ -8,15 +14,22 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+READY_PREFIX = "moto ready "
 # moto accepts any credentials; these only keep botocore from looking for real ones.
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -64,17 +77,32 @@ class MotoBackend:
     """A moto server holding the relay's secrets and table."""
 
     port: int = 0
+    # A process of its own (make run); else a thread of the caller's process (tests).
+    own_process: bool = False
+    process: subprocess.Popen[str] | None = None
     server: Any = None
 
     def start(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        make_item_writes_atomic()
-        # One access line per AWS call would drown the relay's own request lines.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.port = self.port or free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
+        """Start the server (on ``port``, or any free one) and return its endpoint once it
+        answers. A server in its own process ends with this one: it exits when its stdin closes."""
+        if not self.own_process:
+            self.server = serve_in_thread(self.port)
+            self.port = self.server.get_host_and_port()[1]
+            return self.endpoint
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.moto_backend", "--port", str(self.port)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *_path()])},
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        ready = self.process.stdout.readline()
+        if not ready.startswith(READY_PREFIX):
+            self.stop()
+            raise RuntimeError(f"moto exited before it was ready: {ready!r}")
+        self.port = int(ready.rsplit(":", 1)[1])
         return self.endpoint
 
     @property
@@ -109,6 +137,19 @@ class MotoBackend:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+            self.server = None
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self.process = None
 
 
 def create_relay_table(ddb: Any, name: str) -> None:
@@ -125,3 +166,35 @@ def create_relay_table(ddb: Any, name: str) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def serve_in_thread(port: int) -> Any:
+    """A started ``ThreadedMotoServer`` on loopback, its single-item writes atomic."""
+    from moto.server import ThreadedMotoServer
+
+    make_item_writes_atomic()
+    # One access line per AWS call would drown the relay's own request lines.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
+def _path() -> list[str]:
+    return [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+
+
+def main() -> None:
+    """Serve moto on loopback until stdin closes (the process that started it ended) or a
+    signal comes; print ``moto ready <endpoint>`` once it accepts connections."""
+    parser = argparse.ArgumentParser(description="moto for the local stack")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    host, port = serve_in_thread(args.port).get_host_and_port()
+    print(f"{READY_PREFIX}http://{host}:{port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,12 @@
 """The whole relay on loopback: moto (Secrets Manager, DynamoDB), the fake Zhipu, the function URL.
 
 ``make run`` runs this module; tests and benchmarks use ``DevStack`` so that what they exercise
-is exactly what a developer runs. Environment overrides (documented in the README):
+is what a developer runs. ``make run`` behaves as the deployed function does: moto and the fake
+Zhipu run in processes of their own (remote services), answers are recorded for resuming, and an
+answer runs on to its end when its client leaves, as on Lambda (``KEEP_RUNNING=false`` closes it
+at once instead). ``DevStack``'s defaults suit tests: moto in the test's process (patchable) and
+an answer closed when its client leaves (no test's answer runs on into the next). Environment
+overrides (docs/local-stack.md):
 ``PORT`` (3000), ``MOCK_PORT`` (8787), ``MOTO_PORT`` (5005), ``ZHIPU_API_KEY``
 (``devid.devsecret``; several keys separated by commas are stored as a key pool),
 ``ACCESS_TOKEN_SECRET`` (a development signing key), and
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -111,6 +117,8 @@ class DevStack:
     mock_args: list[str] = field(default_factory=list)
     # Set: served as that API Gateway REST API stage (``url`` ends in ``/<stage>``).
     rest_api_stage: str | None = None
+    # As on Lambda, an answer whose client left runs on to its end (and its record completes).
+    keep_running: bool = False
     moto: MotoBackend = field(default_factory=MotoBackend)
     upstream: MockUpstreamProcess | None = None
     app: WebApp | None = None
@@ -199,7 +207,11 @@ class DevStack:
     def url_config(self) -> FunctionUrlConfig:
         assert self.app is not None
         origins = self.app.settings.allowed_origins
-        return FunctionUrlConfig(allowed_origins=origins, rest_api_stage=self.rest_api_stage)
+        return FunctionUrlConfig(
+            allowed_origins=origins,
+            keep_running=self.keep_running,
+            rest_api_stage=self.rest_api_stage,
+        )
 
     @property
     def stage_path(self) -> str:
@@ -245,6 +257,8 @@ def _announce(stack: DevStack, origin: str) -> None:
     stack.url = url = origin + stack.stage_path
     page = f"{url}/#token={stack.token}" if stack.token else f"{url}/"
     door = ("REST API" if stack.rest_api_stage else "function URL").ljust(12)
+    moto = stack.moto.process
+    pid = f"; process {moto.pid}" if moto is not None else ""
     print(
         "\n".join(
             [
@@ -256,7 +270,8 @@ def _announce(stack: DevStack, origin: str) -> None:
                     if stack.upstream
                     else f"  upstream       {stack.upstream_url}"
                 ),
-                f"  moto           {stack.moto.endpoint}",
+                f"  moto           {stack.moto.endpoint}  (DynamoDB, Secrets Manager{pid})",
+                "  answers        " + _client_gone_note(stack),
                 f"  access token   {stack.token or '(not required)'}",
                 "Try: curl -N '" + url + "/chat?q=Hello&access_token=" + stack.token + "'",
                 "Ctrl-C stops everything.",
@@ -264,6 +279,12 @@ def _announce(stack: DevStack, origin: str) -> None:
         ),
         flush=True,
     )
+
+
+def _client_gone_note(stack: DevStack) -> str:
+    if stack.keep_running:
+        return "run to their end when the client leaves, as on Lambda (resume: Last-Event-ID)"
+    return "stop when the client leaves (KEEP_RUNNING=false; Lambda runs them on)"
 
 
 def stack_from_env(environ: Mapping[str, str]) -> DevStack:
@@ -285,13 +306,20 @@ def stack_from_env(environ: Mapping[str, str]) -> DevStack:
         access_token_secret=environ.get("ACCESS_TOKEN_SECRET") or DEV_ACCESS_TOKEN_SECRET,
         require_access_token=environ.get("REQUIRE_ACCESS_TOKEN", "true").lower() != "false",
         rest_api_stage=FRONT_DOORS[front_door],
+        keep_running=environ.get("KEEP_RUNNING", "true").strip().lower() != "false",
+        moto=MotoBackend(own_process=True),
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """``make run``."""
+    """``make run``. A SIGTERM stops it as Ctrl-C does: moto and the fake Zhipu end with it."""
     stack = stack_from_env(os.environ)
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start_backends()
         print(f"backends ready in {time.monotonic() - started:.1f}s", flush=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from mock_upstream import directives as directives_mod
 from mock_upstream import faults, search
-from mock_upstream.catalogue import ModelSpec, spec_for
+from mock_upstream.catalogue import ModelSpec, spec_for, thinking_on
 from mock_upstream.content import content_texts
 from mock_upstream.cutoffs import apply_max_tokens, apply_stop, stop_strings
 from mock_upstream.pieces import Answer, Piece
@@ -32,21 +32,9 @@ from mock_upstream.words import (
 )
 
 
-def _thinking_type(body: dict[str, Any]) -> str | None:
-    thinking = body.get("thinking")
-    return thinking.get("type") if isinstance(thinking, dict) else None
-
-
 def reasoning_on(body: dict[str, Any], spec: ModelSpec, shapes: set[str]) -> bool:
     """`#fault=reasoning` or `thinking` enabled; else the model's default (on for GLM-4.5+)."""
-    if "reasoning" in shapes:
-        return True
-    kind = _thinking_type(body)
-    if kind == "enabled":
-        return True
-    if kind == "disabled":
-        return spec.thinking == "always"
-    return spec.thinking != "optional"
+    return "reasoning" in shapes or thinking_on(body, spec)
 
 
 def _reasoning_count(body: dict[str, Any], words: int) -> int:

@@ -8,8 +8,8 @@ Figures follow the published limits; where none is published the value is a plau
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 # How a model treats `thinking`:
 # - "optional": no reasoning unless `thinking: {"type": "enabled"}` (legacy glm-4-*, glm-z1-*);
@@ -32,6 +32,9 @@ class ModelSpec:
     thinking: ThinkingMode = "optional"
     reasoning_efforts: frozenset[str] = frozenset()  # empty: `reasoning_effort` is refused
     tool_stream: bool = False  # streams tool-call arguments when `tool_stream` is true
+    # With thinking on, an assistant tool-call turn sent back must carry its `reasoning_content`
+    # (GLM-5.1 and later).
+    needs_call_reasoning: bool = False
 
 
 _EFFORTS_52 = frozenset({"low", "medium", "high", "max"})  # unpublished for 5.2: be lenient
@@ -42,11 +45,16 @@ def _text(name: str, context: int, out: int, thinking: ThinkingMode = "default_o
     return ModelSpec(name, False, context, out, thinking, tool_stream=True)
 
 
+def _5_1_on(spec: ModelSpec) -> ModelSpec:
+    """A GLM-5.1-or-later model: its tool-call turns must come back with their reasoning."""
+    return replace(spec, needs_call_reasoning=True)
+
+
 _SPECS: tuple[ModelSpec, ...] = (
     # Current text models.
-    ModelSpec("glm-5.3", False, 1_000_000, 128 * _K, "always", _EFFORTS_53, True),
-    ModelSpec("glm-5.2", False, 1_000_000, 128 * _K, "default_on", _EFFORTS_52, True),
-    _text("glm-5.1", 200_000, 128 * _K),
+    _5_1_on(ModelSpec("glm-5.3", False, 1_000_000, 128 * _K, "always", _EFFORTS_53, True)),
+    _5_1_on(ModelSpec("glm-5.2", False, 1_000_000, 128 * _K, "default_on", _EFFORTS_52, True)),
+    _5_1_on(_text("glm-5.1", 200_000, 128 * _K)),
     _text("glm-5", 200_000, 128 * _K),
     _text("glm-5-turbo", 200_000, 128 * _K),
     _text("glm-4.7", 200_000, 128 * _K),
@@ -59,8 +67,8 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec("glm-4-32b-0414-128k", False, 128_000, 16 * _K),  # output limit: a guess
     # Vision models.
-    ModelSpec("glm-5.3-flash", True, 1_000_000, 128 * _K, "always", _EFFORTS_53, True),
-    ModelSpec("glm-5.3-flashx", True, 1_000_000, 128 * _K, "always", _EFFORTS_53, True),
+    _5_1_on(ModelSpec("glm-5.3-flash", True, 1_000_000, 128 * _K, "always", _EFFORTS_53, True)),
+    _5_1_on(ModelSpec("glm-5.3-flashx", True, 1_000_000, 128 * _K, "always", _EFFORTS_53, True)),
     ModelSpec("glm-5v-turbo", True, 200_000, 128 * _K, "default_on", tool_stream=True),  # a guess
     *(
         ModelSpec(name, True, 128_000, 32 * _K, "default_on", tool_stream=True)
@@ -91,3 +99,12 @@ def spec_for(model: object) -> ModelSpec:
     if isinstance(model, str) and model in CATALOGUE:
         return CATALOGUE[model]
     return ModelSpec(str(model), False, 1_000_000, 128 * _K)
+
+
+def thinking_on(body: dict[str, Any], spec: ModelSpec) -> bool:
+    """Whether the model thinks for this body: `thinking` if given, else the model's default."""
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return spec.thinking == "always"
+    return kind == "enabled" or spec.thinking != "optional"

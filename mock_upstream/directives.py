@@ -27,7 +27,7 @@ _INT_DIRECTIVES: dict[str, tuple[str, int]] = {
 }
 _FLAGS = {"stamp": "stamp"}
 KNOWN = frozenset({"fault", "tool", "tool_frames", *_INT_DIRECTIVES, *_FLAGS})
-TOOL_FRAME_STYLES = frozenset({"repeat", "on_finish"})
+TOOL_FRAME_STYLES = frozenset({"repeat", "on_finish", "truncated"})
 NO_TOOL = "none"  # `#tool=none`: never call a tool
 
 

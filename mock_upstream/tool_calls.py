@@ -41,18 +41,24 @@ def calls_for(
         chosen = list(tools.mentioned(functions, text))
     if _last_role(body) != "user":
         chosen = []
+    if not chosen and parsed.tools != (directives_mod.NO_TOOL,):
+        demand = tools.demanded(body, functions)
+        chosen = [] if demand is None else [demand]
     if not chosen and "tool_call" in shapes:
         chosen = [functions[0] if functions else None]
     seed = seed_of(text)
     calls = []
     for index, function in enumerate(chosen):
         name = tools.DEFAULT_TOOL_NAME if function is None else function["name"]
+        arguments = tools.arguments_for(function, text)
+        if "truncated" in parsed.tool_frames:
+            arguments = arguments[:-1]  # a model that stopped in the middle of its JSON
         calls.append(
             {
                 "id": tools.call_id(seed, index, name),
                 "index": index,
                 "type": "function",
-                "function": {"name": name, "arguments": tools.arguments_for(function, text)},
+                "function": {"name": name, "arguments": arguments},
             }
         )
     return calls

@@ -2,8 +2,9 @@
 building the call with arguments that satisfy the function's parameter schema.
 
 When the model calls: the body has function tools, the last message is a user message, and
-either `#tool=NAME[,NAME…]` names them or the prompt text mentions a function's name as a word.
-`#tool=none` forbids calls. Arguments fill the schema's required properties (all properties when
+either `#tool=NAME[,NAME…]` names them or the prompt text mentions a function's name as a word;
+or a system message demands a call (`demanded`), whatever the last message. `#tool=none`
+forbids calls. Arguments fill the schema's required properties (all properties when
 it lists none) with fixed values, so tests can predict them exactly (`fill_schema`).
 """
 
@@ -20,6 +21,12 @@ MAX_TOOLS = 128
 TOOL_TYPES = frozenset({"function", "web_search", "retrieval"})
 DEFAULT_TOOL_NAME = "lookup"  # what `#fault=tool_call` calls when the body has no function tool
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A system instruction the model obeys: "you must answer by calling the function NAME" or "...
+# calling one of the provided functions" (how a relay asks for a call Zhipu cannot force).
+_DEMAND = re.compile(
+    r"must answer by calling (?:the function ([A-Za-z0-9_-]{1,64})|one of the provided functions)",
+    re.IGNORECASE,
+)
 _STRING_KEYS = frozenset({"search_engine", "search_query", "search_recency_filter"})
 _STRING_KEYS |= {"search_domain_filter", "content_size", "result_sequence", "search_prompt"}
 WEB_SEARCH_MAX_COUNT = 50
@@ -97,7 +104,7 @@ def check_tools(tools: Any) -> None:
         if kind is None:
             raise _missing(f"{where}.type")
         if kind not in TOOL_TYPES:
-            raise _bad(f"{where}.type", "it must be function, web_search or retrieval")
+            raise _bad(f"{where}.type", "type is illegal (function, web_search or retrieval)")
         if kind == "function":
             name = _check_function(tool, where)
             if name in names:
@@ -240,3 +247,33 @@ def select(functions: list[dict[str, Any]], names: tuple[str, ...]) -> list[dict
             raise ValueError(f"#tool={name} names no function tool of the body (tools: {known})")
         out.append(by_name[name])
     return out
+
+
+def demanded(body: dict[str, Any], functions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The function a system message demands a call of: the one it names, or for "one of the
+    provided functions" the first not yet called since the last user message (else the first)."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") != "system" or not isinstance(content, str):
+            continue
+        match = _DEMAND.search(content)
+        if match is None or not functions:
+            continue
+        if match.group(1):
+            return next((f for f in functions if f["name"] == match.group(1)), None)
+        called = _called_since_user(messages)
+        return next((f for f in functions if f["name"] not in called), functions[0])
+    return None
+
+
+def _called_since_user(messages: list[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                names.add(function["name"])
+    return names

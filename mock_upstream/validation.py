@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_upstream import errors, tools, vision
-from mock_upstream.catalogue import ModelSpec, spec_for
+from mock_upstream.catalogue import ModelSpec, spec_for, thinking_on
 from mock_upstream.options import MockOptions
 from mock_upstream.prompt import prompt_tokens
 
@@ -199,6 +199,23 @@ def _check_ranges(body: dict[str, Any], spec: ModelSpec) -> None:
         raise _range("tool_stream", "it needs stream=true")
 
 
+CALL_REASONING_MISSING = (
+    "thinking is enabled but reasoning_content is missing in assistant tool call message"
+)
+
+
+def _check_call_reasoning(
+    messages: list[dict[str, Any]], body: dict[str, Any], spec: ModelSpec
+) -> None:
+    """GLM-5.1 and later, thinking on: a tool-call turn must come back with its reasoning."""
+    if not spec.needs_call_reasoning or not thinking_on(body, spec):
+        return
+    for message in messages:
+        calls = message.get("role") == "assistant" and message.get("tool_calls")
+        if calls and not message.get("reasoning_content"):
+            raise errors.ZhipuError(400, errors.BAD_PARAMETER, CALL_REASONING_MISSING)
+
+
 def validate(body: dict[str, Any], options: MockOptions) -> ChatRequest:
     """Check `body` like the real API does, in the same order: model, messages, the rest, size."""
     model = body.get("model")
@@ -216,6 +233,7 @@ def validate(body: dict[str, Any], options: MockOptions) -> ChatRequest:
     _check_ranges(body, spec)
     tools.check_tools(body.get("tools"))
     tools.check_tool_choice(body.get("tool_choice"))
+    _check_call_reasoning(messages, body, spec)
     tokens = prompt_tokens(messages)
     limit = min(options.max_prompt_tokens, spec.context)
     if tokens > limit:

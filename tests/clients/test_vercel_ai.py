@@ -6,9 +6,6 @@ compares that with what the fake upstream received and answered."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,44 +18,16 @@ from mock_upstream.answer import (
     expected_text,
     expected_tool_calls,
 )
+from tests.support.node import needs_node, run_node
 
-NODE_DIR = Path(__file__).parent / "node"
-NODE, NPM = shutil.which("node"), shutil.which("npm")
-
-pytestmark = pytest.mark.skipif(
-    (NODE is None or NPM is None) and not os.environ.get("CI"),
-    reason="node and npm are not installed here (CI installs them: apt-get install nodejs npm)",
-)
-
-
-@pytest.fixture(scope="session")
-def node_modules() -> Path:
-    """``npm ci`` from the committed lock file, once per session."""
-    assert NPM is not None, "CI must have npm"
-    subprocess.run(
-        [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR,
-        check=True,
-        timeout=300,
-    )
-    return NODE_DIR / "node_modules"
+pytestmark = needs_node
 
 
 def run(
     stack: DevStack, node_modules: Path, scenario: str, model: str, prompt: str, *extra: str
 ) -> Any:
-    assert NODE is not None and node_modules.is_dir()
-    done = subprocess.run(
-        [NODE, "run.mjs", scenario, model, prompt, *extra],
-        cwd=NODE_DIR,
-        env={**os.environ, "RELAY_URL": stack.url, "RELAY_TOKEN": stack.token},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert done.returncode == 0, (result, done.stderr[-2000:])
-    return result
+    assert node_modules.is_dir()
+    return run_node(stack, "run.mjs", scenario, model, prompt, *extra)
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,8 @@ MAX_BODY = 64 * 1024
 MAX_PROMPT = 32_000
 MAX_MESSAGES = 50
 WWW_AUTHENTICATE = 'Bearer realm="glm-relay"'
+NAMED_G = {"type": "function", "function": {"name": "g"}}
+FUNCTION_TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 # A caller of its own, so that a request which does get through counts against nobody else.
 TOKEN = mint("hardening-bad-input")
 
@@ -191,14 +193,29 @@ CASES = [
         "tools-of-an-unknown-type", 400, "unsupported_parameter",
         body=body(tools=[{"type": "code_interpreter"}]),
     ),
-    Case("tool-choice-required", 400, "unsupported_parameter", body=body(tool_choice="required")),
+    Case(
+        "tool-choice-required-without-tools", 400, "invalid_parameter",
+        body=body(tool_choice="required"),
+    ),
+    Case(
+        "tool-choice-naming-an-absent-function", 400, "invalid_parameter",
+        body=body(tools=[FUNCTION_TOOL], tool_choice=NAMED_G),
+    ),
+    Case(
+        "tool-choice-allowed-tools", 400, "unsupported_parameter",
+        body=body(tools=[FUNCTION_TOOL], tool_choice={"type": "allowed_tools"}),
+    ),
+    Case(
+        "tool-strict-not-a-boolean", 400, "invalid_parameter",
+        body=body(tools=[{"type": "function", "function": {"name": "f", "strict": "yes"}}]),
+    ),
     Case("stop-five-words", 400, "invalid_parameter", body=body(stop=["a", "b", "c", "d", "e"])),
     Case("thinking-on-a-legacy-model", 400, "unsupported_parameter", body=body(thinking="on")),
     Case("model-a-number", 400, "invalid_parameter", body=body(model=4)),
     Case("model-unknown", 400, "model_not_allowed", body=body(model="gpt-4o")),
     Case("model-case-variant", 400, "model_not_allowed", body=body(model="GLM-4-FLASH")),
     Case("temperature-a-string", 400, "invalid_parameter", body=body(temperature="0.5")),
-    Case("temperature-above-one", 400, "invalid_parameter", body=body(temperature=1.5)),
+    Case("temperature-above-two", 400, "invalid_parameter", body=body(temperature=2.01)),
     Case("temperature-negative", 400, "invalid_parameter", body=body(temperature=-0.1)),
     Case("temperature-a-boolean", 400, "invalid_parameter", body=body(temperature=True)),
     Case(

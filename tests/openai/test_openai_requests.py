@@ -149,12 +149,12 @@ def test_unknown_model_is_a_bad_request_that_costs_nothing(oai: OpenAI, sent) ->
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
-        ({"temperature": 1.5}, "temperature must be in [0, 1]"),
+        ({"temperature": 2.5}, "temperature must be in [0, 2]"),
         ({"top_p": 0}, "top_p must be in [0.01, 1]"),
         ({"max_tokens": 10**6}, "max_tokens must be between 1 and 4096 (glm-4-flash's limit)"),
         ({"max_completion_tokens": 0}, "max_completion_tokens must be between 1 and"),
         ({"n": 2}, "n 2 is not supported: the relay returns one choice"),
-        ({"tool_choice": "required"}, 'the upstream takes only "auto"'),
+        ({"tool_choice": "required"}, 'tool_choice "required" needs at least one function tool'),
         ({"messages": []}, "messages must be a non-empty list"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "tool_call_id must be a non-empty"),
         ({"messages": [{"role": "function", "content": "x"}]}, "role must be one of"),

@@ -19,6 +19,23 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 MODEL = "glm-4-flash"
 USER = [{"role": "user", "content": "Hello #chunks=2"}]
 FN = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+STRICT_FN = {**FN, "function": {**FN["function"], "strict": True}}
+G = {"type": "function", "function": {"name": "g"}}
+REQUIRED_CALL = [
+    {
+        "role": "system",
+        "content": "You must answer by calling one of the provided functions, not with text, "
+        "in this turn.",
+    },
+    *USER,
+]
+NAMED_CALL = [
+    {
+        "role": "system",
+        "content": "You must answer by calling the function g, not with text, in this turn.",
+    },
+    *USER,
+]
 VISION_PARTS = [
     {"type": "text", "text": "Hi #chunks=2"},
     {"type": "image_url", "image_url": {"url": "https://img.example/y.png"}},
@@ -113,7 +130,9 @@ ROWS: dict[str, list[Case]] = {
     ],
     "`temperature`": [
         Case({"temperature": 0}, {"temperature": 0}),
-        Case({"temperature": 1.2}, refused="invalid_parameter"),
+        Case({"temperature": 0.7}, {"temperature": 0.7}),
+        Case({"temperature": 1.5}, {"temperature": 1}),
+        Case({"temperature": 2.5}, refused="invalid_parameter"),
     ],
     "`top_p`": [
         Case({"top_p": 0.01}, {"top_p": 0.01}),
@@ -158,18 +177,26 @@ ROWS: dict[str, list[Case]] = {
             },
         ),
         Case(
-            {"tools": [{**FN, "function": {**FN["function"], "strict": True}}]},
-            refused="unsupported_parameter",
+            {"tools": [STRICT_FN, {**G, "function": {**G["function"], "strict": False}}]},
+            {"tools": [FN, G]},
         ),
         Case({"tools": [{"type": "file_search"}]}, refused="unsupported_parameter"),
     ],
     "`tool_choice`": [
         Case({"tools": [FN], "tool_choice": "auto"}, {"tool_choice": "auto"}),
         Case({"tools": [FN], "tool_choice": "none"}, {"tools": ABSENT, "tool_choice": ABSENT}),
-        Case({"tools": [FN], "tool_choice": "required"}, refused="unsupported_parameter"),
         Case(
-            {"tools": [FN], "tool_choice": {"type": "function", "function": {"name": "f"}}},
-            refused="unsupported_parameter",
+            {"tools": [FN], "tool_choice": "required"},
+            {"tools": [FN], "tool_choice": "auto", "messages": REQUIRED_CALL},
+        ),
+        Case(
+            {"tools": [FN, G], "tool_choice": {"type": "function", "function": {"name": "g"}}},
+            {"tools": [G], "tool_choice": "auto", "messages": NAMED_CALL},
+        ),
+        Case({"tool_choice": "required"}, refused="invalid_parameter"),
+        Case(
+            {"tools": [FN], "tool_choice": {"type": "function", "function": {"name": "h"}}},
+            refused="invalid_parameter",
         ),
     ],
     "`tool_stream`": [
@@ -213,8 +240,9 @@ ROWS: dict[str, list[Case]] = {
         Case({"n": 2}, refused="unsupported_parameter", fronts=V1),
     ],
     "`parallel_tool_calls`": [
-        Case({"parallel_tool_calls": True}, {"parallel_tool_calls": ABSENT}, fronts=V1),
-        Case({"parallel_tool_calls": False}, refused="unsupported_parameter", fronts=V1),
+        Case({"tools": [FN], "parallel_tool_calls": True}, {"parallel_tool_calls": ABSENT}),
+        Case({"tools": [FN], "parallel_tool_calls": False}, {"parallel_tool_calls": ABSENT}),
+        Case({"parallel_tool_calls": "no"}, refused="invalid_parameter"),
     ],
     "`presence_penalty`, `frequency_penalty`": [
         Case(

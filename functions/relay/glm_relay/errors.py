@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_DISCONNECTED = "upstream_disconnected"
     UPSTREAM_NETWORK_ERROR = "upstream_network_error"
     UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
+    TOOL_ARGUMENTS_INVALID = "tool_arguments_invalid"
     # The relay
     DEADLINE_EXCEEDED = "deadline_exceeded"
     ANSWER_STOPPED = "answer_stopped"
@@ -120,6 +121,7 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UPSTREAM_DISCONNECTED: (502, True),
     C.UPSTREAM_NETWORK_ERROR: (502, True),
     C.UPSTREAM_PROTOCOL_ERROR: (502, True),
+    C.TOOL_ARGUMENTS_INVALID: (502, True),
     C.DEADLINE_EXCEEDED: (504, True),
     C.ANSWER_STOPPED: (503, True),
     C.CONFIGURATION_ERROR: (500, False),

@@ -22,6 +22,7 @@ from glm_relay.errors import ErrorCode
 INVALID = ErrorCode.INVALID_PARAMETER
 UNSUPPORTED = ErrorCode.UNSUPPORTED_PARAMETER
 MAX_STOP = 4
+MAX_TEMPERATURE = 2.0
 USER_ID_LENGTH = (6, 128)
 # OpenAI's reasoning_effort values that are spelled differently upstream.
 EFFORT_ALIASES = {"minimal": "low", "xhigh": "max"}
@@ -42,7 +43,10 @@ def read_fields(
     """
     fields: dict[str, Any] = {
         "max_tokens": max_tokens(payload, max_tokens_names, spec, settings),
-        "temperature": number_param(dict(payload), "temperature", low_open=False),
+        # OpenAI's range; above Zhipu's 1 the translation sends 1 (upstream/translate.py).
+        "temperature": number_param(
+            dict(payload), "temperature", low_open=False, high=MAX_TEMPERATURE
+        ),
         "top_p": number_param(dict(payload), "top_p", low_open=False, low=0.01),
         "do_sample": _bool(payload, "do_sample"),
         "stop": stop_words(payload.get("stop")),
@@ -187,26 +191,18 @@ def _thinking_mode(value: Any) -> tuple[str | None, bool | None]:
 
 
 def tool_fields(payload: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
-    """``tools``, ``tool_choice`` and ``tool_stream``.
+    """``tools``, ``tool_choice``, ``parallel_tool_calls`` and ``tool_stream``.
 
-    Zhipu takes only ``tool_choice: "auto"``: ``auto`` (or none) is sent as ``auto``; ``none``
-    is honoured by not sending the tools; ``required`` and a named function are refused.
-    ``tool_stream`` defaults to on when function tools are given and the model streams them.
+    ``tool_choice``: ``auto`` (or none) is ``auto``; ``none`` is honoured by not sending the
+    tools; ``required`` and a named function (``{"type": "function", "function": {"name"}}``)
+    are kept for the translation to emulate (Zhipu takes only ``auto``). ``tool_stream``
+    defaults to on when function tools are given and the model streams them.
     """
     tools = read_tools(payload.get("tools"))
-    choice = payload.get("tool_choice")
+    choice, name = read_tool_choice(payload.get("tool_choice"))
+    parallel = _bool(payload, "parallel_tool_calls")
     if choice == "none":
-        tools = ()
-    elif choice not in (None, "auto"):
-        if choice == "required" or isinstance(choice, dict):
-            raise bad(
-                UNSUPPORTED,
-                'tool_choice: the upstream takes only "auto" (or "none")',
-                "tool_choice",
-            )
-        raise bad(
-            INVALID, 'tool_choice must be "auto", "none", "required" or an object', "tool_choice"
-        )
+        tools, choice = (), None
     asked = _bool(payload, "tool_stream")
     if asked and not spec.tool_stream:
         raise bad(
@@ -214,4 +210,31 @@ def tool_fields(payload: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
         )
     functions = any(tool["type"] == "function" for tool in tools)
     stream = functions and (spec.tool_stream if asked is None else asked)
-    return {"tools": tools, "tool_choice": "auto" if tools else None, "tool_stream": stream}
+    return {
+        "tools": tools,
+        # "required" and a name stay without tools, for build_chat to refuse.
+        "tool_choice": "required" if choice == "required" else ("auto" if tools else None),
+        "tool_choice_name": name,
+        "parallel_tool_calls": parallel is not False,
+        "tool_stream": stream,
+    }
+
+
+def read_tool_choice(value: Any) -> tuple[str | None, str | None]:
+    """``tool_choice`` as (``auto`` | ``none`` | ``required`` | None, the named function)."""
+    if value is None or value in ("auto", "none", "required"):
+        return value, None
+    if isinstance(value, dict) and value.get("type") == "function":
+        function = value.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            raise bad(INVALID, "tool_choice.function needs a name", "tool_choice")
+        return "required", name
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        kind = value["type"][:32]
+        raise bad(UNSUPPORTED, f"tool_choice of type {kind!r} is not supported", "tool_choice")
+    raise bad(
+        INVALID,
+        'tool_choice must be "auto", "none", "required" or {"type": "function", ...}',
+        "tool_choice",
+    )

@@ -24,6 +24,14 @@ class ChatRequest:
     or a part list for a user message with images, video or files (``chat/media.py``);
     ``tool_calls``, ``tool_call_id`` and ``reasoning_content`` where given. ``response_format``
     may be ``json_schema``, which the translation turns into what Zhipu takes.
+
+    Tools are in Zhipu's shape, except that a function keeps ``"strict": True`` when the caller
+    set it (the translation removes it; the relay checks those calls' arguments instead).
+    ``tool_choice`` is ``"auto"``, ``"required"`` or ``None`` (not given: auto when there are
+    tools); a caller's ``"none"`` is a request without tools. ``tool_choice_name`` names the
+    function the model must call (it wins over ``tool_choice``). ``parallel_tool_calls=False``
+    keeps only the model's first tool call. Zhipu takes only ``auto``: the rest is emulated
+    (``upstream/translate.py``, ``chat/call_rules.py``).
     """
 
     model: str
@@ -33,7 +41,9 @@ class ChatRequest:
     top_p: float | None = None
     conversation_id: str | None = None
     tools: tuple[dict[str, Any], ...] = ()
-    tool_choice: str | None = None  # "auto" or None (not sent)
+    tool_choice: str | None = None  # "auto", "required" or None (auto when there are tools)
+    tool_choice_name: str | None = None  # the function the model must call
+    parallel_tool_calls: bool = True  # False: only the first tool call is returned
     tool_stream: bool = False  # ask for tool-call arguments in fragments
     thinking: str | None = None  # "enabled", "disabled" or None (the model's default)
     clear_thinking: bool | None = None
@@ -129,8 +139,26 @@ def build_chat(
     chat = ChatRequest(
         model=spec.name, messages=messages, conversation_id=conversation_id, spec=spec, **fields
     )
+    check_tool_choice(chat)
     if chat.prompt_chars > settings.max_prompt_chars:
         raise bad(
             ErrorCode.PROMPT_TOO_LONG, f"the prompt is over {settings.max_prompt_chars} characters"
         )
     return chat
+
+
+def check_tool_choice(chat: ChatRequest) -> None:
+    """A call can be required only of a function the request offers."""
+    functions = {t["function"]["name"] for t in chat.tools if t["type"] == "function"}
+    if chat.tool_choice_name is not None and chat.tool_choice_name not in functions:
+        raise bad(
+            ErrorCode.INVALID_PARAMETER,
+            f"tool_choice names {chat.tool_choice_name[:64]!r}, which is not among the tools",
+            "tool_choice",
+        )
+    if chat.tool_choice == "required" and not functions:
+        raise bad(
+            ErrorCode.INVALID_PARAMETER,
+            'tool_choice "required" needs at least one function tool',
+            "tool_choice",
+        )

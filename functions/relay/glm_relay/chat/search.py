@@ -51,6 +51,12 @@ def with_search(fields: dict[str, Any], settings: Settings, tool_choice: Any) ->
         raise bad(
             ErrorCode.INVALID_PARAMETER, 'web_search contradicts tool_choice "none"', "web_search"
         )
+    if fields.get("tool_choice_name") is not None:
+        raise bad(
+            ErrorCode.INVALID_PARAMETER,
+            "web_search contradicts a tool_choice that names a function",
+            "web_search",
+        )
     tools = fields["tools"]
     if any(tool["type"] == "web_search" for tool in tools):
         raise bad(
@@ -58,7 +64,8 @@ def with_search(fields: dict[str, Any], settings: Settings, tool_choice: Any) ->
             "web_search: true and a web_search tool: give one of them",
             "web_search",
         )
-    return {**fields, "tools": (*tools, search_tool(settings)), "tool_choice": "auto"}
+    choice = fields.get("tool_choice") or "auto"
+    return {**fields, "tools": (*tools, search_tool(settings)), "tool_choice": choice}
 
 
 def check_search_tools(tools: tuple[dict[str, Any], ...], settings: Settings) -> None:

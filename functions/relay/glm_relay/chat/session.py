@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from glm_relay.chat.call_rules import with_call_rules
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
 from glm_relay.chat.prices import PriceTable, money, spend_limits
 from glm_relay.chat.relay import Clocks, Outcome, RelayBody, WireFormat
@@ -82,14 +83,25 @@ class ChatSession:
     clock: Clock = LOOP_CLOCK
     prices: PriceTable | None = None
 
-    def body(self, wire: WireFormat) -> RelayBody:
-        """The response body, written in ``wire``'s format."""
+    def body(
+        self, wire: WireFormat, *, then: Callable[[Outcome], Awaitable[None]] | None = None
+    ) -> RelayBody:
+        """The response body, written in ``wire``'s format; ``then`` runs after the answer's own
+        bookkeeping (quota, conversation), within the same time bound (a front end's state)."""
+        on_complete = self.on_complete
+        if then is not None:
+            first = on_complete
+
+            async def on_complete(outcome: Outcome) -> None:
+                await first(outcome)
+                await then(outcome)
+
         return RelayBody(
             self.upstream,
             self.outcome,
             self.clocks,
             wire if self.prices is None else PricedWire(wire, self.prices),
-            on_complete=self.on_complete,
+            on_complete=on_complete,
             clock=self.clock,
         )
 
@@ -183,6 +195,7 @@ class ChatService:
             # Nothing was spent: give the reservation back (best effort, never masking why).
             await ledger.settle(claims, admission, None)
             raise
+        upstream = with_call_rules(upstream, chat)
         meta: dict[str, Any] = {}
         if chat.conversation_id is not None:
             meta["conversation_id"] = chat.conversation_id

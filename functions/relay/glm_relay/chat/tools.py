@@ -19,7 +19,8 @@ UNSUPPORTED = ErrorCode.UNSUPPORTED_PARAMETER
 
 
 def read_tools(value: Any) -> tuple[dict[str, Any], ...]:
-    """``tools``: function, web_search and retrieval tools in Zhipu's shape (at most 128)."""
+    """``tools``: function, web_search and retrieval tools in Zhipu's shape (at most 128); a
+    function keeps ``"strict": True`` when given (``strict: false`` is the default, dropped)."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -60,10 +61,9 @@ def _function(value: Any, where: str) -> dict[str, Any]:
         raise bad(INVALID, f"{where}.function needs a name", "tools")
     if not FUNCTION_NAME.match(value["name"]):
         raise bad(INVALID, f"{where}.function.name must be 1-64 letters, digits, _ or -", "tools")
-    if value.get("strict"):
-        raise bad(
-            UNSUPPORTED, f"{where}: strict function schemas cannot be enforced upstream", "tools"
-        )
+    strict = value.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise bad(INVALID, f"{where}.function.strict must be a boolean", "tools")
     function: dict[str, Any] = {"name": value["name"]}
     description, parameters = value.get("description"), value.get("parameters")
     if description is not None:
@@ -74,6 +74,8 @@ def _function(value: Any, where: str) -> dict[str, Any]:
         if not isinstance(parameters, dict):
             raise bad(INVALID, f"{where}.function.parameters must be a JSON schema object", "tools")
         function["parameters"] = parameters
+    if strict:
+        function["strict"] = True  # not sent: the relay checks the arguments (call_rules.py)
     known = ("name", "description", "parameters", "strict")
     unknown = sorted(k for k, v in value.items() if v is not None and k not in known)
     if unknown:

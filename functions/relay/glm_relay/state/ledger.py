@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from glm_relay.state.dynamo import Table
     from glm_relay.state.dynamo_client import DynamoClient
     from glm_relay.state.quotas import QuotaDecision, QuotaStore
+    from glm_relay.state.responses import ResponseStore
     from glm_relay.state.spend import SpendDecision, SpendStore
 
 
@@ -63,6 +64,7 @@ class UserState:
         self._quotas: QuotaStore | None = None
         self._spend: SpendStore | None = None
         self._prices: PriceTable | None = None
+        self._responses: ResponseStore | None = None
 
     @property
     def enabled(self) -> bool:
@@ -103,6 +105,17 @@ class UserState:
         if self._prices is None:
             self._prices = PriceTable(self._settings.currency, self._settings.model_prices)
         return self._prices
+
+    @property
+    def responses(self) -> ResponseStore:
+        """Stored responses of the Responses API (``state/responses.py``)."""
+        if self._responses is None:
+            from glm_relay.state.responses import DynamoResponseStore
+
+            self._responses = DynamoResponseStore(
+                self._settings.conversations_table, client_factory=self._factory
+            )
+        return self._responses
 
     def table(self) -> Table:
         """The table on this container's DynamoDB client (for other writers, e.g. the journal)."""

@@ -12,6 +12,8 @@ upstream never loads PyJWT.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
 
@@ -97,6 +99,17 @@ class CredentialStore:
         if signed is None or self._clock() >= signed[1]:
             signed = self._headers[key.fingerprint] = self._sign(key.key)
         return signed[0]
+
+    async def derive_key(self, label: bytes) -> bytes:
+        """HMAC-SHA256 of ``label`` under the secret half of the pool's first key: a key of the
+        relay's own.
+
+        The secret itself never leaves this store; a fixed label per use (``chat.sealed``'s
+        ``KEY_LABEL``) keeps each derived key apart from the JWTs signed with the secret. The
+        first key of the pool is every container's, so what one seals another can open.
+        """
+        secret = (await self.keys())[0].key.secret
+        return hmac.new(secret.encode("utf-8"), label, hashlib.sha256).digest()
 
     async def _read_keys(self, *, force: bool) -> tuple[PoolKey, ...]:
         """Parse the stored keys; an unusable secret is not trusted for long (see above)."""

@@ -12,6 +12,8 @@ from glm_relay.errors import ErrorCode, RelayError
 
 AUTH_CODES = frozenset({"1000", "1001", "1002", "1003", "1004"})
 RATE_LIMIT_CODES = frozenset({"1302", "1303", "1305"})
+# Zhipu's words when a tool-call turn comes back without the reasoning that preceded it.
+CALL_REASONING_MISSING = "reasoning_content is missing in assistant tool call message"
 # Finish reasons that mean the answer was cut short by the upstream: reported as errors.
 FAILED_FINISH_REASONS = {
     "sensitive": (
@@ -49,6 +51,13 @@ def error_from_body(
         return mapped(ErrorCode.CONTENT_FILTERED, "the upstream content filter refused the prompt")
     if status == 503:
         return mapped(ErrorCode.UPSTREAM_UNAVAILABLE, "the upstream is unavailable" + suffix)
+    if status == 400 and CALL_REASONING_MISSING in str((error or {}).get("message", "")):
+        # GLM-5.1 and later with thinking on: the caller's history is what must change.
+        return mapped(
+            ErrorCode.INVALID_MESSAGES,
+            "send each assistant tool-call turn back with its reasoning_content: the model "
+            "(GLM-5.1 and later, thinking on) refuses it without" + suffix,
+        )
     if 400 <= status < 500:
         return mapped(
             ErrorCode.UPSTREAM_REJECTED_REQUEST, "the upstream rejected the request" + suffix

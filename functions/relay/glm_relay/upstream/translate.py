@@ -14,6 +14,13 @@ from typing import Any
 
 from glm_relay.chat.request import ChatRequest
 
+ZHIPU_MAX_TEMPERATURE = 1.0
+REQUIRED_CALL_INSTRUCTION = (
+    "You must answer by calling one of the provided functions, not with text, in this turn."
+)
+NAMED_CALL_INSTRUCTION = (
+    "You must answer by calling the function {name}, not with text, in this turn."
+)
 SCHEMA_INSTRUCTION = (
     "Answer with one JSON object only, no other text. It must match this JSON schema{name}:\n"
     "{schema}"
@@ -29,8 +36,9 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
         "max_tokens": chat.max_tokens,
         "request_id": request_id,
     }
+    temperature = chat.temperature
     optional = {
-        "temperature": chat.temperature,
+        "temperature": None if temperature is None else min(temperature, ZHIPU_MAX_TEMPERATURE),
         "top_p": chat.top_p,
         "do_sample": chat.do_sample,
         "user_id": chat.user_id,
@@ -45,10 +53,13 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
             thinking["clear_thinking"] = chat.clear_thinking
         body["thinking"] = thinking
     if chat.tools:
-        body["tools"] = list(chat.tools)
-        body["tool_choice"] = chat.tool_choice or "auto"
+        body["tools"] = offered_tools(chat)
+        body["tool_choice"] = "auto"
         if chat.tool_stream:
             body["tool_stream"] = True
+        instruction = call_instruction(chat)
+        if instruction is not None:
+            body["messages"] = with_instruction(body["messages"], instruction)
     form = chat.response_format
     if form is not None and form["type"] == "json_schema":
         body["response_format"] = {"type": "json_object"}
@@ -58,6 +69,34 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
     elif form is not None:
         body["response_format"] = {"type": form["type"]}
     return body
+
+
+def offered_tools(chat: ChatRequest) -> list[dict[str, Any]]:
+    """The tools as Zhipu takes them: without ``strict``, and only the named function when
+    ``tool_choice`` names one."""
+    tools = []
+    for tool in chat.tools:
+        if tool["type"] != "function":
+            if chat.tool_choice_name is None:
+                tools.append(tool)
+            continue
+        function = tool["function"]
+        if chat.tool_choice_name not in (None, function["name"]):
+            continue
+        if "strict" in function:
+            function = {k: v for k, v in function.items() if k != "strict"}
+            tool = {"type": "function", "function": function}
+        tools.append(tool)
+    return tools
+
+
+def call_instruction(chat: ChatRequest) -> str | None:
+    """The system instruction that asks for a tool call (Zhipu cannot be made to call one)."""
+    if chat.tool_choice_name is not None:
+        return NAMED_CALL_INSTRUCTION.format(name=chat.tool_choice_name)
+    if chat.tool_choice == "required":
+        return REQUIRED_CALL_INSTRUCTION
+    return None
 
 
 def schema_instruction(json_schema: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from glm_relay.runtime import InvocationContext, StreamingResponse
     from glm_relay.upstream import CredentialStore
     from glm_relay.web.openai_api import OpenAIEndpoints
+    from glm_relay.web.responses import ResponsesEndpoints
 
 
 def build_router(settings: Settings, services: Services) -> Router:
@@ -45,6 +46,8 @@ def build_router(settings: Settings, services: Services) -> Router:
         Route("/v1/chat/completions", {"POST": openai.chat_completions}),
         Route("/v1/models", {"GET": openai.models}),
         Route("/v1/models/{id}", {"GET": openai.model}),
+        Route("/v1/responses", {"POST": openai.create_response}),
+        Route("/v1/responses/{id}", {"GET": openai.get_response, "DELETE": openai.delete_response}),
     )
     return Router(
         (
@@ -56,12 +59,13 @@ def build_router(settings: Settings, services: Services) -> Router:
 
 class _LazyOpenAI:
     """The ``/v1`` endpoints, imported on the first ``/v1`` request: a container that only
-    serves ``/chat`` never loads them (cold start)."""
+    serves ``/chat`` never loads them (cold start); the Responses API on its first request."""
 
     def __init__(self, settings: Settings, services: Services) -> None:
         self._settings = settings
         self._services = services
         self._endpoints: OpenAIEndpoints | None = None
+        self._responses_endpoints: ResponsesEndpoints | None = None
 
     def _loaded(self) -> OpenAIEndpoints:
         if self._endpoints is None:
@@ -78,6 +82,25 @@ class _LazyOpenAI:
 
     async def model(self, exchange: Exchange) -> StreamingResponse:
         return await self._loaded().model(exchange)
+
+    def _responses(self) -> ResponsesEndpoints:
+        if self._responses_endpoints is None:
+            from glm_relay.web.responses import ResponsesEndpoints
+
+            services = self._services
+            self._responses_endpoints = ResponsesEndpoints(
+                self._settings, services.chats, services.state, services.credentials
+            )
+        return self._responses_endpoints
+
+    async def create_response(self, exchange: Exchange) -> StreamingResponse:
+        return await self._responses().create(exchange)
+
+    async def get_response(self, exchange: Exchange) -> StreamingResponse:
+        return await self._responses().get(exchange)
+
+    async def delete_response(self, exchange: Exchange) -> StreamingResponse:
+        return await self._responses().delete(exchange)
 
 
 class WebApp:

@@ -39,6 +39,7 @@ SHARED_FIELDS = frozenset(
         "response_format",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
         "tool_stream",
     }
 )

@@ -9,6 +9,7 @@ set". The README's request table lists the same policy.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from glm_relay.errors import ErrorCode, RelayError
@@ -27,6 +28,7 @@ READ_FIELDS = frozenset(
         "stop",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
         "tool_stream",
         "thinking",
         "reasoning_effort",
@@ -41,7 +43,6 @@ IGNORED_FIELDS = frozenset({"prompt_cache_key", "prompt_cache_retention"})
 # OpenAI-only fields: the values that change nothing (dropped); any other value is refused.
 DEFAULTS_ONLY: dict[str, tuple[Any, ...]] = {
     "n": (1,),
-    "parallel_tool_calls": (True,),
     "presence_penalty": (0,),
     "frequency_penalty": (0,),
     "logprobs": (False,),
@@ -61,7 +62,6 @@ DEFAULTS_ONLY: dict[str, tuple[Any, ...]] = {
 }
 WHY = {
     "n": "the relay returns one choice",
-    "parallel_tool_calls": "the model may always call several tools at once",
     "seed": "the upstream has no seed; do_sample: false gives greedy answers",
     "web_search_options": 'use a {"type": "web_search"} tool instead',
     "functions": "use tools",
@@ -72,24 +72,47 @@ STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
 
 def check_openai_fields(payload: Mapping[str, Any]) -> None:
     """Refuse what ``/v1`` cannot honour; everything else is read or harmlessly dropped."""
+    check_fields(payload, CHAT_COMPLETIONS)
+    check_stream_options(payload.get("stream_options"))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPolicy:
+    """One endpoint's fields: read, dropped whatever their value, or dropped at their default."""
+
+    read: frozenset[str]
+    ignored: frozenset[str]
+    defaults_only: Mapping[str, tuple[Any, ...]]
+    why: Mapping[str, str]
+
+
+CHAT_COMPLETIONS = FieldPolicy(READ_FIELDS, IGNORED_FIELDS, DEFAULTS_ONLY, WHY)
+
+
+def check_fields(payload: Mapping[str, Any], policy: FieldPolicy) -> None:
+    """``unknown_parameter`` for a field ``policy`` does not name, ``unsupported_parameter`` for
+    a defaults-only field at another value; ``null`` always means "not set"."""
     for name in sorted(payload):
         value = payload[name]
-        if value is None or name in READ_FIELDS or name in IGNORED_FIELDS:
+        if value is None or name in policy.read or name in policy.ignored:
             continue
-        if name not in DEFAULTS_ONLY:
+        if name not in policy.defaults_only:
             raise RelayError(
                 ErrorCode.UNKNOWN_PARAMETER,
                 f"unknown field: {name[:64]}",
                 extra={"param": name[:64]},
             )
-        if not _is_default(value, DEFAULTS_ONLY[name]):
-            why = WHY.get(name, "the upstream has no such setting")
+        if not _is_default(value, policy.defaults_only[name]):
+            why = policy.why.get(name, "the upstream has no such setting")
             raise RelayError(
                 ErrorCode.UNSUPPORTED_PARAMETER,
                 f"{name} {_shown(value)} is not supported: {why}",
                 extra={"param": name},
             )
-    options = payload.get("stream_options")
+
+
+def check_stream_options(options: Any) -> None:
+    """``stream_options``: ``include_usage`` and ``include_obfuscation`` (the latter dropped)."""
     if options is not None:
         if not isinstance(options, dict):
             raise _invalid("stream_options must be an object", "stream_options")

@@ -54,10 +54,23 @@ def _openai_error(request_id: str, number: int, error: RelayError) -> bytes:
     return f"data: {dumps_data({'error': error_object(error)})}\n\n".encode()
 
 
+def _responses_error(request_id: str, number: int, error: RelayError) -> bytes:
+    """``response.failed`` as ``web/responses/events.py`` writes it (sequence numbers from 0)."""
+    failure = {"code": error.code.value, "message": error.message}
+    response = {"id": f"resp_{request_id}", "object": "response", "status": "failed"}
+    data = {
+        "type": "response.failed",
+        "response": {**response, "error": failure, "output": []},
+        "sequence_number": number - 1,
+    }
+    return f"event: response.failed\ndata: {dumps_data(data)}\n\n".encode()
+
+
 ErrorFrame = Callable[[str, int, RelayError], bytes]
 RESUMABLE_ROUTES: dict[str, ErrorFrame] = {
     "/chat": _chat_error,
     "/v1/chat/completions": _openai_error,
+    "/v1/responses": _responses_error,
 }
 """The routes whose answers are recorded, and how each writes a terminal error of its own."""
 

@@ -1,0 +1,176 @@
+"""The Responses API through openai-python: ``responses.create`` and ``responses.stream``, tool
+round trips through ``previous_response_id`` and through returned items (``store=False``, sealed
+reasoning), stored responses (GET, DELETE, another user's id); each compared with what the fake
+upstream received and answered."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from devtools.stack import DevStack
+from glm_relay.access import mint_access_token
+from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def test_create_answers_with_a_message_item_and_usage(oai: OpenAI, sent) -> None:
+    response = oai.responses.create(
+        model="glm-4-flash", input="Tell me about otters", instructions="Be brief."
+    )
+
+    (body,) = sent()
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Tell me about otters"},
+    ]
+    assert response.id.startswith("resp_") and response.status == "completed"
+    assert response.output_text == expected_text(body)
+    (item,) = response.output
+    assert item.type == "message" and item.role == "assistant" and item.status == "completed"
+    assert response.usage is not None and response.usage.output_tokens > 0
+    assert response.instructions == "Be brief."
+
+
+def test_stream_events_arrive_in_order_and_end_with_completed(oai: OpenAI, sent) -> None:
+    with oai.responses.stream(model="glm-5.1", input="Tell me about otters") as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+
+    (body,) = sent()
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    reasoning = "".join(
+        e.delta for e in events if e.type == "response.reasoning_summary_text.delta"
+    )
+    assert reasoning == "".join(expected_reasoning_chunks(body))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == expected_text(body) == final.output_text
+    assert [item.type for item in final.output] == ["reasoning", "message"]
+    assert kinds.index("response.reasoning_summary_text.done") < kinds.index(
+        "response.content_part.added"
+    )
+    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens > 0
+
+
+def _call_of(response: Any) -> Any:
+    (call,) = [item for item in response.output if item.type == "function_call"]
+    return call
+
+
+def test_function_tool_round_trip_through_previous_response_id(oai: OpenAI, sent) -> None:
+    first = oai.responses.create(
+        model="glm-4.7", input="Weather in Paris #tool=get_weather", tools=[WEATHER]
+    )
+    call = _call_of(first)
+    second = oai.responses.create(
+        model="glm-4.7",
+        previous_response_id=first.id,
+        tools=[WEATHER],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
+    )
+
+    asked, followed = sent()
+    (expected,) = expected_tool_calls(asked)
+    assert asked["tools"] == [
+        {"type": "function", "function": {k: v for k, v in WEATHER.items() if k != "type"}}
+    ]
+    assert call.name == "get_weather" and call.call_id == expected["id"]
+    assert json.loads(call.arguments) == json.loads(expected["function"]["arguments"])
+    turn = followed["messages"][-2]
+    assert followed["messages"][0] == {"role": "user", "content": asked["messages"][0]["content"]}
+    assert turn["role"] == "assistant" and turn["tool_calls"][0]["id"] == call.call_id
+    assert turn["reasoning_content"]  # glm-4.7 reasons by default: replayed from the store
+    assert followed["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": call.call_id,
+        "content": "sunny",
+    }
+    assert second.output_text.startswith('get_weather returned "sunny".')
+
+
+def test_store_false_round_trip_replays_the_sealed_reasoning(oai: OpenAI, sent) -> None:
+    common: dict[str, Any] = {
+        "model": "glm-5.1",
+        "tools": [WEATHER],
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "reasoning": {"summary": "auto"},
+    }
+    first = oai.responses.create(input="Weather in Paris #tool=get_weather", **common)
+    reasoning = next(item for item in first.output if item.type == "reasoning")
+    call = _call_of(first)
+    assert first.store is False and reasoning.encrypted_content
+    items = [
+        {"role": "user", "content": "Weather in Paris #tool=get_weather"},
+        *[item.model_dump(exclude_none=True) for item in first.output],
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
+    ]
+    second = oai.responses.create(input=items, **common)
+
+    asked, followed = sent()
+    thought = "".join(expected_reasoning_chunks(asked))
+    assert reasoning.summary[0].text == thought
+    turn = followed["messages"][1]
+    assert turn["reasoning_content"] == thought
+    assert turn["tool_calls"][0]["id"] == call.call_id
+    assert second.output_text.endswith(expected_text(followed))
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(first.id)
+
+    tampered = [dict(i) for i in items]
+    tampered[1]["encrypted_content"] = reasoning.encrypted_content[:-4] + "AAAA"
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.responses.create(input=tampered, **common)
+    assert refused.value.code == "invalid_parameter"
+    assert len(sent()) == 2  # the tampered one never reached the upstream
+
+
+def test_stored_response_is_read_deleted_and_hidden_from_other_users(
+    oai: OpenAI, stack: DevStack, sent
+) -> None:
+    created = oai.responses.create(model="glm-4-flash", input="Tell me about otters")
+    assert created.store is True
+    again = oai.responses.retrieve(created.id)
+    assert again.id == created.id and again.output_text == created.output_text
+
+    other = mint_access_token("someone-else", 600, stack.access_token_secret)
+    with OpenAI(base_url=stack.url + "/v1", api_key=other, max_retries=0) as stranger:
+        with pytest.raises(openai.NotFoundError) as hidden:
+            stranger.responses.retrieve(created.id)
+        assert hidden.value.code == "not_found"
+        with pytest.raises(openai.NotFoundError):
+            stranger.responses.create(
+                model="glm-4-flash", input="more", previous_response_id=created.id
+            )
+        with pytest.raises(openai.NotFoundError):
+            stranger.responses.delete(created.id)
+
+    oai.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(created.id)
+    assert len(sent()) == 1
+
+
+def test_unknown_fields_are_refused_before_the_upstream(oai: OpenAI, sent) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.responses.create(model="glm-4-flash", input="hi", extra_body={"frobnicate": True})
+    assert refused.value.code == "unknown_parameter"
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    assert sent() == []
