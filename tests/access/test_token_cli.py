@@ -314,7 +314,13 @@ def test_verify_prints_the_claims_of_a_token_read_from_stdin(run_cli):
     assert run.returncode == 0, run.stderr
     claims = json.loads(run.stdout)
     assert claims["sub"] == "alice"
-    assert claims["limits"] == {"max_tokens": 64, "requests_per_day": None, "tokens_per_day": None}
+    assert claims["limits"] == {
+        "max_tokens": 64,
+        "requests_per_day": None,
+        "tokens_per_day": None,
+        "spend_per_day": None,
+        "spend_per_month": None,
+    }
 
 
 def test_verify_reports_the_denial_reason(run_cli):

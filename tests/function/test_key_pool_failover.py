@@ -5,9 +5,11 @@ cool-off ends, and the sidelining is logged once, by fingerprint only."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -54,10 +56,24 @@ def per_key(stack: DevStack, client: httpx.Client) -> Counter[str]:
     return Counter(record["key_id"] for record in records)
 
 
+class Lines:
+    """The container's log lines as they are written (message and fields, as JSON text)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str, extra: dict[str, Any]) -> None:
+        self.lines.append(json.dumps({"message": message, **extra}))
+
+    warning = info
+
+
 def test_every_request_is_answered_and_dead_keys_rest_until_their_cool_off_ends(
-    pool_stack: DevStack, capfd: pytest.CaptureFixture[str]
+    pool_stack: DevStack,
 ) -> None:
-    assert pool_stack.upstream is not None
+    assert pool_stack.upstream is not None and pool_stack.app is not None
+    log = Lines()
+    pool_stack.app.telemetry._logger = log
     origin = pool_stack.upstream.origin
     with httpx.Client(timeout=30) as client:
         client.delete(f"{origin}/_mock/requests")
@@ -73,7 +89,7 @@ def test_every_request_is_answered_and_dead_keys_rest_until_their_cool_off_ends(
         # rests for its Retry-After (30 s) after its first 429.
         assert (counts["bad"], counts["broke"], counts["busy"]) == (2, 1, 1)
 
-        logged = capfd.readouterr().out
+        logged = "\n".join(log.lines)
         sidelined = [line for line in logged.splitlines() if "upstream key sidelined" in line]
         assert len(sidelined) == 2
         for key_id in ("bad", "broke"):
