@@ -12,11 +12,30 @@ from glm_relay.web import telemetry as names
 from glm_relay.web.telemetry import Telemetry
 
 
-def emitted(capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], list[dict]]:
+class Lines:
+    """Stands in for the container's logger: a real one would stay bound to this test's
+    captured output after the test (and fail on every later line)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict]] = []
+
+    def info(self, message: str, extra: dict) -> None:
+        self.lines.append(("INFO", message, extra))
+
+    def warning(self, message: str, extra: dict) -> None:
+        self.lines.append(("WARNING", message, extra))
+
+
+def recorded() -> tuple[Telemetry, Lines]:
+    telemetry, lines = Telemetry(), Lines()
+    telemetry._logger = lines
+    return telemetry, lines
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    """The EMF blobs printed on standard output."""
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
-    logs = [line for line in lines if "_aws" not in line]
-    metrics = [line for line in lines if "_aws" in line]
-    return logs, metrics
+    return [line for line in lines if "_aws" in line]
 
 
 def metric_sets(metrics: list[dict]) -> dict[tuple[str, ...], dict]:
@@ -54,10 +73,12 @@ def answer() -> Outcome:
 
 
 def test_an_answer_is_logged_and_measured_under_the_genai_names(capsys) -> None:
-    Telemetry().request_done(None, status=200, outcome="ok", stream=answer(), request_id="r")
+    telemetry, log = recorded()
+    telemetry.request_done(None, status=200, outcome="ok", stream=answer(), request_id="r")
 
-    logs, metrics = emitted(capsys)
-    (line,) = logs
+    metrics = emitted(capsys)
+    ((_, message, line),) = log.lines
+    assert message == "request"
     assert line["gen_ai.request.model"] == "glm-4.7"
     assert line["gen_ai.operation.name"] == "chat"
     assert line["gen_ai.usage.input_tokens"] == 120
@@ -77,29 +98,17 @@ def test_an_answer_is_logged_and_measured_under_the_genai_names(capsys) -> None:
 
 
 def test_an_error_is_counted_by_its_code_and_a_sidelined_key_by_reason(capsys) -> None:
-    telemetry = Telemetry()
-    warnings: list[tuple[str, dict]] = []
-
-    class Logger:  # the container's logger was bound to the first test's output
-        def info(self, message: str, extra: dict) -> None:
-            pass
-
-        def warning(self, message: str, extra: dict) -> None:
-            warnings.append((message, extra))
-
-    telemetry._logger = Logger()
+    telemetry, log = recorded()
     telemetry.request_done(
         None, status=429, outcome="rejected", error_code="budget_exceeded", request_id="r"
     )
     telemetry.key_sidelined("key-0123456789ab", "invalid", 300)
 
-    _, metrics = emitted(capsys)
-    sets = metric_sets(metrics)
+    sets = metric_sets(emitted(capsys))
     assert sets[(names.ERROR_DIMENSION,)] == {names.ERRORS: 1, "error.type": "budget_exceeded"}
     assert sets[("reason",)] == {names.SIDELINED_KEYS: 1, "reason": "invalid"}
-    assert warnings == [
-        (
-            "upstream key sidelined",
-            {"key": "key-0123456789ab", "reason": "invalid", "cooloff_seconds": 300},
-        )
-    ]
+    assert log.lines[-1] == (
+        "WARNING",
+        "upstream key sidelined",
+        {"key": "key-0123456789ab", "reason": "invalid", "cooloff_seconds": 300},
+    )
