@@ -16,6 +16,7 @@ import pytest
 
 from devtools.stack import DevStack
 from glm_relay.upstream.keys import ApiKey
+from tests.hardening.support import sibling_stack
 from tests.support.sse_client import read_stream
 
 KEYS = {"bad": "bad.secret1", "broke": "broke.secret2", "busy": "busy.secret3", "good": "good.s4"}
@@ -23,23 +24,20 @@ COOLOFF_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
-def pool_stack() -> Iterator[DevStack]:
-    dev = DevStack(
-        api_key=",".join(KEYS.values()),  # what `make run` does with ZHIPU_API_KEY=a.b,c.d,...
-        settings_overrides={
-            "default_model": "glm-4-flash",
-            "key_cooloff_seconds": COOLOFF_SECONDS,
-            "retry_base_delay_seconds": 0.05,
-            "retry_max_delay_seconds": 0.2,
-        },
+def pool_stack(stack: DevStack) -> Iterator[DevStack]:
+    """The function with four keys in its Zhipu secret (as `make run` stores
+    ZHIPU_API_KEY=a.b,c.d,...), beside the session's stack in the same moto."""
+    with sibling_stack(
+        stack,
+        api_key=",".join(KEYS.values()),
+        settings_overrides={"key_cooloff_seconds": COOLOFF_SECONDS},
         mock_args=[
             *("--key-fault", "bad=invalid"),
             *("--key-fault", "broke=balance"),
             *("--key-fault", "busy=rate_limit"),
             *("--retry-after", "30"),
         ],
-    )
-    with dev.running() as running:
+    ) as running:
         yield running
 
 
