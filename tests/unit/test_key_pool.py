@@ -309,3 +309,11 @@ async def test_a_jwt_is_signed_and_cached_per_key() -> None:
     assert await store.authorization(a) == first_a and await store.authorization(b) == first_b
     clock.now += 3600
     assert await store.authorization(a) != first_a  # renewed near its expiry
+
+
+def test_make_run_stores_comma_separated_keys_as_a_pool() -> None:
+    from devtools.stack import zhipu_secret
+
+    assert zhipu_secret("a.b") == "a.b"
+    pool = parse_key_pool(zhipu_secret("a.b, c.d"))
+    assert [k.key for k in pool] == [ApiKey("a", "b"), ApiKey("c", "d")]
