@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from bench import front_ends
 from bench.common import (
     Backends,
     Child,
@@ -211,6 +212,13 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
         figures = per_chunk(ways, rounds=2 if quick else 7)
         figures.append(first_token(ways, requests=8 if quick else 25))
         figures.append(throughput(ways, runs=2 if quick else 5))
+        direct = ways["direct"]
+        figures += front_ends.figures(
+            lambda question, stamps: direct.ask(question, stamps=stamps),
+            ways["ours"].address,
+            rounds=2 if quick else 7,
+            requests=8 if quick else 25,
+        )
         return figures
     except Exception:
         print("ours:\n" + ours.output(), file=sys.stderr)

@@ -87,6 +87,15 @@ def upstream_request(host: str, port: int, base_path: str, question: str) -> byt
     ).encode() + body
 
 
+def post_request(host: str, port: int, path: str, body: dict[str, Any]) -> bytes:
+    """A JSON ``POST`` to the relay, as an OpenAI SDK sends it (``/v1/...``)."""
+    data = json.dumps(body).encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: text/event-stream\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    ).encode() + data
+
+
 def stream(
     address: tuple[str, int],
     request: bytes,
@@ -96,6 +105,8 @@ def stream(
     timeout: float = 30.0,
     tls: ssl.SSLContext | None = None,
     accept_wait_s: float = 0.0,
+    content_marker: bytes = b'"content":"',
+    stamp_pattern: re.Pattern[bytes] = STAMP,
 ) -> Timing:
     """Send ``request`` on a new connection and time the answer until ``end_marker``.
 
@@ -104,7 +115,8 @@ def stream(
     HTTPS; its handshake is done before the clock starts. ``accept_wait_s`` waits that long
     after connecting before the clock starts, so that the server has accepted the connection:
     a TLS handshake makes sure of that, a plain TCP connect does not (the kernel completes it
-    before the server process has run).
+    before the server process has run). ``content_marker`` is what the first content of the
+    answer's wire format starts with, ``stamp_pattern`` what finds a stamp in it.
     """
     timing = Timing()
     buffer = bytearray()
@@ -125,12 +137,12 @@ def stream(
                     f"connection closed before {end_marker!r}: {bytes(buffer[-300:])!r}"
                 )
             buffer += data
-            if timing.first_content_ns is None and b'"content":"' in buffer:
+            if timing.first_content_ns is None and content_marker in buffer:
                 timing.first_content_ns = now
             if stamps:
                 # Only whole stamps: a match must end with the closing quote, and a stamp split
                 # across two recvs is matched once the second arrives.
-                for match in STAMP.finditer(buffer, scanned):
+                for match in stamp_pattern.finditer(buffer, scanned):
                     timing.stamps.append((int(match.group(1)), now))
                     scanned = match.end()
             start = max(0, len(buffer) - len(data) - len(end_marker))
@@ -138,7 +150,7 @@ def stream(
                 timing.end_ns = now
                 break
     timing.raw_bytes = len(buffer)
-    timing.contents = buffer.count(b'"content":"') if not stamps else len(timing.stamps)
+    timing.contents = buffer.count(content_marker) if not stamps else len(timing.stamps)
     return timing
 
 

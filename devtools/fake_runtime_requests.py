@@ -3,6 +3,8 @@ sent with a Content-Length or chunked (a streamed ``/response`` chunk by chunk, 
 
 Written for the stand-in alone rather than shared with ``devtools.http11``: it records every
 chunk as it arrives and keeps the trailers, which the function URL's reader throws away.
+Development only (the Runtime API's server side, in tests and ``make run``): the Lambda package's
+own HTTP/1.1 is the client codec ``glm_relay.http1``.
 """
 
 from __future__ import annotations

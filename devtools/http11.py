@@ -1,5 +1,9 @@
 """A small HTTP/1.1 server side: read a request off a socket, write a head or a short answer.
 
+Development only (the local function URL and REST API stage): it is the server side, which the
+Lambda package never needs, so it keeps its own reading instead of the package's client codec
+(``glm_relay.http1``, proven against h11).
+
 Only what the local function URL needs: request line, headers, a Content-Length or chunked
 body within the function URL's 6 MB limit, keep-alive.
 """

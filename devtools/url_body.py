@@ -10,7 +10,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
-from glm_relay.runtime.http1 import CHUNK_FORMAT
+from glm_relay.http1 import CHUNK_FORMAT
 from glm_relay.runtime.loop import PRELUDE_DELIMITER, close_body, pump
 
 

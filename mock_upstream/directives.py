@@ -26,7 +26,7 @@ _INT_DIRECTIVES: dict[str, tuple[str, int]] = {
     "search_at": ("search_at", 1_000_000),
 }
 _FLAGS = {"stamp": "stamp"}
-KNOWN = frozenset({"fault", "tool", "tool_frames", *_INT_DIRECTIVES, *_FLAGS})
+KNOWN = frozenset({"fault", "tool", "tool_frames", "args", *_INT_DIRECTIVES, *_FLAGS})
 TOOL_FRAME_STYLES = frozenset({"repeat", "on_finish", "truncated"})
 NO_TOOL = "none"  # `#tool=none`: never call a tool
 
@@ -50,6 +50,8 @@ class Directives:
     search_at: int | None = None
     tools: tuple[str, ...] = ()  # `#tool=a,b`: call these functions; ("none",): call none
     tool_frames: tuple[str, ...] = ()  # `#tool_frames=repeat,on_finish`: tool_stream variants
+    # `#args=name:value,name2:value2`: these string arguments in every call, over the filled ones
+    args: tuple[tuple[str, str], ...] = ()
     stamp: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,6 +80,16 @@ def _tool_names(raw: str) -> tuple[str, ...]:
     if NO_TOOL in names and len(names) > 1:
         raise DirectiveError("#tool=none cannot be combined with names")
     return names
+
+
+def _arg_pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in raw.split(","):
+        name, colon, value = item.partition(":")
+        if not name or not colon:
+            raise DirectiveError(f"#args takes name:value pairs, got {item!r}")
+        pairs.append((name, value))
+    return tuple(pairs)
 
 
 def _pairs(word: str) -> list[tuple[str, str | None]] | None:
@@ -127,6 +139,8 @@ def parse(text: str) -> tuple[Directives, str]:
                     raise DirectiveError(str(exc)) from None
             elif name == "tool":
                 values["tools"] = _tool_names(raw)
+            elif name == "args":
+                values["args"] = _arg_pairs(raw)
             elif name == "tool_frames":
                 styles = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
                 unknown = [n for n in styles if n not in TOOL_FRAME_STYLES]

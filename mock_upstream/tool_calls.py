@@ -7,6 +7,7 @@ complete call, or with `tool_stream` a head per call followed by its argument fr
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mock_upstream import directives as directives_mod
@@ -50,7 +51,7 @@ def calls_for(
     calls = []
     for index, function in enumerate(chosen):
         name = tools.DEFAULT_TOOL_NAME if function is None else function["name"]
-        arguments = tools.arguments_for(function, text)
+        arguments = _arguments(function, text, parsed)
         if "truncated" in parsed.tool_frames:
             arguments = arguments[:-1]  # a model that stopped in the middle of its JSON
         calls.append(
@@ -62,6 +63,16 @@ def calls_for(
             }
         )
     return calls
+
+
+def _arguments(
+    function: dict[str, Any] | None, text: str, parsed: directives_mod.Directives
+) -> str:
+    """The call's JSON arguments, with `#args` values written over the filled ones."""
+    arguments = tools.arguments_for(function, text)
+    if not parsed.args:
+        return arguments
+    return json.dumps({**json.loads(arguments), **dict(parsed.args)}, ensure_ascii=False)
 
 
 def call_pieces(

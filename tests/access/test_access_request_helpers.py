@@ -37,6 +37,15 @@ def test_surrounding_whitespace_is_ignored():
     assert bearer_token({}, {"access_token": " abc "}) == "abc"
 
 
+def test_an_anthropic_x_api_key_comes_after_authorization_and_before_the_query():
+    both = {"X-Api-Key": " from-key ", "authorization": "Bearer from-header"}
+    assert bearer_token(both, {"access_token": "q"}) == "from-header"
+    assert bearer_token({"x-api-key": " from-key "}, {"access_token": "q"}) == "from-key"
+    assert bearer_token({"x-api-key": "  "}, {"access_token": "q"}) == "q"  # empty: not a key
+    basic = {"authorization": "Basic dXNlcjpwYXNz", "x-api-key": "k"}
+    assert bearer_token(basic, {}) == "k"
+
+
 @pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer   ", "abc"])
 def test_authorization_without_bearer_credentials_falls_back_to_query(value):
     assert bearer_token({"authorization": value}, {"access_token": "q"}) == "q"

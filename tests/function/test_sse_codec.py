@@ -6,8 +6,16 @@ import json
 
 import pytest
 
-from glm_relay.sse import SSEDecoder, dumps_data, encode_comment, encode_event
-from glm_relay.upstream.stream import plain_content
+from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.sse import (
+    MAX_LINE_BYTES,
+    SSEDecoder,
+    SSEProtocolError,
+    dumps_data,
+    encode_comment,
+    encode_event,
+)
+from glm_relay.upstream.stream import UpstreamStream, plain_content
 
 STREAM = (
     b"\xef\xbb\xbf: a comment\r\n"
@@ -103,3 +111,47 @@ def test_chunks_of_other_shapes_take_the_general_path() -> None:
         plain_content('{"choices":[{"index":0,"delta":{"role":"assistant","content":"a"b"}}]}')
         is None
     )
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1٣", "+5", "  5", "5 ", ""])
+def test_a_retry_field_of_anything_but_ascii_digits_is_ignored(value: str) -> None:
+    """The spec reads ``retry`` only when it is ASCII digits; a superscript or Arabic-Indic digit
+    passes ``str.isdigit`` and once broke the whole answer with a ValueError."""
+    decoder = SSEDecoder()
+    events = decoder.feed(f"retry:{value}\ndata: x\n\n".encode())
+    assert [(e.data, e.retry) for e in events] == [("x", None)]
+
+
+def test_a_line_longer_than_the_limit_is_refused_whole_or_in_pieces() -> None:
+    """A line over ``MAX_LINE_BYTES`` is a protocol error, whether it arrives at once or in
+    pieces that never end it: the decoder holds at most the limit, not whatever a server sends."""
+    long_line = b"data: " + b"a" * MAX_LINE_BYTES + b"\n\n"
+    with pytest.raises(SSEProtocolError, match="longer than"):
+        SSEDecoder().feed(long_line)
+    decoder = SSEDecoder()
+    with pytest.raises(SSEProtocolError, match="longer than"):
+        for _ in range(0, MAX_LINE_BYTES + 64 * 1024, 64 * 1024):
+            decoder.feed(b"a" * 64 * 1024)
+
+
+def test_a_line_at_the_limit_in_small_pieces_is_one_event() -> None:
+    """Pieces of an unfinished line are kept, not joined again at every feed, and a line as
+    long as the limit still decodes (with its CRLF split between two pieces)."""
+    value = "b" * (MAX_LINE_BYTES - len("data: "))
+    wire = f"data: {value}\r\n\r\n".encode()
+    decoder = SSEDecoder()
+    events = []
+    for start in range(0, len(wire), 4096 - 1):
+        events.extend(decoder.feed(wire[start : start + 4096 - 1]))
+    assert [len(e.data) for e in events] == [len(value)]
+    assert not decoder.has_partial_event
+
+
+def test_an_over_long_upstream_line_ends_the_answer_as_an_upstream_protocol_error() -> None:
+    """Through the upstream stream, the refusal is the catalogue's upstream protocol error (a
+    502 the caller may retry), not an internal error."""
+    stream = UpstreamStream.__new__(UpstreamStream)
+    stream._decoder = SSEDecoder()
+    with pytest.raises(RelayError) as raised:
+        list(stream.parse(b"data: " + b"x" * (MAX_LINE_BYTES + 1)))
+    assert raised.value.code is ErrorCode.UPSTREAM_PROTOCOL_ERROR

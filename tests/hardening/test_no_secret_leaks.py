@@ -184,6 +184,22 @@ def exercise(rec: Recorder, stack: DevStack, valid: str) -> None:
         json={**openai, "messages": [{"role": "user", "content": "leak v1 #fault=auth"}]},
     )
     rec.send("v1-models", "GET", "/v1/models", token=valid)
+    # The Messages API: the token as x-api-key, a forged one too, and a signed thinking block.
+    messages = {
+        "model": "glm-5.1",
+        "max_tokens": 200,
+        "messages": [{"role": "user", "content": "leak messages #chunks=3"}],
+    }
+    for name, key in (("messages-api-key", valid), ("messages-forged-key", forged()[0])):
+        rec.access_tokens.add(key)
+        for stream in (True, False):
+            rec.send(
+                f"{name}-{stream}",
+                "POST",
+                "/v1/messages?beta=true",
+                headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+                json={**messages, "stream": stream},
+            )
     # The key rotates: Secrets Manager first, then the upstream stops taking the old one.
     assert stack.upstream is not None
     stack.rotate_api_key(ROTATED_KEY)

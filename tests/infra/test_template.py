@@ -372,11 +372,15 @@ def test_log_group_has_retention_and_is_the_functions(template: Doc, function: D
         ("Timeout", 120),
         ("DefaultModel", "glm-4.7-flash"),
         ("AllowedModels", ""),
+        ("ModelAliases", ""),
         ("MaxTokensCap", 0),
         ("DefaultMaxTokens", 8192),
         ("WebSearch", "on"),
         ("WebSearchOptions", "{}"),
         ("MaxVisionBodyBytes", 6000000),
+        ("MaxBodyBytes", 65536),
+        ("MaxPromptChars", 32000),
+        ("MaxMessages", 50),
         ("ReservedConcurrency", ""),
         ("FrontDoor", "FunctionUrl"),
         ("Architecture", "arm64"),
@@ -416,6 +420,41 @@ def test_default_model_is_a_current_free_model_of_the_catalogue(template: Doc) -
     assert parameters["RequireAccessToken"]["AllowedValues"] == ["true", "false"]
 
 
+def test_model_aliases_default_to_the_relay_s_and_take_either_spelling(
+    template: Doc, env: Doc
+) -> None:
+    from glm_relay.chat.models import DEFAULT_ALIASES, aliased
+    from glm_relay.config import Settings
+
+    assert env["MODEL_ALIASES"] == {"Ref": "ModelAliases"}
+    default = template["Parameters"]["ModelAliases"]["Default"]
+    settings = Settings.from_env({"MODEL_ALIASES": default})
+    assert settings.model_aliases is None  # empty: the relay's defaults
+    assert {aliased(settings, name.rstrip("*") + "x") for name in DEFAULT_ALIASES} <= {
+        "glm-5.1",
+        "glm-4.7-flash",
+    }
+    for value in ("claude-*=glm-4.6,fast=glm-4.7-flash", '{"claude-*": "glm-4.6"}'):
+        assert aliased(Settings.from_env({"MODEL_ALIASES": value}), "claude-x") == "glm-4.6"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable", "field"),
+    [
+        ("MaxBodyBytes", "MAX_BODY_BYTES", "max_body_bytes"),
+        ("MaxPromptChars", "MAX_PROMPT_CHARS", "max_prompt_chars"),
+        ("MaxMessages", "MAX_MESSAGES", "max_messages"),
+    ],
+)
+def test_input_limits_are_parameters_with_the_function_s_defaults(
+    template: Doc, env: Doc, parameter: str, variable: str, field: str
+) -> None:
+    from glm_relay.config import Settings
+
+    assert env[variable] == {"Ref": parameter}
+    assert template["Parameters"][parameter]["Default"] == getattr(Settings(), field)
+
+
 def test_environment_names(env: Doc) -> None:
     assert set(env) >= {
         "AWS_LAMBDA_EXEC_WRAPPER",
@@ -427,6 +466,10 @@ def test_environment_names(env: Doc) -> None:
         "DEFAULT_MAX_TOKENS",
         "WEB_SEARCH",
         "WEB_SEARCH_OPTIONS",
+        "MODEL_ALIASES",
+        "MAX_BODY_BYTES",
+        "MAX_PROMPT_CHARS",
+        "MAX_MESSAGES",
         "MAX_VISION_BODY_BYTES",
         "ACCESS_TOKEN_SECRET_ID",
         "REQUIRE_ACCESS_TOKEN",

@@ -313,3 +313,22 @@ def test_bad_tool_frames_value_is_refused(upstream: MockUpstream) -> None:
     assert response.json()["error"]["message"].startswith(
         "mock_upstream directive: #tool_frames takes on_finish, repeat"
     )
+
+
+def test_args_directive_sets_string_arguments_over_the_filled_ones(upstream: MockUpstream) -> None:
+    request = body("Weather? #tool=get_weather&args=city:/srv/Paris,note:a:b", tools=TOOLS)
+    parsed = _stream(upstream, request)
+
+    ((call,),) = _tool_deltas(parsed)
+    assert [call] == expected_tool_calls(request)
+    arguments = json.loads(call["function"]["arguments"])
+    # The value runs to the next comma (colons kept); names the schema lacks are added.
+    assert arguments == {"city": "/srv/Paris", "unit": "celsius", "days": 1, "note": "a:b"}
+
+
+@pytest.mark.parametrize("word", ["#args=city", "#args=:x", "#args="])
+def test_a_bad_args_directive_is_refused(upstream: MockUpstream, word: str) -> None:
+    response = post(upstream.base_url, body(f"x #tool=get_weather {word}", tools=TOOLS))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("mock_upstream directive: #args")

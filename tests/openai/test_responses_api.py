@@ -6,15 +6,25 @@ upstream received and answered."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
 
+from devtools.events import function_url_event
 from devtools.stack import DevStack
 from glm_relay.access import mint_access_token
-from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
+from glm_relay.runtime import InvocationContext, now_ms
+from glm_relay.web.app import WebApp
+from mock_upstream.answer import (
+    expected_reasoning_chunks,
+    expected_text,
+    expected_tool_calls,
+    expected_web_search,
+)
+from tests.support.upstream import DEFAULT_SEARCH_TOOL
 
 WEATHER = {
     "type": "function",
@@ -174,3 +184,109 @@ def test_unknown_fields_are_refused_before_the_upstream(oai: OpenAI, sent) -> No
     assert refused.value.code == "unknown_parameter"
     assert refused.value.response.headers["x-should-retry"] == "false"
     assert sent() == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "terminal", "detail"),
+    [
+        ("length", "response.incomplete", {"reason": "max_output_tokens"}),
+        ("sensitive", "response.incomplete", {"reason": "content_filter"}),
+        ("network_error", "response.failed", {"code": "upstream_network_error"}),
+        ("drop", "response.failed", {"code": "upstream_disconnected"}),
+    ],
+)
+def test_every_stream_ends_with_one_terminal_event_that_says_how(
+    stack: DevStack, client, sent, fault: str, terminal: str, detail: dict[str, str]
+) -> None:
+    response = client.post(
+        stack.url + "/v1/responses",
+        json={"model": "glm-4-flash", "stream": True, "input": f"Hi #chunks=8 #fault={fault}"},
+        headers={"Authorization": f"Bearer {stack.token}"},
+    )
+
+    blocks = [b for b in response.text.split("\n\n") if b and not b.startswith(":")]
+    data = [json.loads(b.split("\ndata: ", 1)[1]) for b in blocks]
+    kinds = [d["type"] for d in data]
+    ends = {"response.completed", "response.incomplete", "response.failed"}
+    assert kinds[-1] == terminal and sum(kind in ends for kind in kinds) == 1
+    final = data[-1]["response"]
+    got = final["incomplete_details"] if terminal == "response.incomplete" else final["error"]
+    assert {k: got[k] for k in detail} == detail
+    assert len(sent()) == 1
+
+
+def test_a_failed_answer_not_streamed_is_an_openai_error(oai: OpenAI, sent) -> None:
+    with pytest.raises(openai.APIStatusError) as failed:
+        oai.responses.create(model="glm-4-flash", input="Hi #chunks=8 #fault=network_error")
+    assert failed.value.status_code == 502
+    assert failed.value.body["code"] == "upstream_network_error"  # type: ignore[index]
+    assert failed.value.response.headers["x-should-retry"] == "false"
+    incomplete = oai.responses.create(
+        model="glm-4-flash", input="Hi #chunks=8", max_output_tokens=3
+    )
+    assert incomplete.status == "incomplete"
+    assert incomplete.incomplete_details is not None
+    assert incomplete.incomplete_details.reason == "max_output_tokens"
+    assert len(sent()) == 2
+
+
+async def test_without_a_table_nothing_is_stored_and_follow_ups_are_refused(
+    stack: DevStack, sent
+) -> None:
+    assert stack.app is not None
+    settings = replace(stack.app.settings, conversations_table="", require_access_token=False)
+    app = WebApp(settings)
+
+    async def post(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        event = function_url_event(
+            "POST", "/v1/responses", {"content-type": "application/json"}, json.dumps(body).encode()
+        )
+        response = await app.handle(event, InvocationContext("no-table", now_ms() + 30_000))
+        data = b"".join([chunk async for chunk in response.body])
+        return response.status_code, json.loads(data)
+
+    status, answer = await post({"model": "glm-4-flash", "input": "Hi #chunks=2"})
+    assert status == 200 and answer["store"] is False and answer["status"] == "completed"
+    status, refused = await post(
+        {"model": "glm-4-flash", "input": "More", "previous_response_id": answer["id"]}
+    )
+    assert status == 400 and refused["error"]["code"] == "conversations_disabled"
+    assert refused["error"]["param"] == "previous_response_id"
+    assert len(sent()) == 1
+
+
+def test_web_search_runs_upstream_and_comes_back_as_a_web_search_call_item(
+    oai: OpenAI, sent
+) -> None:
+    response = oai.responses.create(
+        model="glm-4-flash", input="Otters in the news", tools=[{"type": "web_search"}]
+    )
+
+    (body,) = sent()
+    assert body["tools"] == [DEFAULT_SEARCH_TOOL]
+    search, message = response.output
+    assert search.type == "web_search_call" and search.status == "completed"
+    sources = search.action.sources  # type: ignore[union-attr]
+    assert [s.url for s in sources or ()] == [r["link"] for r in expected_web_search(body) or ()]
+    assert message.type == "message" and response.output_text == expected_text(body)
+
+
+def test_an_image_goes_to_a_vision_model_as_an_image_part(oai: OpenAI, sent) -> None:
+    image = {"type": "input_image", "image_url": "https://img.example/otter.png"}
+    oai.responses.create(
+        model="glm-4.6v",
+        input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "What is this?"}, image]}
+        ],
+    )
+
+    (body,) = sent()
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "https://img.example/otter.png"}},
+            ],
+        }
+    ]

@@ -1,4 +1,5 @@
-"""Node clients of the relay (tests/clients/node): the AI SDK and the Codex CLI, installed with
+"""Node clients of the relay (tests/clients/node): the AI SDK, the Codex CLI, the Anthropic SDK and
+Claude Code, installed with
 ``npm ci`` from the committed lock file."""
 
 from __future__ import annotations

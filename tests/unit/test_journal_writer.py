@@ -11,35 +11,70 @@ from typing import Any
 
 import pytest
 
-from glm_relay.state.journal import Batching, JournalWriter
+from glm_relay.chat.clock import sleep
+from glm_relay.state.dynamo_client import DynamoError
+from glm_relay.state.journal import LOST_SK, Batching, JournalWriter
 from tests.support.fake_clock import FakeClock, settle
 
 INTERVAL = 0.25
 
 
 class FakeTable:
-    """Keeps each ``put_item``; ``hold`` makes writes wait for ``release``, ``failures`` fails
-    that many writes first."""
+    """Keeps each ``put_item`` (``items``, in the order stored; ``stored``, by sort key).
 
-    def __init__(self, *, hold: bool = False, failures: int = 0) -> None:
+    ``hold`` makes writes wait for ``release``, ``failures`` fails that many writes first, and
+    ``down_until`` (on ``clock``) makes every write before then time out ``timeout`` seconds after
+    it was sent, as a stalled DynamoDB does; with ``land_late`` such a write is applied later
+    anyway (``apply_late``)."""
+
+    def __init__(
+        self, clock: FakeClock | None = None, *, hold: bool = False, failures: int = 0
+    ) -> None:
         self.items: list[dict[str, Any]] = []
+        self.stored: dict[str, dict[str, Any]] = {}
         self.calls = 0
+        self.sent_at: list[float] = []
         self.hold = hold
         self.failures = failures
         self.gates: list[asyncio.Future[None]] = []
+        self.clock = clock
+        self.down_until = 0.0
+        self.timeout = 5.0
+        self.land_late = False
+        self.late: list[dict[str, Any]] = []
+        self.refusal: DynamoError | None = None
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         assert operation == "put_item"
         self.calls += 1
+        if self.clock is not None:
+            self.sent_at.append(self.clock.now())
         if self.hold:
             gate = asyncio.get_running_loop().create_future()
             self.gates.append(gate)
             await gate
+        if self.clock is not None and self.clock.now() < self.down_until:
+            await sleep(self.clock, self.timeout)
+            if self.land_late:
+                self.late.append(params)
+            raise TimeoutError("DynamoDB did not answer in time")
+        if self.refusal is not None:
+            raise self.refusal
         if self.failures:
             self.failures -= 1
             raise RuntimeError("throttled")
-        self.items.append(params["Item"])
+        self.apply(params)
         return {}
+
+    def apply(self, params: dict[str, Any]) -> None:
+        item = params["Item"]
+        self.stored[item["sk"]["S"]] = item
+        self.items.append(item)
+
+    def apply_late(self) -> None:
+        for params in self.late:
+            self.apply(params)
+        self.late.clear()
 
     def release(self) -> None:
         for gate in self.gates:
@@ -56,6 +91,19 @@ class FakeTable:
             for item in self.items
         ]
 
+    def record(self) -> tuple[list[str], bool]:
+        """What a reader finds: the stored frames in order (each batch must start right after
+        the one before, or overlap it), and whether the last batch is marked ``end``."""
+        frames: list[str] = []
+        end = False
+        for sk in sorted(self.stored):
+            item = self.stored[sk]
+            first = int(item["first"]["N"])
+            assert first <= len(frames) + 1, f"a gap before frame {first}"
+            frames[first - 1 :] = [f["S"] for f in item["frames"]["L"]]
+            end = bool(item.get("end", {}).get("BOOL"))
+        return frames, end
+
 
 def writer(table: FakeTable, clock: FakeClock, **batching: Any) -> JournalWriter:
     return JournalWriter(
@@ -67,6 +115,16 @@ def writer(table: FakeTable, clock: FakeClock, **batching: Any) -> JournalWriter
         batching=Batching(**{"interval": INTERVAL, **batching}),
         clock=clock,
     )
+
+
+async def first_frame_written(**batching: Any) -> tuple[FakeClock, FakeTable, JournalWriter]:
+    """A writer on a fake clock whose table times out when told to, its first frame stored."""
+    clock = FakeClock()
+    table = FakeTable(clock)
+    w = writer(table, clock, **batching)
+    w.frame(f(1))
+    await settle()
+    return clock, table, w
 
 
 def f(number: int) -> bytes:
@@ -162,21 +220,122 @@ async def test_end_writes_everything_left_with_the_terminal_in_the_batch_marked_
     assert len(table.items) == 4
 
 
-async def test_a_failed_write_is_tried_again_in_order_then_given_up_after_three() -> None:
+async def test_a_failed_write_is_tried_again_as_it_was_then_the_rest_in_order() -> None:
     clock, table = FakeClock(), FakeTable(failures=1)
     w = writer(table, clock)
     w.frame(f(1))
     await settle()
     w.frame(f(2))
     await clock.advance(INTERVAL)
-    assert table.batches() == [(1, [s(1), s(2)], False)]  # the retry carries both, in order
+    # The same item again (a late landing of the failed write cannot differ), then the next.
+    assert table.batches() == [(1, [s(1)], False), (2, [s(2)], False)]
 
-    table.failures = 3
+
+async def test_failed_writes_are_tried_later_and_later_and_never_given_up() -> None:
+    clock, table = FakeClock(), FakeTable(failures=7)
+    table.clock = clock
+    w = writer(table, clock)
+    w.frame(f(1))
+    await settle()
+    await clock.advance(30)
+
+    gaps = [round(b - a, 3) for a, b in zip(table.sent_at, table.sent_at[1:], strict=False)]
+    assert gaps == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0]  # capped at max_retry_delay
+    assert table.batches() == [(1, [s(1)], False)]
+    w.frame(f(2))
+    await clock.advance(INTERVAL)
+    assert table.batches()[-1] == (2, [s(2)], False)  # a success resets the delay
+
+
+async def test_a_fifteen_second_stall_is_recovered_and_the_record_gets_its_end() -> None:
+    """DynamoDB stops answering for 15 s while the answer runs (each write times out after 5 s):
+    once it answers again, everything held is written, in order, and the terminal with it."""
+    clock, table, w = await first_frame_written()
+    table.down_until = clock.now() + 15
+    for number in range(2, 201):  # 20 s of answer at 10 frames a second
+        w.frame(f(number))
+        await clock.advance(0.1)
+    ending = asyncio.ensure_future(w.end(f(201)))
+    await clock.advance(5)
+
+    assert ending.done() and w.complete and not w.lost
+    assert table.record() == ([s(n) for n in range(1, 202)], True)
+    # While it stalled, one write at a time, each after the one before timed out.
+    stalled = [t for t in table.sent_at if t < table.down_until]
+    assert len(stalled) <= 4
+
+
+async def test_a_write_that_lands_after_its_retry_changes_nothing_a_reader_saw() -> None:
+    clock, table, w = await first_frame_written()
+    table.down_until, table.land_late = clock.now() + 5, True
+    w.frame(f(2))
+    await clock.advance(INTERVAL + 5)  # frame 2's write times out (it will land later)
     w.frame(f(3))
-    await clock.advance(INTERVAL * 3 + 0.01)
-    assert w.broken and table.calls == 5
+    await clock.advance(1)  # the retry stores frame 2 again, then frame 3
+    assert table.record() == ([s(1), s(2), s(3)], False)
+    seen = dict(table.stored)
+
+    table.apply_late()  # the first write of frame 2 arrives now
+
+    assert table.stored == seen
     await w.end(f(4))
-    assert table.calls == 5 and len(table.items) == 1
+    assert table.record() == ([s(n) for n in range(1, 5)], True)
+
+
+async def test_frames_held_through_a_long_stall_are_bounded_then_the_record_says_lost() -> None:
+    clock, table, w = await first_frame_written(max_pending_bytes=2_000)
+    table.down_until = clock.now() + 60
+    number = 1
+    while not w.lost:
+        number += 1
+        w.frame(f(number))
+        assert w.pending_chars <= 2_000
+        await clock.advance(0.1)
+    assert w.pending_chars == 0
+    w.frame(f(number + 1))  # dropped: the record is given up from the first unwritten frame
+    assert w.pending_chars == 0
+    await clock.advance(60)
+
+    # Once DynamoDB answers, the marker is written without waiting for the terminal frame.
+    marker = table.stored[LOST_SK]
+    assert marker["end"] == {"BOOL": True} and marker["lost"] == {"BOOL": True}
+    assert marker["frames"] == {"L": []} and marker["owner"] == {"S": "alice"}
+    calls = table.calls
+    await w.end(f(999))
+    assert table.calls == calls and w.complete
+    frames, _ = table.record()
+    assert frames == [s(1)]
+
+
+async def test_a_write_refused_for_good_ends_the_record_as_lost() -> None:
+    clock, table = FakeClock(), FakeTable()
+    w = writer(table, clock)
+    w.frame(f(1))
+    await settle()
+    table.refusal = DynamoError("ValidationException", "Item size has exceeded", 400, {})
+    w.frame(f(2))
+    await clock.advance(INTERVAL)
+    assert w.lost
+    table.refusal = None
+    await clock.advance(1)
+    assert LOST_SK in table.stored
+
+
+async def test_the_terminal_is_tried_while_its_caller_waits_and_no_longer() -> None:
+    clock, table, w = await first_frame_written()
+    table.down_until = clock.now() + 1000
+    ending = asyncio.ensure_future(w.end(f(2)))
+    await settle()
+    await clock.advance(30)
+    assert not ending.done()
+    tries = table.calls
+    assert tries >= 4
+
+    ending.cancel()  # the caller's bound ran out
+    await settle()
+    await clock.advance(60)
+    assert w.stopped and not w.complete
+    assert table.calls <= tries + 1  # at most the write that was in flight
 
 
 @pytest.mark.parametrize("tokens_per_second", [2, 10, 50, 200])

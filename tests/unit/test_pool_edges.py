@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from glm_relay.http1 import ChunkedBody, ProtocolError, parse_head
 from glm_relay.http_pool import AsyncioBackend, PooledTransport
-from glm_relay.http_pool.h1 import ChunkedBody, ProtocolError, parse_head
 from tests.support.loopback import LoopbackServer, ok, read_request, serving
 
 TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
@@ -121,8 +121,6 @@ async def test_a_streamed_request_body_is_sent_with_chunked_framing() -> None:
 @pytest.mark.parametrize(
     "block",
     [
-        # a bare LF: lenient parsers see two headers (here: a chunked body), this one sees one
-        b"HTTP/1.1 200 OK\r\nX-A: 1\nTransfer-Encoding: chunked\r\nContent-Length: 3",
         b"HTTP/1.1 200 OK\r\nX-A: 1\rX-B: 2\r\nContent-Length: 3",
         b"HTTP/1.1 200 OK\r\nX-A: 1\x002\r\nContent-Length: 3",
     ],
@@ -134,12 +132,23 @@ def test_a_response_header_holding_cr_lf_or_nul_is_refused(block: bytes) -> None
         parse_head(block, method=b"GET")
 
 
-def test_empty_list_elements_in_transfer_encoding_are_ignored() -> None:
-    """RFC 9110 5.6.1: a recipient MUST accept and ignore empty list elements. Taken as the
-    last coding, an empty one would have the body read until close with its chunk framing
-    handed to the caller as data."""
-    head = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, ", method=b"GET")
+def test_a_bare_lf_ends_a_header_line_as_h11_reads_it() -> None:
+    """A lone LF is a line end (RFC 9112 2.2 allows it; h11, so httpx, takes it): the chunking
+    it reveals frames the body, and with a Content-Length beside it the connection is not
+    used again."""
+    head = parse_head(
+        b"HTTP/1.1 200 OK\r\nX-A: 1\nTransfer-Encoding: chunked\r\nContent-Length: 3",
+        method=b"GET",
+    )
     assert head.body.feed(b"2\r\nok\r\n0\r\n\r\n") == b"ok"
+    assert not head.keep_alive
+
+
+def test_a_transfer_encoding_list_with_an_empty_element_is_refused() -> None:
+    """h11 accepts exactly ``chunked`` and nothing else; an empty element once had the body
+    read until close with its chunk framing handed on as data."""
+    with pytest.raises(ProtocolError):
+        parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, ", method=b"GET")
 
 
 async def test_an_ahead_connection_unfit_for_the_pool_is_closed_and_a_fresh_one_used(

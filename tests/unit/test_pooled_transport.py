@@ -230,17 +230,27 @@ async def test_idle_connections_expire_and_only_so_many_are_kept() -> None:
         await transport.aclose()
 
 
-async def test_a_connection_whose_answer_broke_the_framing_is_not_used_again() -> None:
-    broken = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc"  # one byte too many
-    answers = iter([broken, ok(b"fine")])  # in turn, whichever connection asks
+@pytest.mark.parametrize(
+    "answer_with_extra",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc",  # one byte too many
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nc",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab\r\n",  # a stray line end
+    ],
+)
+async def test_bytes_after_an_answer_leave_it_whole_and_its_connection_unused(
+    answer_with_extra: bytes,
+) -> None:
+    """The answer is what its framing says (as httpcore gives it); the stray bytes are no part
+    of it, and the connection they came on does not carry another request."""
+    answers = iter([answer_with_extra, ok(b"fine")])  # in turn, whichever connection asks
 
     async def answer(_: bytes) -> bytes:
         return next(answers)
 
     async with LoopbackServer(serving(answer)) as server:
         transport = PooledTransport(ssl.create_default_context())
-        with pytest.raises(httpx.RemoteProtocolError, match="more than its Content-Length"):
-            await body_of(transport, server.port)
+        assert await body_of(transport, server.port) == b"ab"
         assert await body_of(transport, server.port) == b"fine"
         assert server.connections == 2  # the server would have answered on the first one too
         await transport.aclose()
@@ -253,3 +263,14 @@ async def test_only_http_and_https_are_spoken_and_headers_cannot_smuggle_lines()
     smuggling = httpx.Request("GET", "http://127.0.0.1:9/", headers={"X-A": "1\r\nX-B: 2"})
     with pytest.raises(httpx.LocalProtocolError, match="line break"):
         await transport.handle_async_request(smuggling)  # before any connection (port 9)
+
+
+async def test_a_transfer_coding_other_than_chunked_is_a_protocol_error() -> None:
+    """``gzip, chunked`` would hand the caller gzip bytes as the body; h11 (so httpcore)
+    refuses it, and so does the pool."""
+    coded = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+    async with LoopbackServer(serving(lambda _: asyncio.sleep(0, coded))) as server:
+        transport = PooledTransport(ssl.create_default_context())
+        with pytest.raises(httpx.RemoteProtocolError, match="not just chunked"):
+            await body_of(transport, server.port)
+        await transport.aclose()

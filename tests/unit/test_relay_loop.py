@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from glm_relay.chat.bookkeeping import LEFTOVER_SECONDS
+from glm_relay.chat.clock import sleep
 from glm_relay.chat.pieces import Finish, Piece, ReasoningPiece, TextPiece
 from glm_relay.chat.relay import Clocks, Outcome, RelayBody
 from glm_relay.errors import ErrorCode, RelayError
@@ -69,14 +71,27 @@ class Recorded:
 
 
 class Harness:
+    """A body on a fake clock; its bookkeeping (``accounting``) takes ``accounting_takes``
+    seconds and fails when ``accounting_fails``; ``lost`` keeps what it was told was lost."""
+
     def __init__(self, deadline_in: float = 600.0) -> None:
         self.clock = FakeClock()
         self.answer = FakeAnswer()
         self.completed: list[Outcome] = []
+        self.lost: list[list[str]] = []
+        self.accounting_takes = 0.0
+        self.accounting_fails = False
         self.outcome = Outcome("req-1", "glm-test", self.clock.now())
 
-        async def on_complete(outcome: Outcome) -> None:
+        async def completed(outcome: Outcome) -> None:
+            if self.accounting_takes:
+                await sleep(self.clock, self.accounting_takes)
+            if self.accounting_fails:
+                raise RuntimeError("DynamoDB did not answer in time")
             self.completed.append(outcome)
+
+        def on_complete(outcome: Outcome) -> dict[str, Any]:
+            return {"accounting": completed(outcome)}
 
         self.body = RelayBody(
             self.answer,
@@ -84,6 +99,7 @@ class Harness:
             Clocks(KEEPALIVE, IDLE, self.clock.now() + deadline_in),
             Recorded(),
             on_complete=on_complete,
+            on_lost=lambda outcome, parts: self.lost.append(parts),
             clock=self.clock,
         )
         self.frames: list[bytes] = []
@@ -126,6 +142,7 @@ async def test_pieces_are_framed_in_order_and_the_answer_ends_with_one_done(harn
     h.answer.send(TextPiece("after the end"))
     h.answer.end()
     await settle()
+    await settle()  # the bookkeeping's own steps
 
     assert h.frames == [
         b"open",
@@ -208,6 +225,7 @@ async def test_an_upstream_that_ends_early_is_upstream_disconnected(harness) -> 
     h.answer.send(TextPiece("a"))
     h.answer.end()
     await settle()
+    await settle()  # the bookkeeping's own steps
 
     assert h.frames[-1] == b"error:upstream_disconnected" and h.ended
 
@@ -305,3 +323,70 @@ async def test_an_answer_stopped_midway_records_answer_stopped() -> None:
     assert tap.frames == [b"open", b"TextPiece:Hel"]
     assert tap.terminal == b"error:answer_stopped"
     assert [o.status for o in h.completed] == ["stopped"]
+
+
+# --- the bookkeeping after the terminal frame ------------------------------------------------
+
+
+async def finish_answer(h: Harness) -> None:
+    await settle()
+    h.answer.send(TextPiece("Hi"), Finish("stop", {"total_tokens": 2}, None, "up-1"))
+    h.answer.end()
+    await settle()
+    await settle()
+    assert h.frames[-1] == b"done:stop"
+
+
+async def test_slow_bookkeeping_holds_the_body_for_the_wait_only_and_runs_on() -> None:
+    tap = RecordingTap(hold=True)
+    h = tapped(tap)
+    h.accounting_takes = 14.0  # a DynamoDB that takes its time
+    await finish_answer(h)
+
+    await h.clock.advance(0.99)
+    assert not h.ended
+    await h.clock.advance(0.02)
+    assert h.ended  # the terminal frame was sent a second ago: the body ends now
+    assert h.outcome.deferred == ["accounting", "stream_record"]
+    assert h.completed == [] and tap.terminal is None
+
+    # What was left finishes on its own, later (the next invocations give it time).
+    tap.release.set()
+    await h.clock.advance(14)
+    assert tap.terminal == b"done:stop" and [o.status for o in h.completed] == ["complete"]
+    assert h.lost == []
+    await h.stop()
+
+
+async def test_bookkeeping_that_never_finishes_is_stopped_and_reported_once() -> None:
+    tap = RecordingTap(hold=True)
+    h = tapped(tap)
+    await finish_answer(h)
+    await h.clock.advance(1.01)
+    assert h.ended and h.outcome.deferred == ["stream_record"]
+
+    # Given until the answer's deadline (600 s away here), and at least LEFTOVER_SECONDS.
+    await h.clock.advance(598)
+    assert h.lost == []
+    await h.clock.advance(3 + LEFTOVER_SECONDS)
+    assert h.lost == [["stream_record"]]
+    await h.clock.advance(LEFTOVER_SECONDS)
+    assert h.lost == [["stream_record"]]
+    await h.stop()
+
+
+async def test_bookkeeping_that_fails_is_reported_without_holding_the_body() -> None:
+    h = harness_started()
+    h.accounting_fails = True
+    await finish_answer(h)
+    await settle()
+
+    assert h.ended and h.outcome.deferred == []
+    assert h.lost == [["accounting"]]
+    await h.stop()
+
+
+def harness_started() -> Harness:
+    h = Harness()
+    h.start()
+    return h

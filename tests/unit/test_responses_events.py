@@ -258,13 +258,19 @@ def test_a_failure_ends_with_response_failed_carrying_the_relay_code():
 
     final = events[-1]
     assert final["type"] == "response.failed"
+    assert events[-2]["type"] == "response.output_item.done"  # what was written is closed
+    assert final["response"]["output"][0]["status"] == "incomplete"
+    assert final["response"]["output"][0]["content"][0]["text"] == "Hel"
     assert final["response"]["status"] == "failed"
     assert final["response"]["error"] == {"code": "upstream_stalled", "message": stalled.message}
     assert wire.failure is stalled
 
     network = RelayError(ErrorCode.UPSTREAM_NETWORK_ERROR, "the inference failed")
-    events, _ = play([], finish("network_error", network))
+    events, _ = play(STREAMED_CALLS[:3], finish("network_error", network))
     assert events[-1]["response"]["error"]["code"] == "upstream_network_error"
+    call = events[-1]["response"]["output"][-1]
+    assert call["status"] == "incomplete"  # a half-written call is never passed off as whole
+    assert call["arguments"] == '{"city": '
 
 
 def test_sealed_reasoning_rides_on_the_reasoning_item_when_asked():

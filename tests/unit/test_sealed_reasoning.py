@@ -113,3 +113,13 @@ async def test_the_key_derives_from_the_zhipu_secret_half_under_a_fixed_label():
     rotated = CredentialStore(_Stored("key-id.a-new-secret"))
     token = ReasoningSeal(derived).seal("glm-5.1", REASONING)
     assert ReasoningSeal(await rotated.derive_key(KEY_LABEL)).open(token) is None
+
+
+def test_one_seal_per_key_and_a_new_key_replaces_it() -> None:
+    from glm_relay.chat.sealed import seal_for_key
+
+    first = seal_for_key(b"a" * 32)
+    assert seal_for_key(b"a" * 32) is first
+    token = first.seal("glm-5.1", "why")
+    rotated = seal_for_key(b"b" * 32)
+    assert rotated is not first and rotated.open(token) is None

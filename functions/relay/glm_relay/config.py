@@ -45,6 +45,9 @@ class Settings:
     # Empty: the chat core's model catalogue decides (``glm_relay.chat.models``).
     default_model: str = field(default="", metadata=_env("DEFAULT_MODEL"))
     allowed_models: tuple[str, ...] = field(default=(), metadata=_env("ALLOWED_MODELS"))
+    # Other names callers may use for catalogue models (Claude Code asks for claude-* names):
+    # a JSON object or "name=model,prefix*=model"; replaces the defaults in chat/models.py.
+    model_aliases: dict[str, str] | None = field(default=None, metadata=_env("MODEL_ALIASES"))
     # An operator ceiling on max_tokens below every model's own limit; 0: none.
     max_tokens_cap: int = field(default=0, metadata=_env("MAX_TOKENS_CAP"))
     # The max_tokens sent when a caller names none (bounds the quota reservation and the time
@@ -128,6 +131,9 @@ class Settings:
     # reconnect gets the rest of its answer; records expire this long after the answer's deadline
     resumable_streams: bool = field(default=True, metadata=_env("RESUMABLE_STREAMS"))
     resumable_ttl_seconds: int = field(default=900, metadata=_env("RESUMABLE_TTL_SECONDS"))
+    # How long a response waits after its terminal event for the answer's bookkeeping (its
+    # resumable record's end, the quota, the saved turn); the rest runs on in the background.
+    bookkeeping_wait_seconds: float = field(default=1.0, metadata=_env("BOOKKEEPING_WAIT_SECONDS"))
     # Observability
     log_content: bool = field(default=False, metadata=_env("LOG_CONTENT"))
 
@@ -175,8 +181,27 @@ def _as_json_object(raw: str) -> dict[str, Any]:
     return value
 
 
+def _as_aliases(raw: str) -> dict[str, str]:
+    """``{"name": "model"}`` as JSON, or ``name=model,prefix*=model``; an empty name or model
+    is refused."""
+    if raw.startswith("{"):
+        pairs = list(_as_json_object(raw).items())
+    else:
+        pairs = [tuple(item.split("=", 1)) for item in _as_tuple(raw)]  # type: ignore[misc]
+    aliases: dict[str, str] = {}
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError(raw)
+        name, model = pair
+        if not isinstance(model, str) or not name.strip() or not model.strip():
+            raise ValueError(raw)
+        aliases[name.strip()] = model.strip()
+    return aliases
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "dict[str, Any]": _as_json_object,
+    "dict[str, str] | None": _as_aliases,
     "str": str,
     "int": int,
     "float": float,

@@ -3,8 +3,10 @@
 Every failure a caller can see is a ``RelayError``: an HTTP status (used when the failure is
 known before streaming starts), a stable ``code`` (documented in the README), a message that is
 safe to show (never a key, a token or an upstream secret), and whether retrying may help.
-An error is built whole: its headers, retry delay and machine-readable extras are given when it
-is raised, never patched on afterwards.
+Its text is always encodable: a message or extra that quotes a caller's key or value holding an
+unpaired surrogate (JSON carries one, UTF-8 cannot) quotes its escape instead. An error is built
+whole: its headers, retry delay and machine-readable extras are given when it is raised, never
+patched on afterwards.
 """
 
 from __future__ import annotations
@@ -123,13 +125,32 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.UPSTREAM_PROTOCOL_ERROR: (502, True),
     C.TOOL_ARGUMENTS_INVALID: (502, True),
     C.DEADLINE_EXCEEDED: (504, True),
-    C.ANSWER_STOPPED: (503, True),
+    C.ANSWER_STOPPED: (503, False),
     C.CONFIGURATION_ERROR: (500, False),
     C.SECRET_UNAVAILABLE: (503, True),
     C.IDENTITY_PROVIDER_UNAVAILABLE: (503, True),
     C.INTERNAL_ERROR: (500, True),
 }
 del C
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with every string in it made encodable as UTF-8: an unpaired surrogate becomes
+    its escape (``"\\udc00"``), so the caller still sees what it sent. Lists, tuples and dicts are
+    walked; anything else is returned as it is.
+
+    Example:
+        encodable("unknown field: \udc00")  # 'unknown field: \\udc00'
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(encodable(v) for v in value)
+    return value
 
 
 class RelayError(Exception):
@@ -149,6 +170,7 @@ class RelayError(Exception):
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
+        message = encodable(message)
         super().__init__(message)
         self.code = code
         self.message = message
@@ -157,7 +179,7 @@ class RelayError(Exception):
         self.retry_after = retry_after
         self.headers: Mapping[str, str] = headers or {}
         # Machine-readable details, e.g. when a quota resets.
-        self.extra: Mapping[str, Any] = extra or {}
+        self.extra: Mapping[str, Any] = encodable(dict(extra)) if extra else {}
 
     def response_headers(self) -> dict[str, str]:
         """Headers that go with this error as an HTTP answer (``Allow``, ``Retry-After``...)."""

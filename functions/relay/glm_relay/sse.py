@@ -70,8 +70,28 @@ class ServerSentEvent:
     retry: int | None = None
 
 
+class SSEProtocolError(ValueError):
+    """The byte stream cannot be an event stream we read (a line over ``MAX_LINE_BYTES``).
+
+    ``events`` are the ones the same ``feed`` completed before the bad line, in order.
+    """
+
+    def __init__(self, message: str, events: list[ServerSentEvent] | None = None) -> None:
+        super().__init__(message)
+        self.events = events or []
+
+
+# A line longer than this is refused. An upstream data line is one JSON chunk: a few hundred
+# bytes, tens of kilobytes with web search results, up to about a megabyte for a tool call whose
+# arguments carry a whole file. Past the limit, holding the line is memory a server chose.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
 class SSEDecoder:
     """Turns a byte stream into events, whatever the chunking.
+
+    Linear in what it is fed: line ends are looked for only in the new bytes, and the pieces of
+    an unfinished line are kept apart and joined once, when the line ends.
 
     Example:
         decoder = SSEDecoder()
@@ -80,10 +100,20 @@ class SSEDecoder:
                 handle(event)
     """
 
-    __slots__ = ("_data", "_event", "_last_id", "_pending", "_retry", "_skip_lf", "_started")
+    __slots__ = (
+        "_data",
+        "_event",
+        "_last_id",
+        "_pending",
+        "_pending_bytes",
+        "_retry",
+        "_skip_lf",
+        "_started",
+    )
 
     def __init__(self) -> None:
-        self._pending = b""  # an incomplete last line
+        self._pending: list[bytes] = []  # the pieces of an incomplete last line
+        self._pending_bytes = 0
         self._skip_lf = False  # the previous chunk ended in CR: a leading LF completes a CRLF
         self._started = False
         self._data: list[str] = []
@@ -97,23 +127,46 @@ class SSEDecoder:
         return self._last_id
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Consume ``chunk`` and return the events it completed."""
+        """Consume ``chunk`` and return the events it completed.
+
+        Raises:
+            SSEProtocolError: a line is longer than ``MAX_LINE_BYTES``.
+        """
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == _LF:
                 chunk = chunk[1:]
-        buffer = self._pending + chunk if self._pending else chunk
-        if _CR in buffer:
-            self._skip_lf = buffer.endswith(_CR)
-            buffer = buffer.replace(_CRLF, _LF).replace(_CR, _LF)
-        lines = buffer.split(_LF)
-        self._pending = lines.pop()
+        if _CR in chunk:
+            # Only the new bytes are normalized: the pending pieces hold no line end.
+            self._skip_lf = chunk.endswith(_CR)
+            chunk = chunk.replace(_CRLF, _LF).replace(_CR, _LF)
+        lines = chunk.split(_LF)
+        last = lines.pop()
         events: list[ServerSentEvent] = []
-        for raw in lines:
-            event = self._line(raw.decode("utf-8", errors="replace"))
-            if event is not None:
-                events.append(event)
+        if lines:
+            if self._pending:
+                self._pending.append(lines[0])
+                self._check_length(self._pending_bytes + len(lines[0]))
+                lines[0] = b"".join(self._pending)
+                self._pending = []
+                self._pending_bytes = 0
+            for raw in lines:
+                if len(raw) > MAX_LINE_BYTES:
+                    self._check_length(len(raw), events)
+                event = self._line(raw.decode("utf-8", errors="replace"))
+                if event is not None:
+                    events.append(event)
+        if last:
+            self._pending_bytes += len(last)
+            self._check_length(self._pending_bytes, events)
+            self._pending.append(last)
         return events
+
+    @staticmethod
+    def _check_length(size: int, events: list[ServerSentEvent] | None = None) -> None:
+        if size > MAX_LINE_BYTES:
+            message = f"an event stream line is longer than {MAX_LINE_BYTES} bytes"
+            raise SSEProtocolError(message, events)
 
     def _line(self, line: str) -> ServerSentEvent | None:
         if not self._started:
@@ -134,7 +187,7 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self._last_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = int(value)
         return None
 

@@ -255,3 +255,20 @@ def rotating_guard(app: WebApp, verifier: ProviderVerifier | None) -> Guard:
     """The container's guard with a verifier on a clock the test moves."""
     assert verifier is not None
     return Guard(app.settings, app.services.signing_key, provider=verifier)
+
+
+def test_a_provider_token_as_an_anthropic_api_key_gets_a_message(stack, client, relay):
+    """Anthropic's SDKs (and Claude Code with ANTHROPIC_API_KEY) send the key as x-api-key."""
+    from anthropic import Anthropic
+
+    sub = f"claude-user-{time.time_ns()}"
+    token = rsa_key().sign(payload(sub=sub))
+    with Anthropic(base_url=relay, api_key=token, max_retries=0) as claude:
+        message = claude.messages.create(
+            model="glm-4-flash", max_tokens=20, messages=[{"role": "user", "content": "Hi"}]
+        )
+
+    assert message.stop_reason in ("end_turn", "max_tokens")
+    assert len(upstream_requests(stack, client)) == 1
+    [quota] = quota_items(stack, PREFIX + sub)  # the provider's user pays for it
+    assert quota["requests"] == {"N": "1"}

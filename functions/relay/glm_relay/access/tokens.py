@@ -181,18 +181,27 @@ def bearer_token(headers: Mapping[str, str] | None, query: Mapping[str, str] | N
     """The token a request presents, or ``None``.
 
     ``Authorization: Bearer X`` (scheme case-insensitive, header name too) wins over
-    ``?access_token=X``, which exists because a browser ``EventSource`` cannot set headers. An
-    ``Authorization`` header with another scheme is ignored, not treated as a token.
+    ``x-api-key: X`` (how Anthropic's SDKs send a key), which wins over ``?access_token=X``
+    (a browser ``EventSource`` cannot set headers). An ``Authorization`` header with another
+    scheme is ignored, not treated as a token.
 
     >>> bearer_token({"Authorization": "Bearer abc"}, {"access_token": "xyz"})
     'abc'
     """
+    api_key = None
     for name, value in (headers or {}).items():
-        if name.lower() != "authorization" or not isinstance(value, str):
+        if not isinstance(value, str):
+            continue
+        lowered = name.lower()
+        if lowered == "x-api-key" and value.strip():
+            api_key = value.strip()
+        if lowered != "authorization":
             continue
         match = _BEARER.fullmatch(value.strip())
         if match and (credentials := match.group("credentials").strip()):
             return credentials
+    if api_key is not None:
+        return api_key
     from_query = (query or {}).get("access_token")
     if isinstance(from_query, str) and from_query.strip():
         return from_query.strip()

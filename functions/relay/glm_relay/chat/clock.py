@@ -33,3 +33,18 @@ class LoopClock:
 
 
 LOOP_CLOCK = LoopClock()
+
+
+async def sleep(clock: Clock, seconds: float) -> None:
+    """``asyncio.sleep`` on ``clock``: a fake clock's tests move time instead of waiting."""
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = clock.call_later(max(seconds, 0.0), wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()

@@ -94,6 +94,15 @@ _SPECS: tuple[ModelSpec, ...] = (
 
 CATALOGUE: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 DEFAULT_MODEL = "glm-4.7-flash"
+# What ``MODEL_ALIASES`` is when unset: Claude Code's names out of the box. Its main model (an
+# opus or sonnet name) becomes GLM-5.1, Zhipu's coding model; its small fast model (haiku: titles,
+# summaries, quick checks) the free glm-4.7-flash. ``name*`` is a prefix; the longest match wins.
+DEFAULT_ALIASES = {
+    "claude-*": "glm-5.1",
+    "claude-opus*": "glm-5.1",
+    "claude-sonnet*": "glm-5.1",
+    "claude-haiku*": "glm-4.7-flash",
+}
 
 
 def unlisted(name: str) -> ModelSpec:
@@ -119,6 +128,21 @@ def allowed_models(settings: Settings) -> tuple[str, ...]:
 def default_model(settings: Settings) -> str:
     """``DEFAULT_MODEL``, or the catalogue's default (a current free model)."""
     return settings.default_model or DEFAULT_MODEL
+
+
+def aliased(settings: Settings, name: str) -> str:
+    """The model ``name`` stands for: itself when it is an allowed model, else its alias (an
+    exact name first, then the longest matching ``prefix*``), else itself."""
+    if name in allowed_models(settings):
+        return name
+    aliases = DEFAULT_ALIASES if settings.model_aliases is None else settings.model_aliases
+    if name in aliases:
+        return aliases[name]
+    best = ""
+    for pattern in aliases:
+        if pattern.endswith("*") and name.startswith(pattern[:-1]) and len(pattern) > len(best):
+            best = pattern
+    return aliases[best] if best else name
 
 
 def allowed_spec(settings: Settings, name: str) -> ModelSpec | None:

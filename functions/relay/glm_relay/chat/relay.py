@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from glm_relay.chat.bookkeeping import LEFTOVER_SECONDS, Jobs, settle
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
 from glm_relay.chat.pieces import AnswerStream, Finish, Piece, TextPiece, delivered_chars
 from glm_relay.errors import ErrorCode, RelayError
@@ -48,15 +49,18 @@ class Outcome:
     # What the upstream's usage costs, in ``currency`` (set with the terminal frame).
     cost: float | None = None
     currency: str = ""
+    deferred: list[str] = field(default_factory=list)  # bookkeeping left to run after the body
 
 
 @dataclass(frozen=True, slots=True)
 class Clocks:
-    """The three limits a relay watches, in seconds (``deadline`` is an instant on the clock)."""
+    """The limits a relay watches, in seconds (``deadline`` is an instant on the clock), and how
+    long the body waits for the bookkeeping after the terminal frame."""
 
     keepalive: float
     idle: float
     deadline: float
+    bookkeeping: float = 1.0
 
 
 class WireFormat(Protocol):
@@ -90,7 +94,10 @@ class FrameTap(Protocol):
         """The terminal frame; returns once the stream is recorded (runs with the bookkeeping)."""
 
 
-OnComplete = Callable[[Outcome], Awaitable[None]]
+OnComplete = Callable[[Outcome], Jobs]
+"""The answer's bookkeeping, as named pieces of work (``chat/bookkeeping.py``)."""
+OnLost = Callable[[Outcome, list[str]], None]
+"""Told which pieces of the bookkeeping failed or never finished."""
 
 
 class RelayBody:
@@ -111,6 +118,7 @@ class RelayBody:
         wire: WireFormat,
         *,
         on_complete: OnComplete | None = None,
+        on_lost: OnLost | None = None,
         clock: Clock = LOOP_CLOCK,
     ) -> None:
         self._upstream = upstream
@@ -118,6 +126,7 @@ class RelayBody:
         self._clocks = clocks
         self._wire = wire
         self._on_complete = on_complete
+        self._on_lost = on_lost
         self._clock = clock
         self._frames: deque[bytes] = deque()
         self._tap: FrameTap | None = None
@@ -274,26 +283,37 @@ class RelayBody:
             await asyncio.shield(asyncio.ensure_future(self._complete(outcome)))
 
     async def _complete(self, outcome: Outcome) -> None:
-        """Run the completion callback and record the terminal frame, once, together, bounded by
-        the deadline (plus a second: the margin before Lambda's own deadline is larger); neither
-        may break a finished answer."""
-        allowed = max(self._clocks.deadline - self._clock.now(), 0.0) + _COMPLETION_GRACE_SECONDS
-        work: list[Awaitable[None]] = []
+        """Record the terminal frame and run the completion callback, once, together. The body
+        waits for them ``clocks.bookkeeping`` seconds at most (never past the deadline plus a
+        second: the margin before Lambda's own deadline is larger); what is left runs on in the
+        background (``chat/bookkeeping.py``). Neither may break a finished answer."""
+        clocks, clock = self._clocks, self._clock
+        allowed = max(clocks.deadline - clock.now(), 0.0) + _COMPLETION_GRACE_SECONDS
+        jobs: dict[str, Awaitable[None]] = {}
         if self._tap is not None:
             terminal = self._terminal_frame
             if terminal is None:
                 # Stopped before its end: the record says so, so a resumed stream ends too.
                 stopped = RelayError(ErrorCode.ANSWER_STOPPED, "the answer stopped before its end")
                 terminal = self._wire.error(stopped)
-            work.append(self._tap.end(terminal))
+            jobs["stream_record"] = self._tap.end(terminal)
         if self._on_complete is not None:
-            work.append(self._on_complete(outcome))
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(allowed):
-                if len(work) == 1:
-                    await work[0]
-                else:
-                    await asyncio.gather(*work, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                jobs.update(self._on_complete(outcome))
+        on_lost = self._on_lost
+
+        def lost(parts: list[str]) -> None:
+            if on_lost is not None:
+                with contextlib.suppress(Exception):
+                    on_lost(outcome, parts)
+
+        outcome.deferred = await settle(
+            jobs,
+            wait=min(clocks.bookkeeping, allowed),
+            limit=max(allowed, LEFTOVER_SECONDS),
+            on_lost=lost,
+            clock=clock,
+        )
 
     def _terminal(self, finish: Finish) -> bytes:
         outcome = self._outcome

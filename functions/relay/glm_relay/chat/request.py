@@ -8,10 +8,11 @@ token. The front ends read their own wire formats; the rules for a field's value
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from glm_relay.chat.models import ModelSpec, allowed_spec, default_model
+from glm_relay.chat.models import ModelSpec, aliased, allowed_spec, default_model
 from glm_relay.config import Settings
 from glm_relay.errors import ErrorCode, RelayError
 
@@ -68,17 +69,23 @@ class ChatRequest:
         """Characters of message text (content, tool-call arguments, kept reasoning), the
         measure limits are set in; media are not text and count nothing here (the upstream's
         usage counts their tokens)."""
-        total = 0
-        for message in self.messages:
-            content = message.get("content")
-            if isinstance(content, str):
-                total += len(content)
-            elif isinstance(content, list):
-                total += sum(len(p["text"]) for p in content if p.get("type") == "text")
-            total += len(message.get("reasoning_content") or "")
-            for call in message.get("tool_calls") or ():
-                total += len(call["function"]["arguments"])
-        return total
+        return sum(len(text) for text in message_texts(self.messages))
+
+
+def message_texts(messages: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Each text of ``messages`` in Zhipu's shape: string content or text parts, kept reasoning,
+    tool-call arguments (what prompt limits and token estimates measure)."""
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            yield content
+        elif isinstance(content, list):
+            yield from (part["text"] for part in content if part.get("type") == "text")
+        reasoning = message.get("reasoning_content")
+        if reasoning:
+            yield reasoning
+        for call in message.get("tool_calls") or ():
+            yield call["function"]["arguments"]
 
 
 def bad(code: ErrorCode, message: str, param: str | None = None) -> RelayError:
@@ -114,14 +121,19 @@ def number_param(
 
 
 def resolve_model(settings: Settings, model: Any) -> ModelSpec:
-    """The spec of the asked model (the default when none is named), if it is allowed here."""
+    """The spec of the asked model (the default when none is named; an alias stands for its
+    model, ``MODEL_ALIASES``), if it is allowed here."""
     if model is not None and not isinstance(model, str):
         raise bad(ErrorCode.INVALID_PARAMETER, "model must be a string", "model")
     chosen = model or default_model(settings)
-    spec = allowed_spec(settings, chosen)
+    target = aliased(settings, chosen)
+    spec = allowed_spec(settings, target)
     if spec is None:
+        via = f" (an alias of {target[:64]!r})" if target != chosen else ""
         raise bad(
-            ErrorCode.MODEL_NOT_ALLOWED, f"model {chosen[:64]!r} is not allowed here", "model"
+            ErrorCode.MODEL_NOT_ALLOWED,
+            f"model {chosen[:64]!r}{via} is not allowed here",
+            "model",
         )
     return spec
 

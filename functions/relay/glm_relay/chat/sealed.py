@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from glm_relay.jws import JWSError, b64url_decode, b64url_encode
 
-__all__ = ["KEY_LABEL", "ReasoningSeal", "SealedReasoning"]
+__all__ = ["KEY_LABEL", "ReasoningSeal", "SealedReasoning", "seal_for_key"]
 
 KEY_LABEL = b"glm-relay/sealed-reasoning/v1"
 _VERSION = "glmr1"
@@ -102,3 +102,16 @@ class ReasoningSeal:
     def _mac(self, payload: str) -> bytes:
         message = f"{_VERSION}.{payload}".encode("ascii", "replace")
         return hmac.new(self._key, message, hashlib.sha256).digest()
+
+
+_current: ReasoningSeal | None = None
+_current_key = b""
+
+
+def seal_for_key(key: bytes) -> ReasoningSeal:
+    """The container's seal for ``key``, made once per key: a new key (the Zhipu key rotated)
+    replaces the seal, and seals made under the old one no longer open."""
+    global _current, _current_key
+    if _current is None or not hmac.compare_digest(key, _current_key):
+        _current, _current_key = ReasoningSeal(key), key
+    return _current

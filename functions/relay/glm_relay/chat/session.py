@@ -17,14 +17,16 @@ quota reserves), so it must be known before the request is sent. ``QUOTA_OVERLAP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from glm_relay.chat.bookkeeping import Jobs
 from glm_relay.chat.call_rules import with_call_rules
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
 from glm_relay.chat.prices import PriceTable, money, spend_limits
-from glm_relay.chat.relay import Clocks, Outcome, RelayBody, WireFormat
+from glm_relay.chat.relay import Clocks, OnComplete, OnLost, Outcome, RelayBody, WireFormat
 
 if TYPE_CHECKING:
     from glm_relay.access import AccessClaims
@@ -78,23 +80,24 @@ class ChatSession:
     upstream: AnswerStream
     outcome: Outcome
     clocks: Clocks
-    on_complete: Callable[[Outcome], Awaitable[None]]
+    on_complete: OnComplete
     meta: dict[str, Any]
     clock: Clock = LOOP_CLOCK
+    on_lost: OnLost | None = None
     prices: PriceTable | None = None
 
     def body(
         self, wire: WireFormat, *, then: Callable[[Outcome], Awaitable[None]] | None = None
     ) -> RelayBody:
-        """The response body, written in ``wire``'s format; ``then`` runs after the answer's own
-        bookkeeping (quota, conversation), within the same time bound (a front end's state)."""
+        """The response body, written in ``wire``'s format; ``then`` (a front end's own state:
+        the Responses API's stored response) runs beside the answer's own bookkeeping (quota,
+        conversation), under the same bound, named ``stored_response``."""
         on_complete = self.on_complete
         if then is not None:
             first = on_complete
 
-            async def on_complete(outcome: Outcome) -> None:
-                await first(outcome)
-                await then(outcome)
+            def on_complete(outcome: Outcome) -> Jobs:
+                return {**first(outcome), "stored_response": then(outcome)}
 
         return RelayBody(
             self.upstream,
@@ -102,6 +105,7 @@ class ChatSession:
             self.clocks,
             wire if self.prices is None else PricedWire(wire, self.prices),
             on_complete=on_complete,
+            on_lost=self.on_lost,
             clock=self.clock,
         )
 
@@ -138,14 +142,17 @@ class ChatService:
         ledger: Ledger,
         clock: Clock = LOOP_CLOCK,
         overlap: bool = True,
+        on_lost: OnLost | None = None,
     ) -> None:
         """``overlap=False`` waits for the quota before sending the upstream request (no tokens
-        spent on refused requests, one more round trip before every first token)."""
+        spent on refused requests, one more round trip before every first token). ``on_lost``
+        hears of an answer's bookkeeping that was never settled."""
         self._settings = settings
         self._upstream = upstream
         self._ledger = ledger
         self._clock = clock
         self._overlap = overlap
+        self._on_lost = on_lost
         self._prices = PriceTable(settings.currency, settings.model_prices)
 
     async def start(
@@ -193,7 +200,8 @@ class ChatService:
             if opening is not None:
                 await _abandon(opening)
             # Nothing was spent: give the reservation back (best effort, never masking why).
-            await ledger.settle(claims, admission, None)
+            with contextlib.suppress(Exception):
+                await ledger.settle(claims, admission, None)
             raise
         upstream = with_call_rules(upstream, chat)
         meta: dict[str, Any] = {}
@@ -202,13 +210,21 @@ class ChatService:
         outcome = Outcome(request_id, chat.model, started, attempts=upstream.attempts)
         conversation_id = chat.conversation_id
 
-        async def completed(outcome: Outcome) -> None:
-            await ledger.settle(claims, admission, outcome)
+        def bookkeeping(outcome: Outcome) -> dict[str, Awaitable[None]]:
+            jobs: dict[str, Awaitable[None]] = {"quota": ledger.settle(claims, admission, outcome)}
             if conversation_id is not None:
-                await ledger.save_turn(conversation_id, owner, chat, outcome)
+                jobs["conversation_turn"] = ledger.save_turn(conversation_id, owner, chat, outcome)
+            return jobs
 
-        clocks = Clocks(settings.keepalive_seconds, settings.idle_timeout_seconds, deadline)
-        return ChatSession(upstream, outcome, clocks, completed, meta, self._clock, self._prices)
+        clocks = Clocks(
+            settings.keepalive_seconds,
+            settings.idle_timeout_seconds,
+            deadline,
+            settings.bookkeeping_wait_seconds,
+        )
+        return ChatSession(
+            upstream, outcome, clocks, bookkeeping, meta, self._clock, self._on_lost, self._prices
+        )
 
     def _open(
         self, chat: ChatRequest, request_id: str, deadline: float

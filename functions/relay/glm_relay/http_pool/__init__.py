@@ -2,8 +2,9 @@
 
 httpx sends through ``PooledTransport`` as through its own transport and gets an
 ``httpx.Response`` whose body streams as it arrives. Below it, no httpcore, h11 or anyio (their
-import alone is 10 to 15 ms of a cold start): ``http_pool.h1`` frames HTTP/1.1,
-``http_pool.transport`` keeps connections per origin, ``http_pool.stream`` is one connection.
+import alone is 10 to 15 ms of a cold start): ``glm_relay.http1`` frames HTTP/1.1,
+``http_pool.transport`` keeps connections per origin, ``http_pool.exchange`` is one request on
+one of them, ``http_pool.stream`` is one connection.
 httpx's default layer took about a millisecond of CPU on the path to an answer's first token:
 a request went out as two writes (its head, then its body: two TLS records and two wake-ups
 of the server), every read armed a cancel scope and toggled the socket's read registration,

@@ -121,6 +121,8 @@ class AsyncioStream:
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._write_timeout: float | None = None
+        # Why the request could not be written whole, kept until a read finds no answer.
+        self._write_failure: httpx.WriteError | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if self._held:
@@ -133,6 +135,8 @@ class AsyncioStream:
                 raise httpx.ReadTimeout("timed out reading") from None
         if connection.chunks:
             return connection.take(max_bytes)
+        if self._write_failure is not None:
+            raise self._write_failure
         if connection.error is not None:
             raise httpx.ReadError(describe(connection.error))
         return b""  # the server closed the connection
@@ -140,7 +144,7 @@ class AsyncioStream:
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         """Hold ``buffer`` until the answer is read (or enough is held to send it now), so that
         a request's head and body leave together."""
-        if not buffer:
+        if not buffer or self._write_failure is not None:
             return
         self._held.append(buffer)
         self._held_bytes += len(buffer)
@@ -149,6 +153,17 @@ class AsyncioStream:
             await self._send_held()
 
     async def _send_held(self) -> None:
+        """Send what ``write`` held. A connection that breaks meanwhile stops the sending
+        without an error yet: a server may answer from the head alone (a 413 for a body over
+        its limit) and close, and that answer, already here or on its way, is what the caller
+        should get (httpcore reads it too). The next read raises the failure if none came."""
+        try:
+            await self._send_held_now()
+        except httpx.WriteError as exc:
+            self._held = []
+            self._write_failure = exc
+
+    async def _send_held_now(self) -> None:
         held, size = self._held, self._held_bytes
         self._held = []
         self._held_bytes = 0
@@ -231,9 +246,15 @@ class AsyncioStream:
     @property
     def spent(self) -> bool:
         """Whether the server closed the connection or sent something unasked (no request of
-        ours is waiting on an idle connection, so either way it is no use for one)."""
+        ours is waiting on an idle connection, so either way it is no use for one), or a request
+        on it could not be written whole."""
         connection = self._connection
-        return connection.eof or bool(connection.chunks) or self._transport.is_closing()
+        return (
+            connection.eof
+            or bool(connection.chunks)
+            or self._transport.is_closing()
+            or self._write_failure is not None
+        )
 
 
 def describe(error: BaseException | None) -> str:

@@ -3,7 +3,7 @@
 httpx sends through it like through its own (``handle_async_request`` gives an
 ``httpx.Response`` whose body streams as it arrives, and failures are httpx's exceptions), but
 a request takes one task step from here to the wire: no connection-pool locks that yield to
-the event loop, no cancel scopes, and the framing of ``glm_relay.http_pool.h1``.
+the event loop, no cancel scopes, and the framing of ``glm_relay.http1``.
 """
 
 from __future__ import annotations
@@ -12,129 +12,30 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
 
+from glm_relay.http1 import ProtocolError, chunked, request_head
 from glm_relay.http_pool.backend import AsyncioBackend
-from glm_relay.http_pool.h1 import (
-    MAX_HEAD_BYTES,
-    ProtocolError,
-    ResponseHead,
-    chunked,
-    parse_head,
-    request_head,
+from glm_relay.http_pool.exchange import (
+    Origin,
+    PooledConnection,
+    ResponseBody,
+    as_httpx,
+    request_payload,
 )
-from glm_relay.runtime.http1 import HEAD_END
 
 if TYPE_CHECKING:
     from glm_relay.http_pool.stream import AsyncioStream
 
-Origin = tuple[str, str, int]
-# What a read asks the connection for at most.
-_READ_SIZE = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _as_httpx(exc: Exception, request: httpx.Request) -> httpx.TransportError:
-    """``exc`` (a connection's failure, or broken framing) as httpx's, about ``request``."""
-    if not isinstance(exc, httpx.TransportError):
-        exc = httpx.RemoteProtocolError(str(exc))
-    exc.request = request
-    return exc
-
-
-class PooledConnection:
-    """One connection of the pool: its stream, where it goes, and since when it is idle."""
-
-    __slots__ = ("idle_since", "origin", "stream")
-
-    def __init__(self, stream: AsyncioStream, origin: Origin) -> None:
-        self.stream = stream
-        self.origin = origin
-        self.idle_since = 0.0
-
-    async def exchange(
-        self, method: bytes, head: bytes, payload: bytes, timeouts: dict[str, float | None]
-    ) -> tuple[ResponseHead, bytes]:
-        """Send a request; read up to the end of the response's head. Returns the head and
-        the bytes read past it (the start of the body, still framed)."""
-        stream = self.stream
-        # Held, then sent together by the first read: one write, one TLS record for both.
-        await stream.write(head, timeouts.get("write"))
-        await stream.write(payload, timeouts.get("write"))
-        read_timeout = timeouts.get("read")
-        buffer = b""
-        while True:
-            end = buffer.find(HEAD_END)
-            if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
-                    raise ProtocolError("the server's response head is too large")
-                data = await stream.read(_READ_SIZE, read_timeout)  # sends what write held
-                if not data:
-                    raise ProtocolError("the server closed the connection without a response")
-                buffer += data
-                continue
-            parsed = parse_head(buffer[:end], method=method)
-            buffer = buffer[end + len(HEAD_END) :]
-            if 100 <= parsed.status < 200:
-                if parsed.status == 101:
-                    raise ProtocolError("the server switched protocols unasked")
-                continue  # an interim answer (100 Continue); the real one follows
-            return parsed, buffer
-
-
-class ResponseBody(httpx.AsyncByteStream):
-    """A response's body as it arrives. Read to its end, its connection goes back to the pool
-    (if both sides keep it alive); closed before that, the connection is closed."""
-
-    def __init__(
-        self,
-        connection: PooledConnection,
-        head: ResponseHead,
-        first: bytes,
-        request: httpx.Request,
-        read_timeout: float | None,
-        release: Callable[[PooledConnection, bool], None],
-    ) -> None:
-        self._connection = connection
-        self._head = head
-        self._first = first
-        self._request = request
-        self._read_timeout = read_timeout
-        self._release = release
-        self._released = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        body, request, timeout = self._head.body, self._request, self._read_timeout
-        stream = self._connection.stream
-        try:
-            if self._first:
-                data, self._first = self._first, b""
-                decoded = body.feed(data)
-                if decoded:
-                    yield decoded
-            while not body.done:
-                data = await stream.read(_READ_SIZE, timeout)
-                if not data:
-                    body.end()
-                    break
-                decoded = body.feed(data)
-                if decoded:
-                    yield decoded
-        except (httpx.TransportError, ProtocolError) as exc:
-            self._finish(reuse=False)
-            raise _as_httpx(exc, request) from None
-        self._finish(reuse=self._head.keep_alive)
-
-    async def aclose(self) -> None:
-        self._finish(reuse=False)
-
-    def _finish(self, *, reuse: bool) -> None:
-        if not self._released:
-            self._released = True
-            self._release(self._connection, reuse)
+# How long an idle connection is kept. DynamoDB's front end closes a connection idle for about
+# 60 s; one kept as long races that close (and a sandbox thawed after a freeze may not have
+# read the server's FIN yet when it picks the connection). Under half of that leaves the margin;
+# a new connection in the region costs a millisecond or two. Zhipu's client sets its own.
+IDLE_CONNECTION_SECONDS = 25.0
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -148,7 +49,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         *,
         max_connections: int | None = None,
         max_keepalive: int | None = None,
-        keepalive_expiry: float = 60.0,
+        keepalive_expiry: float = IDLE_CONNECTION_SECONDS,
         backend: AsyncioBackend | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -180,19 +81,24 @@ class PooledTransport(httpx.AsyncBaseTransport):
             head = request_head(method, url.raw_path, request.headers.raw)
         except ValueError as exc:
             raise httpx.LocalProtocolError(str(exc), request=request) from None
-        payload = await _payload(request)
+        payload = await request_payload(request)
         if "chunked" in request.headers.get("transfer-encoding", "").lower():
             payload = chunked(payload)  # a streamed body, sent whole but framed as announced
         timeouts = request.extensions.get("timeout") or {}
-        connection = await self._acquire(origin, timeouts, request)
-        try:
-            answer, first = await connection.exchange(method, head, payload, timeouts)
-        except (httpx.TransportError, ProtocolError) as exc:
-            self._release(connection, False)
-            raise _as_httpx(exc, request) from None
-        except BaseException:
-            self._release(connection, False)
-            raise
+        fresh = False
+        while True:
+            connection = await self._acquire(origin, timeouts, request, fresh=fresh)
+            try:
+                answer, first = await connection.exchange(method, head, payload, timeouts)
+                break
+            except (httpx.TransportError, ProtocolError) as exc:
+                self._release(connection, False)
+                if fresh or not _worth_another_connection(connection, exc):
+                    raise as_httpx(exc, request) from None
+                fresh = True  # once, on a new connection
+            except BaseException:
+                self._release(connection, False)
+                raise
         body = ResponseBody(connection, answer, first, request, timeouts.get("read"), self._release)
         return httpx.Response(
             answer.status,
@@ -220,9 +126,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
         return None
 
     async def _acquire(
-        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
+        self,
+        origin: Origin,
+        timeouts: dict[str, float | None],
+        request: httpx.Request,
+        *,
+        fresh: bool = False,
     ) -> PooledConnection:
-        """An idle connection to ``origin``, or a new one once there is room for it.
+        """An idle connection to ``origin`` (unless ``fresh``), or a new one once there is room.
 
         Requests that find no room wait in turn, first come first served: a request that
         arrives while others wait queues behind them. The pool timeout bounds the whole wait.
@@ -234,7 +145,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             if self._closed:
                 raise httpx.ConnectError("the connection pool was closed", request=request)
             if my_turn or not (self._waiting or self._turns):
-                connection = self._idle_connection(origin)
+                connection = None if fresh else self._idle_connection(origin)
                 if connection is not None:
                     self._in_use.add(connection)
                     return connection
@@ -277,7 +188,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             self._open -= 1
             self._hand_on()
             if isinstance(exc, httpx.TransportError):
-                raise _as_httpx(exc, request) from None
+                raise as_httpx(exc, request) from None
             raise
         return PooledConnection(stream, origin)
 
@@ -306,6 +217,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._in_use.discard(connection)
         if reuse and not self._closed and not connection.stream.spent:
             connection.idle_since = self._clock()
+            connection.served += 1
             self._idle.append(connection)
             if self._max_keepalive is not None and len(self._idle) > self._max_keepalive:
                 self._drop(self._idle.pop(0))
@@ -346,9 +258,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
         await self._backend.close_ahead()
 
 
-async def _payload(request: httpx.Request) -> bytes:
-    """The request's body, whole (the relay's requests are JSON documents), unframed."""
-    try:
-        return request.content
-    except httpx.RequestNotRead:
-        return b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+def _worth_another_connection(connection: PooledConnection, exc: Exception) -> bool:
+    """Whether a request that failed on ``connection`` goes again on a new one: the connection
+    had served before (kept alive, it may have been closed by the server at that very moment,
+    or while the sandbox was frozen), no byte of an answer came, and the failure is a broken
+    connection, not a timeout (a server still working on the request). Such a request never
+    got past the server's first read, so sending it again does not repeat it; its body is
+    held whole (``request_payload``), so it can be. Browsers resend a request in this one case
+    too, whatever its method."""
+    return (
+        connection.served > 0
+        and not connection.heard
+        and not isinstance(exc, httpx.TimeoutException)
+    )

@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 from typing import NamedTuple
 
-from glm_relay.runtime.http1 import CHUNK_FORMAT, CRLF, LAST_CHUNK, Response, read_response
+from glm_relay.http1 import CHUNK_FORMAT, last_chunk, request_head
+from glm_relay.http1.whole import Response, read_response
 
 API_VERSION = "2018-06-01"
 NEXT_PATH = f"/{API_VERSION}/runtime/invocation/next"
@@ -182,7 +183,7 @@ class RuntimeAPIClient:
             try:
                 writer.write(head + body)
                 await writer.drain()
-                response = await read_response(reader)
+                response = await read_response(reader, method=method.encode())
             except (ConnectionError, asyncio.IncompleteReadError):
                 self.discard_connection()
                 if reused:
@@ -234,8 +235,9 @@ class ResponseStream:
 
     async def end(self, trailers: tuple[tuple[str, str], ...] = ()) -> None:
         """Finish the body (with ``trailers`` if given) and read the API's answer."""
-        tail = b"".join(b"%s: %s\r\n" % (name.encode(), value.encode()) for name, value in trailers)
-        self._writer.write(LAST_CHUNK + tail + CRLF)
+        self._writer.write(
+            last_chunk([(name.encode(), value.encode()) for name, value in trailers])
+        )
         await self._writer.drain()
         response = await read_response(self._reader)
         if not response.keep_alive:
@@ -245,6 +247,9 @@ class ResponseStream:
 
 
 def _request_head(method: str, path: str, host: str, headers: tuple[tuple[str, str], ...]) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"User-Agent: {USER_AGENT}"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    fields = [("Host", host), ("User-Agent", USER_AGENT), *headers]
+    return request_head(
+        method.encode("latin-1"),
+        path.encode("latin-1"),
+        [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields],
+    )

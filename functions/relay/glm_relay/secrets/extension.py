@@ -9,7 +9,7 @@ call with its own client, so the function never imports boto3 for a secret: the 
 performance section has the measured difference (``make bench``, "secret read").
 
 The request is one plain HTTP/1.1 GET on a raw asyncio connection, answered with
-``glm_relay.runtime.http1.read_response`` (already imported by the runtime loop): no thread, no new
+``glm_relay.http1.whole.read_response`` (already imported by the runtime loop): no thread, no new
 module, which measured faster at cold start than ``http.client`` or a new httpx client.
 
 ``force`` skips this object's own cache. The extension has no documented way to skip *its*
@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from glm_relay.errors import ErrorCode, RelayError
-from glm_relay.runtime.http1 import read_response
+from glm_relay.http1 import request_head
+from glm_relay.http1.whole import read_response
 from glm_relay.secrets.cached import CachedSecretSource, SecretSource
 
 PORT_ENV = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
@@ -90,16 +91,21 @@ class ExtensionSecretSource(CachedSecretSource):
     async def _get(self) -> str:
         target = f"{GET_PATH}?secretId={quote(self.secret_id, safe='')}"
         token = self._environ.get(TOKEN_ENV, "")
-        head = (
-            f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"{TOKEN_HEADER}: {token}\r\nConnection: close\r\n\r\n"
-        )
         self.requests += 1
         writer: asyncio.StreamWriter | None = None
         try:
+            head = request_head(  # ValueError for a token holding a line break
+                b"GET",
+                target.encode("latin-1"),
+                [
+                    (b"Host", f"{self.host}:{self.port}".encode("latin-1")),
+                    (TOKEN_HEADER.encode("latin-1"), token.encode("latin-1")),
+                    (b"Connection", b"close"),
+                ],
+            )
             async with asyncio.timeout(self.timeout_seconds):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
-                writer.write(head.encode("latin-1"))
+                writer.write(head)
                 response = await read_response(reader)
         except (OSError, TimeoutError, EOFError, asyncio.LimitOverrunError, ValueError):
             raise RelayError(

@@ -9,8 +9,10 @@ sort key ``sk`` (S), TTL attribute ``expires_at`` (epoch seconds).
   and, when known, finish_reason, error_code, usage (JSON text), truncated.
 - ``pk=QUOTA#<sub>, sk=DAY#<YYYY-MM-DD>``: requests, tokens_used, expires_at (two days after the
   UTC day ends).
+- ``pk=RESP#<response id>, sk=RESPONSE``: a stored Responses API response (see
+  ``responses.py``): owner, created_at, expires_at, body (compressed JSON).
 - ``pk=STREAM#<request-id>, sk=F#<00000001>``: a batch of a resumable stream's frames (see
-  ``journal.py``), owner, route, expires_at.
+  ``journal.py``), owner, route, expires_at; ``sk=F#~lost`` marks a record given up.
 
 Every access is by key or by one partition's query; there is no scan and no index.
 Importing this package imports neither boto3 nor the stores: each is loaded on first use.
@@ -32,6 +34,8 @@ _LAZY = {
     "QuotaDecision": "glm_relay.state.quotas",
     "QuotaLimits": "glm_relay.state.quotas",
     "QuotaStore": "glm_relay.state.quotas",
+    "ResponseStore": "glm_relay.state.responses",
+    "StoredResponse": "glm_relay.state.responses",
 }
 
 __all__ = ["UserState", *_LAZY]

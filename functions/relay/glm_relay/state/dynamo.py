@@ -19,13 +19,21 @@ from glm_relay.state.dynamo_client import (
     OPERATIONS,
     ConditionFailed,
     DynamoClient,
+    DynamoError,
     Item,
     endpoint_from,
     region_from,
 )
 from glm_relay.tls import client_context
 
-__all__ = ["ClientFactory", "ConditionFailed", "Item", "Table", "default_client"]
+__all__ = [
+    "ClientFactory",
+    "ConditionFailed",
+    "DynamoError",
+    "Item",
+    "Table",
+    "default_client",
+]
 
 ClientFactory = Callable[[], DynamoClient]
 """Returns the :class:`DynamoClient` a table sends its calls through."""

@@ -261,32 +261,38 @@ class UserState:
         """Replace the reservations by what the answer really cost (nothing if it never began),
         and add it to the caller's usage per model.
 
-        Best effort: a failure here must not hide why the request ended, so it is swallowed; the
-        reservation then lapses with the day.
+        A failure is raised for the caller to report (the reservation then lapses with the day);
+        it must never hide why the request ended.
         """
         if claims is None or admission is None:
             return
         counts = answer_usage(outcome, admission.prompt_tokens)
         model = outcome.model if outcome is not None else ""
         cost = self.prices.cost_nanos(model, counts) if outcome is not None else 0
-        with contextlib.suppress(Exception):
-            await self.quotas.reconcile(
+        writes = [
+            self.quotas.reconcile(
                 claims.sub,
                 reserved_tokens=admission.reserved_tokens,
                 actual_tokens=int(counts.get("total_tokens") or 0),
                 day=admission.decision.day,
                 reservation=admission.reservation,
             )
+        ]
         if admission.spend is not None:
-            with contextlib.suppress(Exception):
-                await self.spend.settle(claims.sub, admission.spend, cost)
+            writes.append(self.spend.settle(claims.sub, admission.spend, cost))
         if outcome is not None:
             from glm_relay.state.spend import usage_counts
 
-            with contextlib.suppress(Exception):
-                await self.spend.record(
-                    claims.sub, model, usage_counts(counts, cost), admission.decision.day
-                )
+            counted = usage_counts(counts, cost)
+            writes.append(self.spend.record(claims.sub, model, counted, admission.decision.day))
+        failures: list[Exception] = []
+        for write in writes:  # each is tried, whatever the one before did
+            try:
+                await write
+            except Exception as failure:
+                failures.append(failure)
+        if failures:
+            raise failures[0]
 
     async def usage(self, claims: AccessClaims | None) -> dict[str, Any]:
         """The caller's own usage today and this month, and what is left of their budgets."""

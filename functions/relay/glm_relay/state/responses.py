@@ -7,7 +7,8 @@ One item per response in the shared table (see ``glm_relay.state``):
   the public Response object and the conversation a follow-up continues (every message but the
   request's ``instructions``, then the answer's assistant turn with its reasoning).
 
-Only the owner reads or deletes a response; for anyone else it does not exist. A body over
+Only the owner reads or deletes a response; for anyone else it does not exist. Deleting expires
+the item at once and removes its body (DynamoDB's TTL sweep removes the rest). A body over
 ``MAX_BODY_BYTES`` compressed is not kept (DynamoDB items stop at 400 KB); ``put`` says so.
 
 Example:
@@ -122,15 +123,19 @@ class DynamoResponseStore:
         return StoredResponse(response_id, data["response"], data["messages"])
 
     async def delete(self, response_id: str, owner: str) -> bool:
+        """Expire the item now and drop its body: the function has no ``DeleteItem`` right
+        (items leave through the TTL), and reads skip expired items."""
         if not _ID.fullmatch(response_id):
             return False
+        now = int(self._clock())
         try:
             await self._table.call(
-                "delete_item",
+                "update_item",
                 Key=response_key(response_id),
+                UpdateExpression="SET expires_at = :now REMOVE body",
                 ConditionExpression="#owner = :owner AND expires_at > :now",
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": s(owner), ":now": n(int(self._clock()))},
+                ExpressionAttributeValues={":owner": s(owner), ":now": n(now)},
             )
         except ConditionFailed:
             return False

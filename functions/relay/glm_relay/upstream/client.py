@@ -48,6 +48,13 @@ _KEY_REFUSALS = {
 }
 
 
+# Idle connections to Zhipu are kept longer than the pool's default: a new one costs a TLS
+# handshake across regions, and a user's next message often comes 30 s or more after the last
+# answer. A connection Zhipu closed at that very moment fails before any byte of an answer and
+# is replaced at once by the pool (``http_pool.transport``), so the race costs no error.
+ZHIPU_IDLE_CONNECTION_SECONDS = 60.0
+
+
 class ZhipuClient:
     """Streams chat completions from Zhipu, with one connection pool per container.
 
@@ -101,7 +108,10 @@ class ZhipuClient:
             from glm_relay.http_pool import PooledTransport
 
             self._transport = PooledTransport(
-                self._tls_context(), max_keepalive=20, backend=self._network()
+                self._tls_context(),
+                max_keepalive=20,
+                keepalive_expiry=ZHIPU_IDLE_CONNECTION_SECONDS,
+                backend=self._network(),
             )
         return self._transport
 

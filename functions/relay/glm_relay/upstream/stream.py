@@ -16,7 +16,7 @@ from glm_relay.chat.pieces import (
     ToolCallPiece,
 )
 from glm_relay.errors import ErrorCode, RelayError
-from glm_relay.sse import SSEDecoder
+from glm_relay.sse import ServerSentEvent, SSEDecoder, SSEProtocolError
 from glm_relay.upstream.errors import error_from_body, failure_of_finish, transport_error
 
 if TYPE_CHECKING:
@@ -52,7 +52,17 @@ class UpstreamStream:
         """Decode ``data`` into pieces, in order; an error frame or garbage raises
         ``RelayError`` where it stands, after the pieces of the frames before it (one read
         may hold several frames)."""
-        for event in self._decoder.feed(data):
+        refused: SSEProtocolError | None = None
+        try:
+            events = self._decoder.feed(data)
+        except SSEProtocolError as exc:
+            events, refused = exc.events, exc
+        yield from self._pieces(events)
+        if refused is not None:
+            raise RelayError(ErrorCode.UPSTREAM_PROTOCOL_ERROR, str(refused)) from None
+
+    def _pieces(self, events: list[ServerSentEvent]) -> Iterator[Piece | Finish]:
+        for event in events:
             if event.data == _DONE:
                 continue
             plain = plain_content(event.data)

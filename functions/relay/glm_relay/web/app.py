@@ -8,26 +8,28 @@ Example:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.runtime import fixed_response
+from glm_relay.web.anthropic.errors import anthropic_error
 from glm_relay.web.chat_api import ChatEndpoints, chat_error
 from glm_relay.web.cors import add_cors_headers, is_preflight, preflight
 from glm_relay.web.documents import ConversationEndpoint, PageEndpoint, UsageEndpoint
 from glm_relay.web.guard import Guard
-from glm_relay.web.headers import REQUEST_ID_HEADER
+from glm_relay.web.headers import JSON_HEADERS, REQUEST_ID_HEADER
 from glm_relay.web.openai_errors import openai_error
 from glm_relay.web.request import HttpRequest
 from glm_relay.web.resume import ResumableStreams
-from glm_relay.web.routing import ErrorFormat, Exchange, Route, RouteGroup, Router
+from glm_relay.web.routing import Endpoint, ErrorFormat, Exchange, Route, RouteGroup, Router
 from glm_relay.web.services import Services
 
 if TYPE_CHECKING:
     from glm_relay.config import Settings
     from glm_relay.runtime import InvocationContext, StreamingResponse
     from glm_relay.upstream import CredentialStore
-    from glm_relay.web.openai_api import OpenAIEndpoints
-    from glm_relay.web.responses import ResponsesEndpoints
+
+T = TypeVar("T")
 
 
 def build_router(settings: Settings, services: Services) -> Router:
@@ -35,7 +37,9 @@ def build_router(settings: Settings, services: Services) -> Router:
     page = PageEndpoint()
     chat = ChatEndpoints(settings, services.chats)
     conversation = ConversationEndpoint(services.state)
-    openai = _LazyOpenAI(settings, services)
+    openai = LazyEndpoints(lambda: _openai_endpoints(settings, services))
+    responses = LazyEndpoints(lambda: _responses_endpoints(settings, services))
+    messages = LazyEndpoints(lambda: _messages_endpoints(settings, services))
     relay_routes = (
         Route("/", {"GET": page.get, "HEAD": page.head}, guarded=False),
         Route("/chat", {"GET": chat.get, "POST": chat.post}),
@@ -43,64 +47,73 @@ def build_router(settings: Settings, services: Services) -> Router:
         Route("/usage", {"GET": UsageEndpoint(services.state).get}),
     )
     openai_routes = (
-        Route("/v1/chat/completions", {"POST": openai.chat_completions}),
-        Route("/v1/models", {"GET": openai.models}),
-        Route("/v1/models/{id}", {"GET": openai.model}),
-        Route("/v1/responses", {"POST": openai.create_response}),
-        Route("/v1/responses/{id}", {"GET": openai.get_response, "DELETE": openai.delete_response}),
+        Route("/v1/chat/completions", {"POST": openai.endpoint("chat_completions")}),
+        Route("/v1/models", {"GET": openai.endpoint("models")}),
+        Route("/v1/models/{id}", {"GET": openai.endpoint("model")}),
+        Route("/v1/responses", {"POST": responses.endpoint("create")}),
+        Route(
+            "/v1/responses/{id}",
+            {"GET": responses.endpoint("get"), "DELETE": responses.endpoint("delete")},
+        ),
+    )
+    # Anthropic's SDKs and Claude Code read errors in Anthropic's shape: a group of its own.
+    messages_routes = (
+        Route("/v1/messages", {"POST": messages.endpoint("messages")}),
+        Route("/v1/messages/count_tokens", {"POST": messages.endpoint("count_tokens")}),
     )
     return Router(
         (
             RouteGroup("", chat_error, relay_routes),
-            RouteGroup("/v1/", openai_error, openai_routes),
+            RouteGroup("/v1/", v1_error, openai_routes),
+            RouteGroup("/v1/messages", anthropic_error, messages_routes),
         )
     )
 
 
-class _LazyOpenAI:
-    """The ``/v1`` endpoints, imported on the first ``/v1`` request: a container that only
-    serves ``/chat`` never loads them (cold start); the Responses API on its first request."""
+def v1_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
+    """``/v1``'s errors: OpenAI's shape, or Anthropic's for a caller that sends
+    ``anthropic-version`` (an Anthropic SDK listing models)."""
+    if request is not None and "anthropic-version" in request.headers:
+        return anthropic_error(request, error)
+    return openai_error(request, error)
 
-    def __init__(self, settings: Settings, services: Services) -> None:
-        self._settings = settings
-        self._services = services
-        self._endpoints: OpenAIEndpoints | None = None
-        self._responses_endpoints: ResponsesEndpoints | None = None
 
-    def _loaded(self) -> OpenAIEndpoints:
-        if self._endpoints is None:
-            from glm_relay.web.openai_api import OpenAIEndpoints
+def _openai_endpoints(settings: Settings, services: Services) -> Any:
+    from glm_relay.web.openai_api import OpenAIEndpoints
 
-            self._endpoints = OpenAIEndpoints(self._settings, self._services.chats)
-        return self._endpoints
+    return OpenAIEndpoints(settings, services.chats)
 
-    async def chat_completions(self, exchange: Exchange) -> StreamingResponse:
-        return await self._loaded().chat_completions(exchange)
 
-    async def models(self, exchange: Exchange) -> StreamingResponse:
-        return await self._loaded().models(exchange)
+def _responses_endpoints(settings: Settings, services: Services) -> Any:
+    from glm_relay.web.responses import ResponsesEndpoints
 
-    async def model(self, exchange: Exchange) -> StreamingResponse:
-        return await self._loaded().model(exchange)
+    return ResponsesEndpoints(settings, services.chats, services.state, services.credentials)
 
-    def _responses(self) -> ResponsesEndpoints:
-        if self._responses_endpoints is None:
-            from glm_relay.web.responses import ResponsesEndpoints
 
-            services = self._services
-            self._responses_endpoints = ResponsesEndpoints(
-                self._settings, services.chats, services.state, services.credentials
-            )
-        return self._responses_endpoints
+def _messages_endpoints(settings: Settings, services: Services) -> Any:
+    from glm_relay.web.anthropic.endpoints import MessagesEndpoints
 
-    async def create_response(self, exchange: Exchange) -> StreamingResponse:
-        return await self._responses().create(exchange)
+    return MessagesEndpoints(settings, services.chats, services.credentials)
 
-    async def get_response(self, exchange: Exchange) -> StreamingResponse:
-        return await self._responses().get(exchange)
 
-    async def delete_response(self, exchange: Exchange) -> StreamingResponse:
-        return await self._responses().delete(exchange)
+class LazyEndpoints(Generic[T]):
+    """A front end's endpoints, built on its first request: a container that only serves
+    ``/chat`` never imports ``/v1``, the Responses API or ``/v1/messages`` (cold start)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._endpoints: T | None = None
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The endpoint method ``name`` of the front end, loading it when first called."""
+
+        async def call(exchange: Exchange) -> StreamingResponse:
+            if self._endpoints is None:
+                self._endpoints = self._build()
+            method: Endpoint = getattr(self._endpoints, name)
+            return await method(exchange)
+
+        return call
 
 
 class WebApp:
@@ -145,17 +158,20 @@ class WebApp:
                     self.streams.record(exchange, response)
         except RelayError as error:
             summary = {"outcome": "rejected", "error_code": error.code}
-            response = errors(request, error)
+            response = _error_response(errors, request, error, summary)
         except Exception as exc:
             # A bug: answer like any other failure rather than leaving the caller a bare 502.
             # Only the type is logged; a message could quote request content.
             summary = {"outcome": "failed", "error_code": type(exc).__name__}
-            response = errors(request, RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed"))
+            response = _error_response(errors, request, _INTERNAL, summary)
         response.headers[REQUEST_ID_HEADER] = request_id
         if request is not None and request.via_rest_api:
             add_cors_headers(response, request, self.settings)
 
-        def write_summary() -> None:
+        def write_summary(failure: BaseException | None) -> None:
+            if isinstance(failure, Exception):
+                # The body broke after its status was sent: the line says so.
+                summary.update(outcome="failed", error_code=type(failure).__name__)
             self._summarise(request, exchange, response.status_code, request_id, summary)
 
         response.body = EpilogueBody(response.body, write_summary)
@@ -181,8 +197,24 @@ class WebApp:
         )
 
 
+_INTERNAL = RelayError(ErrorCode.INTERNAL_ERROR, "the relay failed")
+_LAST_RESORT_BODY = b'{"error": {"code": "internal_error", "message": "the relay failed"}}'
+
+
+def _error_response(
+    errors: ErrorFormat, request: HttpRequest | None, error: RelayError, summary: dict[str, Any]
+) -> StreamingResponse:
+    """``error`` in the route's format; should even that fail (a bug), the relay's own 500, so
+    the caller still gets an answer and the request still gets its line."""
+    try:
+        return errors(request, error)
+    except Exception as exc:
+        summary.update(outcome="failed", error_code=type(exc).__name__)
+        return fixed_response(500, dict(JSON_HEADERS), _LAST_RESORT_BODY)
+
+
 class EpilogueBody:
-    """``body``, then ``epilogue()`` exactly once when it ends or is closed.
+    """``body``, then ``epilogue(failure)`` exactly once when it ends, fails or is closed.
 
     A class rather than an async generator: each frame costs one extra await, no generator
     frame switch, on the hot path.
@@ -190,10 +222,12 @@ class EpilogueBody:
 
     __slots__ = ("_body", "_epilogue", "_next")
 
-    def __init__(self, body: AsyncIterator[bytes], epilogue: Callable[[], None]) -> None:
+    def __init__(
+        self, body: AsyncIterator[bytes], epilogue: Callable[[BaseException | None], None]
+    ) -> None:
         self._body = body
         self._next = body.__anext__
-        self._epilogue: Callable[[], None] | None = epilogue
+        self._epilogue: Callable[[BaseException | None], None] | None = epilogue
 
     def __aiter__(self) -> EpilogueBody:
         return self
@@ -201,8 +235,11 @@ class EpilogueBody:
     async def __anext__(self) -> bytes:
         try:
             return await self._next()
-        except BaseException:
-            self._end()
+        except StopAsyncIteration:
+            self._end(None)
+            raise
+        except BaseException as exc:
+            self._end(exc)
             raise
 
     async def aclose(self) -> None:
@@ -211,9 +248,9 @@ class EpilogueBody:
             if aclose is not None:
                 await aclose()
         finally:
-            self._end()
+            self._end(None)
 
-    def _end(self) -> None:
+    def _end(self, failure: BaseException | None) -> None:
         epilogue, self._epilogue = self._epilogue, None
         if epilogue is not None:
-            epilogue()
+            epilogue(failure)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import BASIC_ROLES, MessageRules, parse_messages
-from glm_relay.chat.models import allowed_models, allowed_spec, default_model
+from glm_relay.chat.models import aliased, allowed_models, allowed_spec, default_model
 from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
@@ -27,7 +27,7 @@ from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
 from glm_relay.web.openai_fields import check_openai_fields
-from glm_relay.web.openai_wire import CollectedAnswer, OpenAIChunks, finish_reason
+from glm_relay.web.openai_wire import OpenAIChunks, collect, finish_reason
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -64,19 +64,29 @@ class OpenAIEndpoints:
 
     async def models(self, exchange: Exchange) -> StreamingResponse:
         """``GET /v1/models``: the models this relay allows, with their limits; ``default``
-        marks the one used when a request names none."""
+        marks the one used when a request names none. With ``anthropic-version`` (Anthropic's
+        SDKs send it), the list is in Anthropic's shape."""
+        if "anthropic-version" in exchange.request.headers:
+            from glm_relay.web.anthropic.endpoints import anthropic_model_list
+
+            return json_response(200, anthropic_model_list(list(allowed_models(self._settings))))
         data = [self._model_object(name) for name in allowed_models(self._settings)]
         return json_response(200, {"object": "list", "data": data})
 
     async def model(self, exchange: Exchange) -> StreamingResponse:
-        """``GET /v1/models/{id}``: one allowed model, or 404 in OpenAI's shape."""
-        name = exchange.params["id"]
+        """``GET /v1/models/{id}``: one allowed model (an alias, ``MODEL_ALIASES``, gives the
+        model it stands for), or 404 in OpenAI's shape."""
+        name = aliased(self._settings, exchange.params["id"])
         if allowed_spec(self._settings, name) is None:
             raise RelayError(
                 ErrorCode.MODEL_NOT_FOUND,
                 f"the model {name[:64]!r} does not exist or is not allowed here",
                 extra={"param": "model"},
             )
+        if "anthropic-version" in exchange.request.headers:
+            from glm_relay.web.anthropic.endpoints import anthropic_model
+
+            return json_response(200, anthropic_model(name))
         return json_response(200, self._model_object(name))
 
     def _model_object(self, name: str) -> dict[str, Any]:
@@ -134,13 +144,7 @@ async def _whole_answer(
 ) -> StreamingResponse:
     """Run the relay loop to the end (so quotas, history and logs settle as for a stream),
     then answer with one JSON body, or with the error the stream ended in."""
-    answer = CollectedAnswer()
-    body = session.body(answer)
-    try:
-        async for _ in body:
-            pass
-    finally:
-        await body.aclose()
+    answer = await collect(session)
     if answer.failure is not None or answer.finish is None:
         failure = answer.failure or RelayError(
             ErrorCode.INTERNAL_ERROR, "the answer did not finish"

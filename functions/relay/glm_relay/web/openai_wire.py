@@ -19,6 +19,7 @@ from glm_relay.web.openai_errors import error_object
 if TYPE_CHECKING:
     from glm_relay.chat.pieces import Finish, Piece
     from glm_relay.chat.relay import Outcome
+    from glm_relay.chat.session import ChatSession
     from glm_relay.errors import RelayError
 
 DONE_FRAME = b"data: [DONE]\n\n"
@@ -174,3 +175,16 @@ def priced(finish: Finish, outcome: Outcome) -> dict[str, Any] | None:
     if finish.usage is None or outcome.cost is None:
         return finish.usage
     return {**finish.usage, "cost": outcome.cost}
+
+
+async def collect(session: ChatSession) -> CollectedAnswer:
+    """Run the relay loop to its end (so quotas, history, logs and the journal settle as for a
+    stream) and keep the answer: what a ``stream: false`` request is answered from."""
+    answer = CollectedAnswer()
+    body = session.body(answer)
+    try:
+        async for _ in body:
+            pass
+    finally:
+        await body.aclose()
+    return answer

@@ -36,9 +36,14 @@ class Services:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, credentials: CredentialStore | None = None
+        cls,
+        settings: Settings,
+        *,
+        credentials: CredentialStore | None = None,
+        state: UserState | None = None,
     ) -> Services:
-        """Everything wired from ``settings``; ``credentials`` replaces the Zhipu key's source."""
+        """Everything wired from ``settings``; ``credentials`` replaces the Zhipu key's source,
+        ``state`` the DynamoDB state (a test's own client, say)."""
 
         def source(secret_id: str) -> SecretSource:
             return secret_source(
@@ -58,7 +63,7 @@ class Services:
             cooloff_seconds=settings.key_cooloff_seconds, on_sidelined=telemetry.key_sidelined
         )
         zhipu = ZhipuClient(settings, credentials, health=health)
-        state = UserState(settings)
+        state = state or UserState(settings)
         journal = None
         if settings.resumable_streams and settings.conversations_table:
             from glm_relay.state.journal import StreamJournal
@@ -70,7 +75,11 @@ class Services:
             signing_key=source(settings.access_token_secret_id),
             state=state,
             chats=ChatService(
-                settings, upstream=zhipu, ledger=state, overlap=settings.quota_overlap
+                settings,
+                upstream=zhipu,
+                ledger=state,
+                overlap=settings.quota_overlap,
+                on_lost=telemetry.bookkeeping_lost,
             ),
             telemetry=telemetry,
             journal=journal,

@@ -96,6 +96,22 @@ class Telemetry:
         self.logger.info("request", extra={k: v for k, v in fields.items() if v is not None})
         self._emit_metrics(fields)
 
+    def bookkeeping_lost(self, stream: Outcome, unsettled: list[str]) -> None:
+        """One line for an answer whose bookkeeping failed or never finished: what was not
+        settled (``quota``, ``conversation_turn``, ``stream_record``) and what it would have
+        counted, so that it can be put right by hand."""
+        usage = stream.usage or {}
+        fields = {
+            "request_id": stream.request_id,
+            "unsettled": unsettled,
+            "outcome": stream.status,
+            "gen_ai.request.model": stream.model,
+            "total_tokens": usage.get("total_tokens"),
+        }
+        self.logger.warning(
+            "bookkeeping not settled", extra={k: v for k, v in fields.items() if v is not None}
+        )
+
     def _emit_metrics(self, fields: dict[str, Any]) -> None:
         """Three EMF sets: by outcome, by model (tokens and cost), by error code."""
         from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -170,6 +186,7 @@ def _answer_fields(stream: Outcome) -> dict[str, Any]:
         "error_code": stream.error_code,
         "duration_ms": _round(stream.duration_ms),
         "upstream_attempts": stream.attempts,
+        "deferred": stream.deferred or None,
     }
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.request import resolve_model
-from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal
+from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
 from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 # A follow-up may name a response whose answer the client has just read while its record is
 # still being written: not found is asked again this many times, this far apart.
 PENDING_READS = 5
+_UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9-]")  # request ids are UUIDs; item ids are written raw
 PENDING_INTERVAL = 0.2
 
 
@@ -64,7 +66,6 @@ class ResponsesEndpoints:
         self._chats = chats
         self._state = state
         self._credentials = credentials
-        self._seals: dict[bytes, ReasoningSeal] = {}
 
     async def create(self, exchange: Exchange) -> StreamingResponse:
         """``POST /v1/responses``: an SSE stream of events, or one Response object."""
@@ -79,9 +80,8 @@ class ResponsesEndpoints:
         asked = read_request(payload, spec, settings, history=history, seal=seal)
         check_body_size(request, settings, asked.chat.messages)
         stored = asked.store and self._state.enabled
-        head = ResponseHead(
-            "resp_" + request.request_id, int(time.time()), asked.chat.model, stored, asked.echo
-        )
+        response_id = "resp_" + _UNSAFE_IN_ID.sub("", request.request_id)
+        head = ResponseHead(response_id, int(time.time()), asked.chat.model, stored, asked.echo)
         wire = ResponsesEvents(head, asked.names, seal if asked.sealed_reasoning else None)
         session = await exchange.start_answer(self._chats, asked.chat)
         keep = self._keeper(head.id, wire, asked, owner) if stored else None
@@ -176,12 +176,7 @@ class ResponsesEndpoints:
         raise _not_found(response_id, param=param)
 
     async def _seal(self) -> ReasoningSeal:
-        key = await self._credentials.derive_key(KEY_LABEL)
-        seal = self._seals.get(key)
-        if seal is None:
-            self._seals.clear()  # the Zhipu key rotated: earlier seals no longer open
-            seal = self._seals[key] = ReasoningSeal(key)
-        return seal
+        return seal_for_key(await self._credentials.derive_key(KEY_LABEL))
 
     def _keeper(
         self, response_id: str, wire: ResponsesEvents, asked: ResponsesRequest, owner: str

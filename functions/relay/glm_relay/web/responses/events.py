@@ -71,7 +71,7 @@ class ResponsesEvents:
         self._parts: list[str] = []  # the open reasoning or message item's text
         self._item_id = ""
         self._index = -1
-        self._delta_head = ""  # the open message's text-delta frame up to the delta itself
+        self._delta_head = ""  # the open item's delta frame up to the delta itself
         self._calls = ToolCalls()
         self._by_index: list[_Call] = []
         self._call: _Call | None = None
@@ -91,11 +91,17 @@ class ResponsesEvents:
     def _item_event(self, kind: str, **data: Any) -> str:
         return self._event(kind, {"item_id": self._item_id, "output_index": self._index, **data})
 
+    def _raw(self, kind: str, fields: str) -> str:
+        """An event whose fields are already JSON text (the first token's events: no encoder)."""
+        seq = self._seq
+        self._seq = seq + 1
+        return f'event: {kind}\ndata: {{"type":"{kind}",{fields},"sequence_number":{seq}}}\n\n'
+
     # -- the wire format -------------------------------------------------------------------
     def opening(self) -> bytes | None:
-        snapshot = self._head.response("in_progress", [])
-        created = self._event("response.created", {"response": snapshot})
-        return (created + self._event("response.in_progress", {"response": snapshot})).encode()
+        snapshot = '"response":' + dumps_data(self._head.response("in_progress", []))
+        created = self._raw("response.created", snapshot)
+        return (created + self._raw("response.in_progress", snapshot)).encode()
 
     def piece(self, piece: Piece) -> bytes:
         if isinstance(piece, TextPiece):
@@ -104,12 +110,13 @@ class ResponsesEvents:
             return self._text_delta(piece)
         if isinstance(piece, ReasoningPiece):
             out = "" if self._open == "reasoning" else self._close() + self._open_reasoning()
-            self._parts.append(piece.text)
-            self._reasoning.append(piece.text)
-            delta = {"summary_index": 0, "delta": piece.text}
-            return (
-                out + self._item_event("response.reasoning_summary_text.delta", **delta)
-            ).encode()
+            text = piece.text
+            self._parts.append(text)
+            self._reasoning.append(text)
+            seq = self._seq
+            self._seq = seq + 1
+            tail = f',"sequence_number":{seq}}}\n\n'
+            return (out + self._delta_head + dumps_data(text) + tail).encode()
         if isinstance(piece, ToolCallPiece):
             return self._tool_call(piece.call).encode()
         assert isinstance(piece, SearchPiece)
@@ -140,10 +147,11 @@ class ResponsesEvents:
 
     def error(self, error: RelayError) -> bytes:
         self.failure = error
+        out = self._close(incomplete=True)  # what was written stays, marked incomplete
         failure = {"code": error.code.value, "message": error.message}
         response = self._head.response("failed", self.output, error=failure)
         self.response = response
-        return self._event("response.failed", {"response": response}).encode()
+        return (out + self._event("response.failed", {"response": response})).encode()
 
     # -- items -----------------------------------------------------------------------------
     def _new_item(self, prefix: str, item: dict[str, Any]) -> str:
@@ -161,21 +169,35 @@ class ResponsesEvents:
     def _open_reasoning(self) -> str:
         self._open, self._parts = "reasoning", []
         out = self._new_item("rs", {"type": "reasoning", "summary": []})
+        kind = "response.reasoning_summary_text.delta"
+        self._delta_head = (
+            f'event: {kind}\ndata: {{"type":"{kind}","item_id":"{self._item_id}",'
+            f'"output_index":{self._index},"summary_index":0,"delta":'
+        )
         part = {"type": "summary_text", "text": ""}
         return out + self._item_event(
             "response.reasoning_summary_part.added", summary_index=0, part=part
         )
 
     def _open_message(self) -> str:
+        """The message item and its text part, written from templates (the item id is ASCII
+        letters, digits, ``_`` and ``-``): they stand between the upstream's first token and
+        the client's."""
         self._open, self._parts = "message", []
-        item = {"type": "message", "status": "in_progress", "role": "assistant", "content": []}
-        out = self._new_item("msg", item)
+        index = self._index = len(self.output)
+        item_id = self._item_id = f"msg_{self._head.token}{index:03d}"
+        self.output.append({"id": item_id, "type": "message"})
+        where = f'"item_id":"{item_id}","output_index":{index}'
         self._delta_head = (
-            f'event: {TEXT_DELTA}\ndata: {{"type":"{TEXT_DELTA}","item_id":"{self._item_id}",'
-            f'"output_index":{self._index},"content_index":0,"delta":'
+            f'event: {TEXT_DELTA}\ndata: {{"type":"{TEXT_DELTA}",{where},"content_index":0,"delta":'
         )
-        part = {"type": "output_text", "text": "", "annotations": []}
-        return out + self._item_event("response.content_part.added", content_index=0, part=part)
+        item = (
+            f'"output_index":{index},"item":{{"id":"{item_id}","type":"message",'
+            '"status":"in_progress","role":"assistant","content":[]}'
+        )
+        part = '"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}'
+        added = self._raw("response.output_item.added", item)
+        return added + self._raw("response.content_part.added", f"{where},{part}")
 
     def _text_delta(self, piece: TextPiece) -> bytes:
         """The hot path: one frame per text piece, the upstream's JSON literal reused."""
@@ -222,7 +244,7 @@ class ResponsesEvents:
             }
             return out + self._item_done(item)
         if kind == "call":
-            return self._close_call()
+            return self._close_call(incomplete)
         return ""
 
     def _tool_call(self, delta: dict[str, Any]) -> str:
@@ -257,7 +279,7 @@ class ResponsesEvents:
             out += self._item_event("response.function_call_arguments.delta", delta=arguments)
         return out
 
-    def _close_call(self) -> str:
+    def _close_call(self, incomplete: bool) -> str:
         call, self._call = self._call, None
         assert call is not None
         arguments = "".join(call.arguments)
@@ -274,6 +296,8 @@ class ResponsesEvents:
                 "response.function_call_arguments.done", arguments=arguments, name=call.name
             )
         item = call_item(self._item_id, call.call_id, call.name, arguments, self._names)
+        if incomplete:
+            item["status"] = "incomplete"
         return out + self._item_done(item)
 
     def _search(self, results: list[dict[str, Any]]) -> str:

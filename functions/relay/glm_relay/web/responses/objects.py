@@ -24,6 +24,7 @@ class ResponseHead:
 
     @property
     def token(self) -> str:
+        """The response id's own part, which every item id of the response carries."""
         return self.id.removeprefix("resp_")
 
     def response(
