@@ -20,7 +20,7 @@ from tests.hardening.support import sibling_stack
 from tests.support.sse_client import read_stream
 
 KEYS = {"bad": "bad.secret1", "broke": "broke.secret2", "busy": "busy.secret3", "good": "good.s4"}
-COOLOFF_SECONDS = 2.0
+COOLOFF_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,11 @@ def test_every_request_is_answered_and_dead_keys_rest_until_their_cool_off_ends(
         client.delete(f"{origin}/_mock/requests")
         # Keys are drawn at random: over 40 requests each is drawn at least once (all but
         # certainly: a chance below one in 10^4 that one is never drawn).
+        started = time.monotonic()
         endings = [ask(pool_stack, client, f"Hello {n}") for n in range(40)]
+        # On a busy machine the forty requests may outlast a cool-off: each one ended lets the
+        # dead keys be asked once more.
+        cooloffs = 1 + int((time.monotonic() - started) / COOLOFF_SECONDS)
 
         assert endings == ["done"] * 40
         counts = per_key(pool_stack, client)
@@ -85,11 +89,13 @@ def test_every_request_is_answered_and_dead_keys_rest_until_their_cool_off_ends(
         # A dead key is asked once (an invalid one once more, after the secret is read again in
         # case it was rotated), then never again during its cool-off; the rate-limited key
         # rests for its Retry-After (30 s) after its first 429.
-        assert (counts["bad"], counts["broke"], counts["busy"]) == (2, 1, 1)
+        assert counts["busy"] == 1
+        assert 2 <= counts["bad"] <= 2 * cooloffs and counts["bad"] % 2 == 0
+        assert 1 <= counts["broke"] <= cooloffs
 
         logged = "\n".join(log.lines)
         sidelined = [line for line in logged.splitlines() if "upstream key sidelined" in line]
-        assert len(sidelined) == 2
+        assert len(sidelined) == counts["bad"] // 2 + counts["broke"]
         for key_id in ("bad", "broke"):
             assert any(ApiKey.of(KEYS[key_id]).fingerprint in line for line in sidelined)
         for key in KEYS.values():
