@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,6 +100,20 @@ class Table:
         when the request asked for it), every other error propagates as the client raised it."""
         wire = OPERATIONS.get(operation, operation)
         return await self.client().post(wire, {"TableName": self.name, **params})
+
+
+class DayStore:
+    """A store of per-day counters on one table; ``clock`` says which UTC day it is."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self._table = Table(table_name, client_factory)
+        self._clock = clock
 
 
 def key(pk: str, sk: str) -> Item:

@@ -15,17 +15,14 @@ each, so one whose write answered with a timeout (it may have landed) can be rel
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from glm_relay.state.dynamo import (
     DAY_SECONDS,
-    ClientFactory,
     ConditionFailed,
+    DayStore,
     Item,
-    Table,
     get_n,
     n,
     next_utc_midnight,
@@ -64,18 +61,8 @@ class QuotaDecision:
     day: str
 
 
-class QuotaStore:
+class QuotaStore(DayStore):
     """Daily request and token counters per token ``sub``."""
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        clock: Callable[[], float] = time.time,
-        client_factory: ClientFactory | None = None,
-    ) -> None:
-        self._table = Table(table_name, client_factory)
-        self._clock = clock
 
     async def admit(
         self,

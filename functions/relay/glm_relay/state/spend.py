@@ -16,9 +16,7 @@ safely. A month refused after the day was reserved gives the day back.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,10 +24,9 @@ from typing import Any
 from glm_relay.chat.prices import SpendLimits
 from glm_relay.state.dynamo import (
     DAY_SECONDS,
-    ClientFactory,
     ConditionFailed,
+    DayStore,
     Item,
-    Table,
     get_n,
     key,
     n,
@@ -84,18 +81,8 @@ def next_month_start(epoch: float) -> int:
     return int(datetime(year, month, 1, tzinfo=UTC).timestamp())
 
 
-class SpendStore:
+class SpendStore(DayStore):
     """Budgets and per-model usage for each caller ``sub``."""
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        clock: Callable[[], float] = time.time,
-        client_factory: ClientFactory | None = None,
-    ) -> None:
-        self._table = Table(table_name, client_factory)
-        self._clock = clock
 
     def periods(self) -> list[tuple[str, str, int]]:
         """(limit name, sort key, resets at) of the current day and month."""
