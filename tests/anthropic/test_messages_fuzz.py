@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devtools.events import function_url_event
 from devtools.stack import DevStack
-from glm_relay.runtime import InvocationContext, now_ms
 from glm_relay.web.app import WebApp
+from tests.support.app_call import AppOnLoop, app_on_loop, post_json
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 
@@ -108,27 +106,12 @@ def with_text(value: Any, path: tuple[Any, ...], is_key: bool, text: str) -> Any
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(stack: DevStack) -> Iterator[tuple[WebApp, asyncio.AbstractEventLoop]]:
-    """The function without access tokens, and the loop it runs on."""
-    assert stack.app is not None
-    loop = asyncio.new_event_loop()
-    yield WebApp(replace(stack.app.settings, require_access_token=False)), loop
-    loop.close()
+def fuzz_app(stack: DevStack) -> Iterator[AppOnLoop]:
+    yield from app_on_loop(stack)
 
 
 def post(app: WebApp, loop: asyncio.AbstractEventLoop, target: str, payload: Any) -> Any:
-    # ensure_ascii: an unpaired surrogate travels as its JSON escape, as a caller would send it.
-    raw = json.dumps(payload).encode()
-    headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
-    event = function_url_event("POST", target, headers, raw)
-    context = InvocationContext(aws_request_id="fuzz-messages", deadline_ms=now_ms() + 30_000)
-
-    async def run() -> tuple[int, bytes]:
-        response = await app.handle(event, context)
-        return response.status_code, b"".join([frame async for frame in response.body])
-
-    status, body = loop.run_until_complete(run())
-    return status, json.loads(body)
+    return post_json((app, loop), target, payload, {"anthropic-version": "2023-06-01"})
 
 
 def test_the_rich_request_is_answered(fuzz_app: tuple[WebApp, asyncio.AbstractEventLoop]) -> None:
