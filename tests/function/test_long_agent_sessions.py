@@ -12,10 +12,10 @@ import pytest
 from anthropic import Anthropic
 from openai import OpenAI
 
+from devtools.agent_session import TOOL_NAMES, call_input, messages_request, responses_request
 from devtools.stack import DevStack
 from mock_upstream.answer import expected_text
 from tests.hardening.support import mint
-from tests.support.agent_session import TOOL_NAMES, call_input, messages_request, responses_request
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
 # Its own caller, with no practical quota: the limits under test are the input limits.
