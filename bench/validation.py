@@ -13,6 +13,7 @@ is the median of a few runs; the peak is tracemalloc's, over the reading (the bo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
@@ -59,10 +60,8 @@ def measure(read: Callable[[bytes, Settings], str], body: bytes, settings: Setti
             outcome = exc.code
         times.append(time.perf_counter() - started)
     tracemalloc.start()
-    try:
+    with contextlib.suppress(RelayError):
         read(body, settings)
-    except RelayError:
-        pass
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return [statistics.median(times), peak, outcome]

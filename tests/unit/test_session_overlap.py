@@ -59,6 +59,9 @@ class FakeLedger:
         self.log.append("history read")
         return ChatRequest(chat.model, [{"role": "user", "content": "before"}, *chat.messages], 10)
 
+    def check_affordable(self, claims: Any, chat: ChatRequest) -> None:
+        pass
+
     async def admit(self, claims: Any, chat: ChatRequest) -> Any:
         self.log.append("quota asked")
         await asyncio.sleep(self.delay)

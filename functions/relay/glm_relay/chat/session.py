@@ -59,6 +59,9 @@ class Ledger(Protocol):
 
     async def with_history(self, chat: ChatRequest, owner: str) -> ChatRequest: ...
 
+    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> None:
+        """Raise if the request could never be admitted (nothing has been sent yet)."""
+
     async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Any: ...
 
     async def create(self, owner: str) -> str: ...
@@ -155,6 +158,7 @@ class ChatService:
             chat = chat.capped(claims.limits.max_tokens)
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
+        ledger.check_affordable(claims, chat)
         opening, sent = self._open(chat, request_id, deadline) if self._overlap else (None, None)
         try:
             if sent is not None:

@@ -6,6 +6,7 @@ token's ``sub``). The stores and their DynamoDB client are created on first use 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from glm_relay.state.conversations import ConversationStore
     from glm_relay.state.dynamo import Table
     from glm_relay.state.dynamo_client import DynamoClient
-    from glm_relay.state.quotas import QuotaDecision, QuotaStore
+    from glm_relay.state.quotas import QuotaDecision, QuotaLimits, QuotaStore
     from glm_relay.state.responses import ResponseStore
 
 
@@ -36,10 +37,20 @@ class Admission:
 
 
 def estimate_tokens(chat: ChatRequest) -> int:
-    """A cautious token estimate for a prompt's text (about one token per two characters);
-    media are not text (base64 would count a thousand times over) and settle from the
-    upstream's usage."""
-    return chat.prompt_chars // 2 + 1
+    """A cautious token estimate for a prompt's text and its tools' JSON (about one token per
+    two characters); media are not text (base64 would count a thousand times over) and settle
+    from the upstream's usage."""
+    tools = len(json.dumps(chat.tools, ensure_ascii=False)) if chat.tools else 0
+    return (chat.prompt_chars + tools) // 2 + 1
+
+
+def reservation(chat: ChatRequest) -> int:
+    """The tokens a request reserves: its ``max_tokens`` and its prompt's estimate, but never
+    more than its model's context window, the most one request can be billed (the upstream
+    refuses a longer one). An agent's 800,000-character history reserves 200K tokens on a
+    200K model, not the 400K its characters alone would suggest."""
+    reserve = chat.max_tokens + estimate_tokens(chat)
+    return min(reserve, chat.spec.context_window) if chat.spec is not None else reserve
 
 
 class UserState:
@@ -151,30 +162,55 @@ class UserState:
             )
         )
 
+    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> None:
+        """Refuse with ``quota_exceeded``, before anything is sent anywhere, a request whose
+        reservation alone is over the caller's whole daily token quota: it could never be
+        admitted, and overlapped with the quota its prompt would have reached the upstream."""
+        if claims is None or not self.enabled:
+            return
+        limits, reserve = self._limits(claims), reservation(chat)
+        if reserve > limits.tokens_per_day:
+            from glm_relay.state.dynamo import next_utc_midnight
+
+            raise _over_quota(
+                f"this request needs up to {reserve} tokens (its prompt's estimate and "
+                f"max_tokens {chat.max_tokens}), more than the daily quota of "
+                f"{limits.tokens_per_day} tokens: shorten the conversation or lower max_tokens",
+                next_utc_midnight(time.time()),
+                {"requested_tokens": reserve, "tokens_per_day": limits.tokens_per_day},
+            )
+
     async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Admission | None:
         """Count the request against the caller's day, or refuse it with ``quota_exceeded``."""
-        settings = self._settings
         if claims is None or not self.enabled:
             return None
+        limits, reserve = self._limits(claims), reservation(chat)
+        decision = await self._call(self.quotas.admit(claims.sub, limits, reserve_tokens=reserve))
+        if decision.allowed:
+            return Admission(decision, reserve)
+        if decision.reason == "requests":
+            message = "the daily requests quota is used up"
+            extra: dict[str, Any] = {}
+        else:
+            remaining = max(0, limits.tokens_per_day - decision.tokens_used)
+            message = (
+                f"the daily tokens quota is used up: this request needs up to {reserve} tokens, "
+                f"{remaining} of {limits.tokens_per_day} remain"
+            )
+            extra = {"requested_tokens": reserve, "remaining_tokens": remaining}
+        raise _over_quota(message, decision.resets_at, extra)
+
+    def _limits(self, claims: AccessClaims) -> QuotaLimits:
+        """The caller's daily limits: its token's own, else the function's."""
         from glm_relay.state.quotas import QuotaLimits
 
-        limits = QuotaLimits(
+        settings = self._settings
+        return QuotaLimits(
             requests_per_day=_first(
                 claims.limits.requests_per_day, settings.quota_requests_per_day
             ),
             tokens_per_day=_first(claims.limits.tokens_per_day, settings.quota_tokens_per_day),
         )
-        reserve = chat.max_tokens + estimate_tokens(chat)
-        decision = await self._call(self.quotas.admit(claims.sub, limits, reserve_tokens=reserve))
-        if not decision.allowed:
-            what = "requests" if decision.reason == "requests" else "tokens"
-            raise RelayError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"the daily {what} quota is used up; it resets at {_iso(decision.resets_at)}",
-                retry_after=max(1.0, decision.resets_at - time.time()),
-                extra={"resets_at": decision.resets_at},
-            )
-        return Admission(decision, reserve)
 
     async def settle(
         self, claims: AccessClaims | None, admission: Admission | None, outcome: Outcome | None
@@ -214,6 +250,15 @@ class UserState:
             raise RelayError(
                 ErrorCode.STATE_UNAVAILABLE, "the state store is unavailable"
             ) from None
+
+
+def _over_quota(message: str, resets_at: int, extra: dict[str, Any]) -> RelayError:
+    return RelayError(
+        ErrorCode.QUOTA_EXCEEDED,
+        f"{message}; it resets at {_iso(resets_at)}",
+        retry_after=max(1.0, resets_at - time.time()),
+        extra={"resets_at": resets_at, **extra},
+    )
 
 
 def _first(override: int | None, default: int) -> int:
