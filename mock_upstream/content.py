@@ -2,18 +2,42 @@
 
 Content is assembled as: a preamble (quotes of trailing tool results, one sentence per image,
 video or file of the last user message), the words, then web-search citations (` [ref_1]`);
-`response_format: json_object` wraps that text as `{"answer": "<text>"}`.
+`response_format: json_object` wraps that text as `{"answer": "<text>"}`, or, when a system
+message asks for JSON matching a schema ("... this JSON schema ...:" then the schema), fills that
+schema with it, as an obedient model would.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from itertools import islice
 from typing import Any
 
 from mock_upstream import search, vision
 from mock_upstream.prompt import split_tokens
+from mock_upstream.tools import fill_schema
 from mock_upstream.words import Lang, seed_of, word_stream
+
+_SCHEMA_ASKED = re.compile(r"JSON schema[^\n]*:\n", re.IGNORECASE)
+
+
+def _asked_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a system message asks the answer to match, if one does."""
+    for message in body.get("messages") or ():
+        if not isinstance(message, dict) or message.get("role") != "system":
+            continue
+        content = message.get("content")
+        match = _SCHEMA_ASKED.search(content) if isinstance(content, str) else None
+        if match is None or not isinstance(content, str):
+            continue
+        try:
+            schema, _ = json.JSONDecoder().raw_decode(content, match.end())
+        except ValueError:
+            continue
+        if isinstance(schema, dict):
+            return schema
+    return None
 
 
 def _tool_results(body: dict[str, Any], lang: Lang) -> str:
@@ -80,5 +104,8 @@ def content_texts(
     texts = split_tokens(preamble) + words + split_tokens(citations)
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_object":
-        texts = split_tokens(json.dumps({"answer": "".join(texts)}, ensure_ascii=False))
+        schema = _asked_schema(body)
+        text = "".join(texts)
+        value = {"answer": text} if schema is None else fill_schema(schema, text)
+        texts = split_tokens(json.dumps(value, ensure_ascii=False))
     return texts

@@ -19,12 +19,15 @@ pytestmark = needs_node
 ZHIPU_TOOL_TYPES = {"function", "web_search", "retrieval"}
 
 
-def codex(stack: DevStack, node_modules: Path, home: Path, prompt: str, model: str) -> str:
-    """``codex exec PROMPT`` with a config of its own in ``home``; what it printed on stdout."""
+def codex(
+    stack: DevStack, node_modules: Path, home: Path, prompt: str, model: str, extra: str = ""
+) -> str:
+    """``codex exec PROMPT`` with a config of its own in ``home`` (``extra``: more top-level
+    settings); what it printed on stdout."""
     config = home / ".codex"
     config.mkdir(parents=True, exist_ok=True)
     (config / "config.toml").write_text(
-        f'model = "{model}"\n'
+        extra + f'model = "{model}"\n'
         'model_provider = "relay"\n'
         'approval_policy = "never"\n'
         "check_for_update_on_startup = false\n\n"
@@ -94,3 +97,14 @@ def test_codex_runs_the_shell_tool_and_answers_from_its_output(
     assert result["role"] == "tool" and result["tool_call_id"] == call["id"]
     assert "relay-tool-ok" in result["content"]  # Codex ran the command
     assert printed.strip() == expected_text(answered).strip()
+
+
+def test_codex_with_a_reasoning_effort_on_a_model_of_one_depth_thinks(
+    stack, sent, node_modules, tmp_path
+) -> None:
+    effort = 'model_reasoning_effort = "high"\n'
+    printed = codex(stack, node_modules, tmp_path, "Tell me about otters", "glm-5.1", effort)
+
+    (body,) = sent()
+    assert body["thinking"] == {"type": "enabled"} and "reasoning_effort" not in body
+    assert printed.strip() == expected_text(body)

@@ -81,7 +81,7 @@ def test_get_reasoning_effort_for_glm_5_3(stack, client) -> None:
     ("params", "code"),
     [
         ({"model": "glm-5.3", "thinking": "off"}, "unsupported_parameter"),
-        ({"model": "glm-4.7", "reasoning_effort": "high"}, "unsupported_parameter"),
+        ({"model": "glm-5.3", "reasoning_effort": "turbo"}, "unsupported_parameter"),
         ({"model": "glm-4-flash", "thinking": "on"}, "unsupported_parameter"),
         ({"model": "glm-4.7", "thinking": "maybe"}, "invalid_parameter"),
     ],

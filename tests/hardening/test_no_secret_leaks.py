@@ -184,6 +184,7 @@ def exercise(rec: Recorder, stack: DevStack, valid: str) -> None:
         json={**openai, "messages": [{"role": "user", "content": "leak v1 #fault=auth"}]},
     )
     rec.send("v1-models", "GET", "/v1/models", token=valid)
+    sealed = exercise_responses(rec, valid)
     # The Messages API: the token as x-api-key, a forged one too, and a signed thinking block.
     messages = {
         "model": "glm-5.1",
@@ -220,6 +221,42 @@ def exercise(rec: Recorder, stack: DevStack, valid: str) -> None:
         in_query=True,
         headers=sse,
     )
+    # A reasoning sealed under the old key comes back: refused, saying nothing of either key.
+    refused = rec.send("responses-old-seal", "POST", "/v1/responses", token=valid, json=sealed)
+    assert refused.json()["error"]["code"] == "invalid_parameter"
+
+
+def exercise_responses(rec: Recorder, valid: str) -> dict[str, Any]:
+    """``/v1/responses``: streamed with sealed reasoning, whole and stored, an upstream auth
+    fault; returns a follow-up body that carries the sealed reasoning back."""
+    sealed_turn = {
+        "model": "glm-5.1",
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    }
+    question = {"role": "user", "content": "leak responses #tool=get_weather"}
+    streamed = rec.send(
+        "responses-stream",
+        "POST",
+        "/v1/responses",
+        token=valid,
+        json={**sealed_turn, "input": [question], "stream": True},
+    )
+    done = [line for line in streamed.text.splitlines() if '"response.completed"' in line]
+    output = json.loads(done[0].removeprefix("data: "))["response"]["output"]
+    assert any(item.get("encrypted_content") for item in output)
+    call = next(item for item in output if item["type"] == "function_call")
+    reply = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+    follow_up = {**sealed_turn, "input": [question, *output, reply]}
+    again = rec.send("responses-follow-up", "POST", "/v1/responses", token=valid, json=follow_up)
+    assert again.status_code == 200, again.text
+    whole = {"model": "glm-4-flash", "input": "leak responses whole"}
+    stored = rec.send("responses-whole", "POST", "/v1/responses", token=valid, json=whole)
+    rec.send("responses-get", "GET", f"/v1/responses/{stored.json()['id']}", token=valid)
+    fault = {"model": "glm-4-flash", "input": "leak responses #fault=auth"}
+    rec.send("responses-auth-fault", "POST", "/v1/responses", token=valid, json=fault)
+    return follow_up
 
 
 def summary_lines(captured: str) -> dict[str, list[dict[str, Any]]]:

@@ -107,6 +107,24 @@ def test_json_object_answer_is_a_json_object_with_the_usual_text(upstream: MockU
     assert json.loads(answer["choices"][0]["message"]["content"]) == json.loads(text)
 
 
+def test_json_object_answer_fills_the_schema_a_system_message_asks_for(
+    upstream: MockUpstream,
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 3}},
+        "required": ["city", "days"],
+    }
+    ask = "Answer with one JSON object only. It must match this JSON schema (Forecast):\n"
+    request = body("describe it #chunks=4", response_format={"type": "json_object"})
+    request["messages"].insert(0, {"role": "system", "content": ask + json.dumps(schema)})
+
+    text = "".join(content_of(_stream(upstream, request)))
+    plain = expected_text(body("describe it #chunks=4"))
+    assert json.loads(text) == {"city": plain, "days": 3}
+    assert "".join(expected_chunks(request)) == text
+
+
 def test_text_response_format_is_the_plain_answer(upstream: MockUpstream) -> None:
     request = body("describe it #chunks=7", response_format={"type": "text"})
     assert expected_chunks(request) == expected_chunks(body("describe it #chunks=7"))

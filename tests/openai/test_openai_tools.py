@@ -199,7 +199,7 @@ def test_reasoning_effort_is_mapped_per_model(
     ("model", "extra", "words"),
     [
         ("glm-5.3", {"reasoning_effort": "medium"}, "glm-5.3 takes low, high, max"),
-        ("glm-4.7", {"reasoning_effort": "high"}, "GLM-5.2 and later"),
+        ("glm-4-flash", {"reasoning_effort": "high"}, "glm-4-flash does not reason"),
         ("glm-5.3", {"extra_body": {"thinking": {"type": "disabled"}}}, "cannot be turned off"),
     ],
 )
@@ -285,3 +285,36 @@ def test_one_sdk_call_costs_at_most_one_round_of_retries(stack: DevStack, sent) 
 
     assert stack.app is not None
     assert len(sent()) == stack.app.settings.retry_attempts <= 4
+
+
+def test_an_effort_on_a_model_that_reasons_at_one_depth_turns_thinking_on(
+    oai: OpenAI, sent
+) -> None:
+    completion = oai.chat.completions.create(
+        model="glm-4.7", messages=ask("Hi #chunks=2"), reasoning_effort="high"
+    )
+
+    (body,) = sent()
+    assert body["thinking"] == {"type": "enabled"} and "reasoning_effort" not in body
+    assert completion.choices[0].message.content == expected_text(body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (
+            "tools",
+            '[{"type": "function", "function": {"name": "f", "parameters": {"a": "\\ud800"}}}]',
+        ),
+        ("response_format", '{"type": "json_schema", "json_schema": {"schema": {"a": "\\udfff"}}}'),
+    ],
+)
+def test_a_schema_utf_8_cannot_hold_is_refused_before_the_upstream(
+    refusal_of, sent, field: str, value: str
+) -> None:
+    messages = '[{"role": "user", "content": "hi"}]'
+    body = f'{{"model": "glm-4.7", "messages": {messages}, "{field}": {value}}}'
+    error = refusal_of("/v1/chat/completions", body)
+    assert error["code"] == "invalid_parameter" and error["param"] == field
+    assert "unpaired surrogate" in error["message"]
+    assert sent() == []

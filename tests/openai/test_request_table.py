@@ -228,7 +228,12 @@ ROWS: dict[str, list[Case]] = {
             {"model": "glm-4.7", "reasoning_effort": "none"},
             {"thinking": {"type": "disabled"}, "reasoning_effort": ABSENT},
         ),
-        Case({"model": "glm-4.7", "reasoning_effort": "low"}, refused="unsupported_parameter"),
+        Case(
+            {"model": "glm-4.7", "reasoning_effort": "high"},
+            {"thinking": {"type": "enabled"}, "reasoning_effort": ABSENT},
+        ),
+        Case({"model": "glm-5.3", "reasoning_effort": "turbo"}, refused="unsupported_parameter"),
+        Case({"model": "glm-4-flash", "reasoning_effort": "low"}, refused="unsupported_parameter"),
     ],
     "`user`, `safety_identifier`": [
         Case({"user": "alice-1"}, {"user_id": "alice-1"}),

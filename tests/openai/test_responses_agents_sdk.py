@@ -11,6 +11,7 @@ import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 from agents.models.openai_responses import OpenAIResponsesModel
 from openai import AsyncOpenAI
+from pydantic import BaseModel
 
 from devtools.stack import DevStack
 from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
@@ -70,3 +71,21 @@ async def test_an_agent_calls_its_tool_and_answers_from_the_result(
         "content": f"Sunny in {CALLED[0]}",
     }
     assert result.final_output == expected_text(answered)
+
+
+class Forecast(BaseModel):
+    city: str
+    sky: str
+
+
+async def test_an_agent_s_structured_output_comes_back_as_its_output_type(
+    agent: Agent, sent
+) -> None:
+    forecaster = agent.clone(tools=[], output_type=Forecast)
+    result = await Runner.run(
+        forecaster, "Paris #chunks=3", run_config=RunConfig(tracing_disabled=True)
+    )
+
+    (body,) = sent()
+    assert body["response_format"] == {"type": "json_object"}  # the schema is asked for in words
+    assert result.final_output == Forecast.model_validate_json(expected_text(body))

@@ -6,16 +6,18 @@ upstream received and answered."""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
+from pydantic import BaseModel
 
 from devtools.events import function_url_event
 from devtools.stack import DevStack
-from glm_relay.access import mint_access_token
+from glm_relay.access import TokenLimits, mint_access_token
 from glm_relay.runtime import InvocationContext, now_ms
 from glm_relay.web.app import WebApp
 from mock_upstream.answer import (
@@ -193,6 +195,8 @@ def test_unknown_fields_are_refused_before_the_upstream(oai: OpenAI, sent) -> No
         ("sensitive", "response.incomplete", {"reason": "content_filter"}),
         ("network_error", "response.failed", {"code": "upstream_network_error"}),
         ("drop", "response.failed", {"code": "upstream_disconnected"}),
+        ("stall", "response.failed", {"code": "upstream_stalled"}),
+        ("error_frame", "response.failed", {"code": "upstream_error"}),
     ],
 )
 def test_every_stream_ends_with_one_terminal_event_that_says_how(
@@ -290,3 +294,163 @@ def test_an_image_goes_to_a_vision_model_as_an_image_part(oai: OpenAI, sent) -> 
             ],
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "says"),
+    [
+        ({"input": []}, "invalid_messages", "input must be a non-empty"),
+        ({"input": "  "}, "invalid_messages", "input must be a non-empty"),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": "Weather in Paris?"},
+                    {"type": "function_call_output", "call_id": "call_nowhere", "output": "x"},
+                ]
+            },
+            "invalid_messages",
+            "input[1]: no tool call with call_id 'call_nowhere'",
+        ),
+        ({"input": "hi", "tools": [WEATHER, WEATHER]}, "invalid_parameter", "given twice"),
+        (  # the message reader's errors name the input item, not a message of its own
+            {
+                "instructions": "Be brief.",
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"type": "reasoning", "summary": []},
+                    {"role": "user", "content": ""},
+                ],
+            },
+            "invalid_messages",
+            "input[2].content must be a non-empty string",
+        ),
+        (
+            {"input": [{"role": "assistant", "content": "Hello"}]},
+            "invalid_messages",
+            "input must include a user message",
+        ),
+        (
+            {"input": [{"type": "item_reference", "id": 5}, {"role": "user", "content": "Hi"}]},
+            "not_found",
+            "Item with id '5' not found",
+        ),
+    ],
+)
+def test_input_and_tools_the_model_could_not_make_sense_of_are_refused(
+    oai: OpenAI, sent, body: dict[str, Any], code: str, says: str
+) -> None:
+    with pytest.raises((openai.BadRequestError, openai.NotFoundError)) as refused:
+        oai.responses.create(model="glm-4-flash", **body)
+    assert refused.value.code == code
+    assert says in refused.value.message
+    assert refused.value.param in ("input", "tools")
+    assert sent() == []
+
+
+def test_an_output_answers_a_call_of_the_response_it_continues_only(oai: OpenAI, sent) -> None:
+    first = oai.responses.create(
+        model="glm-4.7", input="Weather in Paris #tool=get_weather", tools=[WEATHER]
+    )
+    call = _call_of(first)
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.responses.create(
+            model="glm-4.7", tools=[WEATHER], input=[{"role": "user", "content": "More"}, output]
+        )
+    assert refused.value.code == "invalid_messages" and call.call_id in refused.value.message
+
+    second = oai.responses.create(
+        model="glm-4.7", tools=[WEATHER], input=[output], previous_response_id=first.id
+    )
+    assert second.status == "completed"
+    assert len(sent()) == 2
+
+
+def test_responses_count_against_the_caller_s_daily_quotas(stack: DevStack, sent) -> None:
+    sub = f"quota-{uuid.uuid4().hex[:8]}"
+
+    def client(**limits: int) -> OpenAI:
+        token = mint_access_token(sub, 600, stack.access_token_secret, limits=TokenLimits(**limits))
+        return OpenAI(base_url=stack.url + "/v1", api_key=token, max_retries=0, timeout=30)
+
+    with client() as plain:
+        # A large output cap reserves many tokens; only what the answers used stays counted.
+        first = plain.responses.create(
+            model="glm-4-flash", input="Hi #chunks=3", max_output_tokens=4000
+        )
+        with plain.responses.stream(
+            model="glm-4-flash", input="Hi #chunks=3", max_output_tokens=4000
+        ) as stream:
+            streamed = stream.get_final_response()
+    assert first.usage is not None and streamed.usage is not None
+    used = first.usage.total_tokens + streamed.usage.total_tokens
+    with client(tokens_per_day=used + 50 + 100) as tight:
+        third = tight.responses.create(
+            model="glm-4-flash", input="Hi #chunks=3", max_output_tokens=50
+        )
+    assert third.status == "completed" and third.usage is not None
+    with client(requests_per_day=3) as spent:
+        with pytest.raises(openai.RateLimitError) as refused:
+            spent.responses.create(model="glm-4-flash", input="Hi")
+        assert refused.value.code == "quota_exceeded" and "requests" in refused.value.message
+        assert refused.value.response.headers["retry-after"]
+        assert spent.responses.retrieve(first.id).id == first.id  # reading costs nothing
+    with client(tokens_per_day=used + third.usage.total_tokens + 10) as over:
+        with pytest.raises(openai.RateLimitError) as refused:
+            over.responses.create(model="glm-4-flash", input="Hi", max_output_tokens=50)
+        assert "tokens" in refused.value.message
+    # The refused two may have reached the upstream (QUOTA_OVERLAP), closed before a byte.
+    assert len(sent()) in (3, 4, 5)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/resp_x"),
+        ("DELETE", "/v1/responses/resp_x"),
+    ],
+)
+def test_every_responses_route_needs_an_access_token(
+    stack: DevStack, client, sent, method: str, path: str
+) -> None:
+    body = {"model": "glm-4-flash", "input": "hi"} if method == "POST" else None
+    refused = client.request(method, stack.url + path, json=body)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert sent() == []
+
+
+class Forecast(BaseModel):
+    city: str
+    days: int
+
+
+def test_parse_with_a_text_format_comes_back_as_that_model(oai: OpenAI, sent) -> None:
+    parsed = oai.responses.parse(model="glm-5.1", input="Paris #chunks=4", text_format=Forecast)
+
+    (body,) = sent()
+    assert body["response_format"] == {"type": "json_object"}
+    assert '"required": ["city", "days"]' in body["messages"][0]["content"]  # asked for, in words
+    assert parsed.output_parsed == Forecast.model_validate_json(expected_text(body))
+    assert parsed.output_parsed is not None and parsed.output_parsed.city
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tools", '[{"type": "function", "name": "\\ud800"}]'),
+        ("tools", '[{"type": "custom", "name": "patch", "description": "\\udfff"}]'),
+        ("metadata", '{"a": "\\ud800"}'),
+        ("instructions", '"\\ud800"'),
+    ],
+)
+def test_text_utf_8_cannot_hold_is_refused_naming_its_field(
+    refusal_of, sent, field: str, value: str
+) -> None:
+    body = f'{{"model": "glm-4.7", "input": "hi", "stream": true, "{field}": {value}}}'
+    error = refusal_of("/v1/responses", body)
+    assert error["code"] in ("invalid_parameter", "invalid_messages")
+    assert error["param"] == field and "unpaired surrogate" in error["message"]
+    assert sent() == []

@@ -106,6 +106,7 @@ FIELD_ROWS: dict[str, list[Case]] = {
     "`input`": [
         Case({"input": HELLO}, _messages(*USER)),
         Case({"input": []}, refused="invalid_messages"),
+        Case({"input": " "}, refused="invalid_messages"),
     ],
     "`instructions`": [
         Case(
@@ -148,6 +149,10 @@ FIELD_ROWS: dict[str, list[Case]] = {
         Case(
             {"model": "glm-5.1", "reasoning": {"effort": "none"}},
             {"thinking": {"type": "disabled"}},
+        ),
+        Case(  # Codex's model_reasoning_effort on a model that reasons at one depth
+            {"model": "glm-5.1", "reasoning": {"effort": "high"}},
+            {"thinking": {"type": "enabled"}, "reasoning_effort": ABSENT},
         ),
         Case({"reasoning": {"colour": "red"}}, refused="unsupported_parameter"),
     ],
@@ -244,6 +249,27 @@ ITEM_ROWS: dict[str, list[Case]] = {
             {"input": [*USER, {"type": "reasoning", "encrypted_content": "glmr1.forged.seal"}]},
             refused="invalid_parameter",
         ),
+        Case(
+            {"input": [*USER, {"type": "reasoning", "summary": "Hm"}, CALL]},
+            refused="invalid_messages",
+        ),
+        Case(  # a reasoning with no turn of its own (an answer cut short) is not another's
+            {
+                "input": [
+                    {"role": "user", "content": "Earlier"},
+                    {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Hm"}]},
+                    {"role": "user", "content": "Again"},
+                    {"role": "assistant", "content": "Words"},
+                    *USER,
+                ]
+            },
+            _messages(
+                {"role": "user", "content": "Earlier"},
+                {"role": "user", "content": "Again"},
+                {"role": "assistant", "content": "Words"},
+                *USER,
+            ),
+        ),
     ],
     "`function_call`": [
         Case(
@@ -262,6 +288,8 @@ ITEM_ROWS: dict[str, list[Case]] = {
             },
             _messages(*USER, CALL_TURN, {"role": "tool", "tool_call_id": "c1", "content": "done"}),
         ),
+        Case({"input": [*USER, OUTPUT]}, refused="invalid_messages"),  # answers no call
+        Case({"input": [*USER, CALL, {**OUTPUT, "call_id": None}]}, refused="invalid_messages"),
     ],
     "`custom_tool_call`, `custom_tool_call_output`": [
         _replayed_call(
@@ -286,6 +314,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
     "`item_reference`": [
         _continued(_referenced),
         Case({"input": [{"type": "item_reference", "id": "msg_nothing000"}]}, refused="not_found"),
+        Case({"input": [{"type": "item_reference"}, *USER]}, refused="not_found"),
     ],
     "`web_search_call`": [
         Case(
@@ -302,6 +331,7 @@ ITEM_ROWS: dict[str, list[Case]] = {
 TOOL_ROWS: dict[str, list[Case]] = {
     "`function`": [
         Case({"tools": [{**FN, "strict": True}]}, {"tools": [SENT_FN]}),
+        Case({"tools": [FN, FN]}, refused="invalid_parameter"),  # the same tool twice
     ],
     "`namespace`": [
         Case(
@@ -311,6 +341,25 @@ TOOL_ROWS: dict[str, list[Case]] = {
                     {
                         "type": "function",
                         "function": {"name": "ns__f", "parameters": {"type": "object"}},
+                    }
+                ]
+            },
+        ),
+        Case(
+            {
+                "tools": [
+                    {"type": "namespace", "name": "ns", "description": "Group.", "tools": [FN]}
+                ]
+            },
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "ns__f",
+                            "description": "ns: Group.",
+                            "parameters": {"type": "object"},
+                        },
                     }
                 ]
             },

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from glm_relay.chat.models import ModelSpec
-from glm_relay.chat.request import bad, number_param, sendable
+from glm_relay.chat.request import bad, number_param, sendable, sendable_json
 from glm_relay.chat.search import check_search_tools
 from glm_relay.chat.tools import read_tools
 from glm_relay.config import Settings
@@ -113,6 +113,7 @@ def response_format(value: Any) -> dict[str, Any] | None:
             raise bad(
                 INVALID, "response_format.json_schema must hold a schema object", "response_format"
             )
+        sendable_json(schema, "response_format.json_schema", "response_format")
         return {"type": "json_schema", "json_schema": schema}
     if isinstance(kind, str):
         raise bad(UNSUPPORTED, f"response_format {kind[:32]!r} is not supported", "response_format")
@@ -159,12 +160,14 @@ def thinking_fields(thinking: Any, effort: Any, spec: ModelSpec) -> dict[str, An
         mode = None  # already off: nothing to send
     if spec.thinking == "always" and mode == "disabled":
         raise bad(UNSUPPORTED, f"thinking cannot be turned off on {spec.name}", "thinking")
+    if effort is not None and not spec.reasoning_efforts:
+        # A model that reasons at one depth only (GLM-4.5 to GLM-5.1): any effort asks for it.
+        mode, effort = "enabled", None
     if effort is not None and effort not in spec.reasoning_efforts:
         allowed = ", ".join(spec.reasoning_efforts)
-        takes = f"takes {allowed}" if allowed else "does not take it (GLM-5.2 and later)"
         raise bad(
             UNSUPPORTED,
-            f"reasoning_effort {effort[:16]!r}: {spec.name} {takes}",
+            f"reasoning_effort {effort[:16]!r}: {spec.name} takes {allowed}",
             "reasoning_effort",
         )
     return {"thinking": mode, "clear_thinking": clear if mode else None, "reasoning_effort": effort}

@@ -104,6 +104,31 @@ def sendable(text: str, where: str, *, code: str = "invalid_parameter") -> str:
     return text
 
 
+def sendable_json(value: Any, where: str, param: str | None = None) -> Any:
+    """Refuse a JSON value (a schema, an object a response repeats) holding text UTF-8 cannot
+    hold, an unpaired surrogate, instead of failing while it is sent or echoed."""
+    if _holds_surrogate(value):
+        raise bad(ErrorCode.INVALID_PARAMETER, f"{where} holds an unpaired surrogate", param)
+    return value
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """A walk that encodes only strings that are not ASCII (cheaper than encoding the value)."""
+    if isinstance(value, str):
+        if value.isascii():
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_surrogate(item) for item in value)
+    return False
+
+
 def number_param(
     payload: dict[str, Any], name: str, *, low_open: bool, low: float = 0.0, high: float = 1.0
 ) -> float | None:

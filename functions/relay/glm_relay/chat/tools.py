@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from glm_relay.chat.request import bad, sendable
+from glm_relay.chat.request import bad, sendable, sendable_json
 from glm_relay.errors import ErrorCode
 
 MAX_TOOLS = 128
@@ -73,7 +73,7 @@ def _function(value: Any, where: str) -> dict[str, Any]:
     if parameters is not None:
         if not isinstance(parameters, dict):
             raise bad(INVALID, f"{where}.function.parameters must be a JSON schema object", "tools")
-        function["parameters"] = parameters
+        function["parameters"] = sendable_json(parameters, f"{where}.function.parameters", "tools")
     if strict:
         function["strict"] = True  # not sent: the relay checks the arguments (call_rules.py)
     known = ("name", "description", "parameters", "strict")

@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from glm_relay.state.dynamo import (
-    DAY_SECONDS,
     META_SK,
     TURN_PREFIX,
-    ClientFactory,
     ConditionFailed,
+    ExpiringItems,
     Item,
-    Table,
     conversation_pk,
     get_n,
     get_s,
@@ -59,22 +56,8 @@ class ConversationForbidden(Exception):
     """The conversation exists but belongs to another user."""
 
 
-class ConversationStore:
+class ConversationStore(ExpiringItems):
     """Conversations and their turns in the shared single table."""
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        ttl_days: int = 30,
-        client_factory: ClientFactory | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if ttl_days <= 0:
-            raise ValueError("ttl_days must be positive")
-        self._table = Table(table_name, client_factory)
-        self._ttl = ttl_days * DAY_SECONDS
-        self._clock = clock
 
     async def create(self, owner: str) -> str:
         """Start a conversation owned by ``owner``; returns its id (32 lowercase hex digits)."""
@@ -85,11 +68,9 @@ class ConversationStore:
             "put_item",
             Item={
                 **key(conversation_pk(conversation_id), META_SK),
-                "owner": s(owner),
-                "created_at": n(now),
+                **self._owned(owner, now),
                 "updated_at": n(now),
                 "turn_count": n(0),
-                "expires_at": n(now + self._ttl),
             },
             ConditionExpression="attribute_not_exists(pk)",
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "ClientFactory",
     "ConditionFailed",
     "DynamoError",
+    "ExpiringItems",
     "Item",
     "Table",
     "default_client",
@@ -99,6 +101,29 @@ class Table:
         when the request asked for it), every other error propagates as the client raised it."""
         wire = OPERATIONS.get(operation, operation)
         return await self.client().post(wire, {"TableName": self.name, **params})
+
+
+class ExpiringItems:
+    """The base of a store whose items expire ``ttl_days`` after they are written (DynamoDB's
+    TTL sweep reads ``expires_at``); ``clock`` gives the time in epoch seconds."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        ttl_days: int = 30,
+        client_factory: ClientFactory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if ttl_days <= 0:
+            raise ValueError("ttl_days must be positive")
+        self._table = Table(table_name, client_factory)
+        self._ttl = ttl_days * DAY_SECONDS
+        self._clock = clock
+
+    def _owned(self, owner: str, now: int) -> Item:
+        """What every item of an owner starts with: who, when it was written, when it expires."""
+        return {"owner": s(owner), "created_at": n(now), "expires_at": n(now + self._ttl)}
 
 
 def key(pk: str, sk: str) -> Item:

@@ -22,17 +22,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from glm_relay.state.dynamo import (
-    DAY_SECONDS,
-    ClientFactory,
     ConditionFailed,
-    Table,
+    ExpiringItems,
     get_n,
     get_s,
     key,
@@ -72,22 +68,8 @@ def response_key(response_id: str) -> dict[str, dict[str, str]]:
     return key(f"{RESPONSE_PREFIX}{response_id}", RESPONSE_SK)
 
 
-class DynamoResponseStore:
+class DynamoResponseStore(ExpiringItems):
     """:class:`ResponseStore` in the shared DynamoDB table."""
-
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        ttl_days: int = 30,
-        client_factory: ClientFactory | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if ttl_days <= 0:
-            raise ValueError("ttl_days must be positive")
-        self._table = Table(table_name, client_factory)
-        self._ttl = ttl_days * DAY_SECONDS
-        self._clock = clock
 
     async def put(self, record: StoredResponse, owner: str) -> bool:
         data = {"response": record.response, "messages": record.messages}
@@ -100,9 +82,7 @@ class DynamoResponseStore:
             "put_item",
             Item={
                 **response_key(record.id),
-                "owner": s(owner),
-                "created_at": n(now),
-                "expires_at": n(now + self._ttl),
+                **self._owned(owner, now),
                 "body": {"B": base64.b64encode(body).decode("ascii")},
             },
         )

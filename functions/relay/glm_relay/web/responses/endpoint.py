@@ -32,7 +32,12 @@ from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
 from glm_relay.web.responses.events import ResponsesEvents
 from glm_relay.web.responses.objects import OBJECT, ResponseHead
-from glm_relay.web.responses.request import check_payload, needs_seal, read_request
+from glm_relay.web.responses.request import (
+    check_payload,
+    may_hold_surrogates,
+    needs_seal,
+    read_request,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -71,7 +76,7 @@ class ResponsesEndpoints:
         """``POST /v1/responses``: an SSE stream of events, or one Response object."""
         request, settings = exchange.request, self._settings
         payload = read_payload(request, settings)
-        check_payload(payload)
+        check_payload(payload, surrogates=may_hold_surrogates(request.body))
         spec = resolve_model(settings, payload.get("model"))
         owner = _owner(exchange)
         history = await self._history(payload.get("previous_response_id"), owner)
@@ -146,12 +151,19 @@ class ResponsesEndpoints:
                 resolved.append(item)
                 continue
             item_id = item.get("id")
-            rest = str(item_id).partition("_")[2]
+            rest = item_id.partition("_")[2] if isinstance(item_id, str) else ""
             response_id, place = f"resp_{rest[:-3]}", rest[-3:]
+            if len(rest) < 4 or not place.isdigit():
+                raise _not_found(str(item_id)[:80], param="input", what="Item")
             if response_id not in records:
-                records[response_id] = await self._stored(response_id, owner, "input")
+                try:
+                    records[response_id] = await self._stored(response_id, owner, "input")
+                except RelayError as error:
+                    if error.code is not ErrorCode.NOT_FOUND:
+                        raise
+                    raise _not_found(str(item_id)[:80], param="input", what="Item") from None
             output = records[response_id].response.get("output") or []
-            index = int(place) if place.isdigit() else len(output)
+            index = int(place)
             if index >= len(output) or output[index].get("id") != item_id:
                 raise _not_found(str(item_id)[:80], param="input", what="Item")
             resolved.append(output[index])

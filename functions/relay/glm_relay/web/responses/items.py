@@ -10,7 +10,9 @@
 - ``function_call``, ``custom_tool_call``, ``local_shell_call``: tool calls of the assistant turn
   they follow (consecutive calls and the message before them form one turn);
 - ``function_call_output``, ``custom_tool_call_output``, ``local_shell_call_output``: tool
-  messages (an output given as parts is its text parts joined).
+  messages (an output given as parts is its text parts joined). Each must answer a call made
+  before it, in ``input`` or in the stored conversation it continues: an output for no call is
+  ``invalid_messages`` (as OpenAI refuses it), never a tool result the model cannot place.
 - ``web_search_call`` items are the record of a search the upstream ran: left out.
 """
 
@@ -36,15 +38,26 @@ SKIPPED_ITEMS = frozenset({"web_search_call"})
 TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
 
 
-def input_messages(value: Any, names: ToolNames, seal: ReasoningSeal | None) -> list[Message]:
-    """The messages ``input`` stands for (a string is one user message)."""
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}]
+def input_messages(
+    value: Any,
+    names: ToolNames,
+    seal: ReasoningSeal | None,
+    history: list[Message] | None = None,
+) -> tuple[list[Message], list[str]]:
+    """The messages ``input`` stands for (a string is one user message), and where in ``input``
+    each comes from (for error messages); ``history`` is the stored conversation it continues,
+    whose calls its outputs may answer."""
+    if isinstance(value, str) and value.strip():
+        return [{"role": "user", "content": value}], ["input"]
     if not isinstance(value, list) or not value:
-        raise bad(INVALID, "input must be a string or a non-empty list of items", "input")
+        raise bad(INVALID, "input must be a non-empty string or a non-empty list of items", "input")
+    calls = {call.get("id") for turn in history or () for call in turn.get("tool_calls") or ()}
     messages: list[Message] = []
+    origins: list[str] = []  # the item each message came from
     reasoning: str | None = None  # waits for the assistant turn it belongs to
+    where = "input"
     for index, item in enumerate(value):
+        origins += [where] * (len(messages) - len(origins))
         where = f"input[{index}]"
         if not isinstance(item, dict):
             raise bad(INVALID, f"{where} must be an object", "input")
@@ -53,7 +66,7 @@ def input_messages(value: Any, names: ToolNames, seal: ReasoningSeal | None) -> 
             message = _message(item, where)
             if message["role"] == "assistant":
                 message = _with_reasoning(message, reasoning)
-                reasoning = None
+            reasoning = None  # a reasoning belongs to the assistant turn right after it only
             messages.append(message)
         elif kind == "reasoning":
             reasoning = _reasoning(item, where, seal)
@@ -68,8 +81,18 @@ def input_messages(value: Any, names: ToolNames, seal: ReasoningSeal | None) -> 
             turn.setdefault("tool_calls", []).append(
                 {"id": call_id, "type": "function", "function": function}
             )
+            calls.add(call_id)
         elif kind in OUTPUT_ITEMS:
-            call_id = item.get("call_id") or item.get("id")
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise bad(INVALID, f"{where}.call_id must be a non-empty string", "input")
+            if call_id not in calls:
+                raise bad(
+                    INVALID,
+                    f"{where}: no tool call with call_id {str(call_id)[:64]!r} comes before this "
+                    f"{kind} (send the call item too, or continue its previous_response_id)",
+                    "input",
+                )
             messages.append(
                 {"role": "tool", "tool_call_id": call_id, "content": _output(item.get("output"))}
             )
@@ -83,7 +106,8 @@ def input_messages(value: Any, names: ToolNames, seal: ReasoningSeal | None) -> 
             )
         else:
             raise bad(INVALID, f"{where}.type must be a string", "input")
-    return messages
+    origins += [where] * (len(messages) - len(origins))
+    return messages, origins
 
 
 def _message(item: dict[str, Any], where: str) -> Message:
@@ -129,6 +153,8 @@ def _reasoning(item: dict[str, Any], where: str, seal: ReasoningSeal | None) -> 
             )
         return opened.reasoning or None
     summary = item.get("summary")
+    if summary is not None and not isinstance(summary, list):
+        raise bad(INVALID, f"{where}.summary must be a list of summary_text parts", "input")
     texts = [p.get("text") for p in summary or () if isinstance(p, dict)]
     text = "\n\n".join(t for t in texts if isinstance(t, str) and t)
     return text or None

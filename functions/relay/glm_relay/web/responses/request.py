@@ -9,13 +9,14 @@ Responses request table lists every field. Unknown fields are ``unknown_paramete
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.messages import parse_messages
 from glm_relay.chat.options import read_fields
-from glm_relay.chat.request import ChatRequest, bad, build_chat
-from glm_relay.errors import ErrorCode
+from glm_relay.chat.request import ChatRequest, bad, build_chat, sendable_json
+from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.web.openai_api import OPENAI_MESSAGES
 from glm_relay.web.openai_fields import FieldPolicy, check_fields, check_stream_options
 from glm_relay.web.responses.items import input_messages
@@ -72,6 +73,9 @@ POLICY = FieldPolicy(
     },
 )
 ECHOED = ("instructions", "max_output_tokens", "temperature", "top_p", "truncation", "user")
+# Echoed in the Response object as given (or translated from): checked for text UTF-8 cannot hold.
+ECHOED_AS_GIVEN = (*ECHOED, "tools", "tool_choice", "reasoning", "text", "metadata")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,15 @@ def needs_seal(payload: dict[str, Any]) -> bool:
     )
 
 
-def check_payload(payload: dict[str, Any]) -> None:
-    """Field names and the simple flags, before anything is read or looked up."""
+def may_hold_surrogates(body: bytes) -> bool:
+    """Whether a JSON body escapes a surrogate (``\\udXXX``): only then can a string in it hold
+    one that UTF-8 cannot encode (a scan far cheaper than encoding every echoed field)."""
+    return SURROGATE_ESCAPE.search(body) is not None
+
+
+def check_payload(payload: dict[str, Any], *, surrogates: bool = True) -> None:
+    """Field names and the simple flags, before anything is read or looked up; with
+    ``surrogates`` (see ``may_hold_surrogates``), that the echoed fields are encodable."""
     check_fields(payload, POLICY)
     check_stream_options(payload.get("stream_options"))
     for name in ("stream", "store", "parallel_tool_calls"):
@@ -114,6 +125,9 @@ def check_payload(payload: dict[str, Any]) -> None:
         raise bad(
             INVALID, "previous_response_id must be a non-empty string", "previous_response_id"
         )
+    for name in ECHOED_AS_GIVEN if surrogates else ():
+        if isinstance(payload.get(name), str | list | dict):
+            sendable_json(payload[name], name, name)
 
 
 def read_request(
@@ -128,8 +142,15 @@ def read_request(
     names (empty without one)."""
     chat_tools, names = translate_tools(payload.get("tools"), settings)
     instructions = _instructions(payload.get("instructions"))
-    raw = [*instructions, *history, *input_messages(payload.get("input"), names, seal)]
-    messages = parse_messages(raw, settings, OPENAI_MESSAGES, spec)
+    given, origins = input_messages(payload.get("input"), names, seal, history)
+    raw = [*instructions, *history, *given]
+    origins = (
+        ["instructions"] * len(instructions) + ["previous_response_id"] * len(history) + origins
+    )
+    try:
+        messages = parse_messages(raw, settings, OPENAI_MESSAGES, spec)
+    except RelayError as error:
+        raise _in_input(error, origins) from None
     reasoning = _object(payload, "reasoning", ("effort", "summary", "generate_summary"))
     text = _object(payload, "text", ("format", "verbosity"))
     include = _include(payload.get("include"))
@@ -167,6 +188,26 @@ def read_request(
         instructions=len(instructions),
         echo=echo,
     )
+
+
+def _in_input(error: RelayError, origins: list[str]) -> RelayError:
+    """A message reader's error in the request's own terms: ``messages[3]`` is the input item
+    (or ``instructions``, the stored conversation) that message came from."""
+
+    named: list[str] = []
+
+    def origin(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(origins):
+            return match.group(0)
+        named.append(origins[index])
+        return origins[index]
+
+    message = re.sub(r"\bmessages\[(\d+)\]", origin, error.message)
+    message = re.sub(r"^messages must", "input must", message)
+    param = "instructions" if named[:1] == ["instructions"] else "input"
+    extra = {"param": param, **error.extra}
+    return RelayError(error.code, message, retry_after=error.retry_after, extra=extra)
 
 
 def _instructions(value: Any) -> list[dict[str, Any]]:

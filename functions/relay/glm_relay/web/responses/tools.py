@@ -5,8 +5,9 @@ so every other kind a client sends is translated or dropped here, never sent:
 
 - ``function``: a function tool (``strict`` kept: the chat core handles it);
 - ``namespace`` (Codex): each function inside becomes a function named ``<namespace>__<name>``
-  (a hashed name when that is not a valid function name); its calls come back as
-  ``function_call`` items with the original ``name`` and ``namespace``;
+  (a hashed name when that is not a valid function name or another tool has it), its
+  description led by the namespace's; its calls come back as ``function_call`` items with the
+  original ``name`` and ``namespace``;
 - ``custom`` (free-form input, optionally a grammar): a function taking one string ``input``,
   the grammar given to the model in the description; calls come back as ``custom_tool_call``;
 - ``local_shell``: a function ``local_shell`` taking ``command`` (argv), ``workdir`` and
@@ -66,13 +67,23 @@ class ToolNames:
     _by_chat: dict[str, ClientTool] = field(default_factory=dict)
     _to_chat: dict[ClientTool, str] = field(default_factory=dict)
 
-    def add(self, tool: ClientTool) -> str:
-        """The upstream function name for ``tool`` (the client's name when it is one)."""
+    def add(self, tool: ClientTool, where: str) -> str:
+        """The upstream function name for ``tool``: the client's name when it is a valid one
+        that no earlier tool took (a flattened namespace may collide), else a hashed one. The
+        same tool given twice is ``invalid_parameter``, as on ``/v1``."""
+        if tool in self._to_chat:
+            label = tool.name if tool.namespace is None else f"{tool.namespace}.{tool.name}"
+            message = f"{where}: the {tool.kind} tool {label[:130]!r} is given twice"
+            raise bad(INVALID, message, "tools")
         name = tool.name if tool.namespace is None else f"{tool.namespace}__{tool.name}"
-        if not FUNCTION_NAME.match(name) or name in self._by_chat:
-            digest = hashlib.sha256(f"{tool.namespace}/{tool.name}".encode()).hexdigest()[:10]
-            stem = "".join(c if c.isalnum() or c in "_-" else "_" for c in tool.name)
-            name = f"{stem[:50]}_{digest}"
+        salt = 0
+        while not FUNCTION_NAME.match(name) or name in self._by_chat:
+            seed = f"{tool.namespace}/{tool.name}" + (f"#{salt}" if salt else "")
+            digest = hashlib.sha256(seed.encode()).hexdigest()[:10]
+            stem = "".join(
+                c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in tool.name
+            )
+            name, salt = f"{stem[:50]}_{digest}", salt + 1
         self._by_chat[name] = tool
         self._to_chat[tool] = name
         return name
@@ -104,13 +115,15 @@ def translate_tools(value: Any, settings: Settings) -> tuple[list[dict[str, Any]
             raise bad(INVALID, f"{where} must be an object with a type", "tools")
         assert isinstance(tool, dict)
         if kind == "function":
-            out.append(_function(tool, names.add(ClientTool("function", _name(tool, where)))))
+            out.append(
+                _function(tool, names.add(ClientTool("function", _name(tool, where)), where))
+            )
         elif kind == "namespace":
             out.extend(_namespace(tool, where, names))
         elif kind == "custom":
-            out.append(_custom(tool, names.add(ClientTool("custom", _name(tool, where)))))
+            out.append(_custom(tool, names.add(ClientTool("custom", _name(tool, where)), where)))
         elif kind == LOCAL_SHELL:
-            chat_name = names.add(ClientTool(LOCAL_SHELL, LOCAL_SHELL))
+            chat_name = names.add(ClientTool(LOCAL_SHELL, LOCAL_SHELL), where)
             out.append(_as_function(chat_name, "Run a command on the user's machine.", None))
             out[-1]["function"]["parameters"] = LOCAL_SHELL_PARAMETERS
         elif kind in SEARCH_KINDS and tool.get("external_web_access") is not False:
@@ -147,13 +160,20 @@ def _namespace(tool: dict[str, Any], where: str, names: ToolNames) -> list[dict[
     inner = tool.get("tools")
     if not isinstance(inner, list):
         raise bad(INVALID, f"{where}.tools must be a list", "tools")
+    group = tool.get("description")
     out = []
     for index, function in enumerate(inner):
         at = f"{where}.tools[{index}]"
         if not isinstance(function, dict) or function.get("type", "function") != "function":
             continue  # only functions can be flattened; anything else is left out
         client = ClientTool("function", _name(function, at), namespace)
-        out.append(_function(function, names.add(client)))
+        flat = _function(function, names.add(client, at))
+        if isinstance(group, str) and group.strip():
+            # The group's description has no place of its own upstream: each function says it.
+            own = flat["function"].get("description")
+            both = f"{namespace}: {group.strip()}" + (f"\n{own}" if isinstance(own, str) else "")
+            flat["function"]["description"] = both
+        out.append(flat)
     return out
 
 
