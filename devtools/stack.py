@@ -8,7 +8,8 @@ at once instead). ``DevStack``'s defaults suit tests: moto in the test's process
 an answer closed when its client leaves (no test's answer runs on into the next). Environment
 overrides (docs/local-stack.md):
 ``PORT`` (3000), ``MOCK_PORT`` (8787), ``MOTO_PORT`` (5005), ``ZHIPU_API_KEY``
-(``devid.devsecret``), ``ACCESS_TOKEN_SECRET`` (a development signing key), and
+(``devid.devsecret``; several keys separated by commas are stored as a key pool),
+``ACCESS_TOKEN_SECRET`` (a development signing key), and
 ``ZHIPU_BASE_URL``: set, it is the upstream (with ``ZHIPU_API_KEY`` its key, stored in moto's
 Secrets Manager as in AWS) and no fake one is started. ``FRONT_DOOR=api-gateway`` serves the
 function as an API Gateway REST API stage instead of a function URL: REST proxy events (payload
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -144,7 +146,7 @@ class DevStack:
             "access_secret": f"glm-relay/access-token-key-{suffix}",
             "table": f"glm-relay-{suffix}",
         }
-        zhipu_arn = self.moto.put_secret(self.names["zhipu_secret"], self.api_key)
+        zhipu_arn = self.moto.put_secret(self.names["zhipu_secret"], zhipu_secret(self.api_key))
         access_arn = self.moto.put_secret(self.names["access_secret"], self.access_token_secret)
         self.moto.create_table(self.names["table"])
         if not self.upstream_url:
@@ -188,7 +190,7 @@ class DevStack:
 
     def rotate_api_key(self, new_key: str) -> None:
         """Put a new key in Secrets Manager (the function's cache does not know yet)."""
-        self.moto.put_secret(self.names["zhipu_secret"], new_key)
+        self.moto.put_secret(self.names["zhipu_secret"], zhipu_secret(new_key))
 
     @contextlib.contextmanager
     def running(self) -> Iterator[DevStack]:
@@ -226,6 +228,13 @@ class DevStack:
             else:
                 os.environ[name] = value
         self.saved_env = {}
+
+
+def zhipu_secret(api_keys: str) -> str:
+    """What the Zhipu secret holds for ``ZHIPU_API_KEY``: the key itself, or for several keys
+    separated by commas the pool's JSON (``{"keys": ["id.secret", ...]}``)."""
+    keys = [key.strip() for key in api_keys.split(",") if key.strip()]
+    return api_keys if len(keys) < 2 else json.dumps({"keys": keys})
 
 
 def _mint_dev_token(secret: str) -> str:

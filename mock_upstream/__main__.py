@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
         "--retry-after", type=int, default=None, help="Retry-After seconds on 429/503 faults"
     )
     p.add_argument(
+        "--key-fault",
+        action="append",
+        default=[],
+        metavar="ID=FAULT",
+        help="answer the key ID as invalid, out of balance or rate limited "
+        "(FAULT: invalid, balance, rate_limit); repeatable",
+    )
+    p.add_argument(
         "--tls-cert", help="serve HTTPS with this certificate chain (PEM; needs --tls-key)"
     )
     p.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             slow_headers_ms=args.slow_headers_ms,
             stall_ms=args.stall_ms,
             retry_after=args.retry_after,
+            key_faults=dict(item.partition("=")[::2] for item in args.key_fault),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

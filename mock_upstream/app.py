@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_upstream.chat import ChatCompletions, MockState
-from mock_upstream.options import MockOptions
+from mock_upstream.options import KEY_FAULTS, MockOptions
 
 API_PREFIX = "/api/paas/v4"
 CHAT_PATH = API_PREFIX + "/chat/completions"
@@ -39,6 +39,20 @@ def build_app(options: MockOptions) -> Starlette:
             return JSONResponse({"error": f"expected {{'api_key': 'id.secret'}}: {exc}"}, 400)
         return Response(status_code=204)
 
+    async def set_key_fault(request: Request) -> Response:
+        key_id = request.path_params["key_id"]
+        try:
+            fault = (await request.json()).get("fault")
+            faults = {k: v for k, v in state.options.key_faults.items() if k != key_id}
+            if fault is not None:
+                faults[key_id] = fault
+            state.options = replace(state.options, key_faults=faults)
+        except (ValueError, AttributeError) as exc:
+            return JSONResponse(
+                {"error": f"expected {{'fault': one of {KEY_FAULTS} or null}}: {exc}"}, 400
+            )
+        return Response(status_code=204)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -49,6 +63,7 @@ def build_app(options: MockOptions) -> Starlette:
             Route("/_mock/requests", clear_requests, methods=["DELETE"]),
             Route("/_mock/stats", stats, methods=["GET"]),
             Route("/_mock/api-key", set_api_key, methods=["PUT"]),
+            Route("/_mock/keys/{key_id}", set_key_fault, methods=["PUT"]),
             Route("/_mock/health", health, methods=["GET"]),
         ]
     )

@@ -29,6 +29,7 @@ class AuthResult:
     claims: dict[str, Any] | None = None
     header: dict[str, Any] | None = None
     error: errors.ZhipuError | None = None
+    key_id: str | None = None  # which accepted key the header was made with
 
     @property
     def ok(self) -> bool:
@@ -67,8 +68,9 @@ def check_authorization(
     if not token:
         return _fail(errors.NO_AUTH_HEADER, "The Authorization header is empty.", kind="missing")
 
-    if hmac.compare_digest(token.encode(), options.api_key.encode()):
-        return AuthResult(kind="api_key")
+    for key in options.api_keys:
+        if hmac.compare_digest(token.encode(), key.encode()):
+            return AuthResult(kind="api_key", key_id=key.partition(".")[0])
 
     parts = token.split(".")
     if len(parts) != 3:
@@ -88,10 +90,13 @@ def check_authorization(
     if header.get("alg") != "HS256" or header.get("sign_type") != "SIGN":
         return invalid("The token header must carry alg HS256 and sign_type SIGN.")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", "replace")
-    expected = hmac.new(options.key_secret.encode(), signing_input, hashlib.sha256).digest()
+    named = claims.get("api_key")
+    secret = options.secret_of(named) if isinstance(named, str) else None
+    secret = options.key_secret if secret is None else secret
+    expected = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):
         return invalid("The token signature does not match the API key.")
-    if claims.get("api_key") != options.key_id:
+    if not isinstance(named, str) or options.secret_of(named) is None:
         return invalid("The token's api_key claim does not name this API key.")
     if not _is_millis(claims.get("timestamp")) or not _is_millis(claims.get("exp")):
         return invalid("The token needs integer timestamp and exp claims in milliseconds.")
@@ -104,4 +109,21 @@ def check_authorization(
             claims=claims,
             header=header,
         )
-    return AuthResult(kind="jwt", claims=claims, header=header)
+    return AuthResult(kind="jwt", claims=claims, header=header, key_id=named)
+
+
+def key_fault_error(fault: str, retry_after: int | None) -> errors.ZhipuError:
+    """What Zhipu answers a key that is `invalid`, out of `balance` or under a `rate_limit`."""
+    if fault == "invalid":
+        return errors.ZhipuError(401, errors.INVALID_TOKEN, "The API key is invalid.")
+    if fault == "balance":
+        return errors.ZhipuError(
+            429, errors.BALANCE_EXHAUSTED, "The account balance is exhausted; top it up and retry."
+        )
+    headers = {"retry-after": str(1 if retry_after is None else retry_after)}
+    return errors.ZhipuError(
+        429,
+        errors.TOO_MUCH_CONCURRENCY,
+        "Too many concurrent requests for this API; lower the concurrency.",
+        headers,
+    )

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from mock_upstream import directives as directives_mod
 from mock_upstream import errors, faults, plan, wire
 from mock_upstream.answer import build_answer
-from mock_upstream.auth import check_authorization
+from mock_upstream.auth import check_authorization, key_fault_error
 from mock_upstream.options import MockOptions
 from mock_upstream.prompt import last_user_text
 from mock_upstream.recorder import Recorder, RequestRecord
@@ -96,9 +96,13 @@ class ChatCompletions:
         auth = check_authorization(authorization, options)
         record.authorization = authorization
         record.auth, record.jwt_claims, record.jwt_header = auth.kind, auth.claims, auth.header
+        record.key_id = auth.key_id
         try:
             if auth.error is not None:
                 raise auth.error
+            key_fault = options.key_faults.get(auth.key_id or "")
+            if key_fault is not None:
+                raise key_fault_error(key_fault, options.retry_after)
             body = parse_body(raw)
             record.stream = body.get("stream") is True
             chat = validate(body, options)

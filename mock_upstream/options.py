@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from mock_upstream.catalogue import CATALOGUE
 
 API_KEY_ENV = "ZHIPU_API_KEY"
+# What a key can be made to suffer (`key_faults`): Zhipu's answer to every request it signs.
+KEY_FAULTS = ("invalid", "balance", "rate_limit")
 
 # Models the fake accepts unless told otherwise (the whole catalogue); others get 400 / 1211.
 DEFAULT_MODELS: tuple[str, ...] = tuple(CATALOGUE)
@@ -19,6 +21,8 @@ class MockOptions:
     """Everything the server is configured with; per-request directives override the timings.
 
     Times are in milliseconds except `retry_after`, which is in seconds like the HTTP header.
+    `api_key` may name several accepted keys, separated by commas (an account's several keys);
+    `key_faults` maps a key id to one of `KEY_FAULTS`.
 
     >>> MockOptions(api_key="devid.devsecret", chunk_delay_ms=5).key_id
     'devid'
@@ -32,11 +36,18 @@ class MockOptions:
     slow_headers_ms: int = 30_000
     stall_ms: int = 300_000
     retry_after: int | None = None
+    key_faults: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        key_id, dot, secret = self.api_key.partition(".")
-        if not dot or not key_id or not secret or "." in secret:
-            raise ValueError("api_key must look like '<id>.<secret>'")
+        for key in self.api_keys:
+            key_id, dot, secret = key.partition(".")
+            if not dot or not key_id or not secret or "." in secret:
+                raise ValueError(
+                    "api_key must look like '<id>.<secret>' (several: comma-separated)"
+                )
+        for fault in self.key_faults.values():
+            if fault not in KEY_FAULTS:
+                raise ValueError(f"a key fault is one of {', '.join(KEY_FAULTS)}")
         for name in ("first_token_ms", "chunk_delay_ms", "slow_headers_ms", "stall_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -48,12 +59,23 @@ class MockOptions:
         object.__setattr__(self, "models", tuple(self.models))
 
     @property
+    def api_keys(self) -> tuple[str, ...]:
+        """Every accepted key, `id.secret` each."""
+        return tuple(k.strip() for k in self.api_key.split(",") if k.strip()) or (self.api_key,)
+
+    @property
     def key_id(self) -> str:
-        return self.api_key.partition(".")[0]
+        return self.api_keys[0].partition(".")[0]
 
     @property
     def key_secret(self) -> str:
-        return self.api_key.partition(".")[2]
+        return self.api_keys[0].partition(".")[2]
+
+    def secret_of(self, key_id: str) -> str | None:
+        """The secret of the accepted key `key_id`, or None."""
+        return next(
+            (k.partition(".")[2] for k in self.api_keys if k.partition(".")[0] == key_id), None
+        )
 
 
 def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:

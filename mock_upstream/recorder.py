@@ -25,6 +25,7 @@ class RequestRecord:
     stream: bool = False
     authorization: str | None = None  # the header as received
     auth: str | None = None  # "jwt" | "api_key" | "missing" | "invalid"
+    key_id: str | None = None  # the accepted key the request was signed with
     jwt_claims: dict[str, Any] | None = None
     jwt_header: dict[str, Any] | None = None
     directives: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +49,7 @@ class RequestRecord:
             "stream": self.stream,
             "authorization": self.authorization,
             "auth": self.auth,
+            "key_id": self.key_id,
             "jwt_claims": self.jwt_claims,
             "jwt_header": self.jwt_header,
             "directives": self.directives,

@@ -68,6 +68,11 @@ class MockUpstream:
         self._call("PUT", "/_mock/api-key", json={"api_key": api_key})
         self.api_key = api_key
 
+    def set_key_fault(self, key_id: str, fault: str | None) -> None:
+        """Answer every request signed with `key_id` as an `invalid` key, one out of `balance`
+        or one under a `rate_limit` would be (`None`: serve it again)."""
+        self._call("PUT", f"/_mock/keys/{key_id}", json={"fault": fault})
+
     def stats(self) -> dict[str, int]:
         result: dict[str, int] = self._call("GET", "/_mock/stats").json()
         return result

@@ -56,10 +56,34 @@ def test_minted_token_without_limits_grants_configured_defaults():
 
 
 def test_partial_limits_leave_other_fields_unset():
-    token = mint_access_token("carol", 60, SIGNING_KEY, limits=TokenLimits(max_tokens=0), now=NOW)
+    token = mint_access_token("carol", 60, SIGNING_KEY, limits=TokenLimits(max_tokens=1), now=NOW)
 
-    assert verify_access_token(token, SIGNING_KEY, now=NOW).limits == TokenLimits(max_tokens=0)
-    assert jwt.decode(token, options={"verify_signature": False})["limits"] == {"max_tokens": 0}
+    assert verify_access_token(token, SIGNING_KEY, now=NOW).limits == TokenLimits(max_tokens=1)
+    assert jwt.decode(token, options={"verify_signature": False})["limits"] == {"max_tokens": 1}
+
+
+def test_spend_budgets_travel_in_the_limits_claim():
+    limits = TokenLimits(spend_per_day=0.5, spend_per_month=12)
+    token = mint_access_token("dora", 60, SIGNING_KEY, limits=limits, now=NOW)
+
+    assert verify_access_token(token, SIGNING_KEY, now=NOW).limits == limits
+    assert jwt.decode(token, options={"verify_signature": False})["limits"] == {
+        "spend_per_day": 0.5,
+        "spend_per_month": 12,
+    }
+    with pytest.raises(ValueError, match="spend_per_day"):
+        mint_access_token("dora", 60, SIGNING_KEY, limits=TokenLimits(spend_per_day=-1))
+
+
+def test_a_token_allowing_no_tokens_per_answer_is_refused_when_checked():
+    # Such a token used to be accepted, then every request failed upstream with a 502.
+    with pytest.raises(ValueError, match="max_tokens"):
+        mint_access_token("ed", 60, SIGNING_KEY, limits=TokenLimits(max_tokens=0), now=NOW)
+    payload = {"iss": "glm-relay", "sub": "ed", "exp": NOW + 60, "limits": {"max_tokens": 0}}
+    token = jwt.encode(payload, SIGNING_KEY, algorithm="HS256")
+
+    with pytest.raises(AccessDenied, match=r"limits\.max_tokens"):
+        verify_access_token(token, SIGNING_KEY, now=NOW)
 
 
 def test_minted_token_carries_issuer_subject_and_times():

@@ -121,6 +121,17 @@ def test_token_from_env_secret_verifies_with_its_limits(run_cli):
     assert run.stderr == ""
 
 
+def test_token_carries_spend_budgets(run_cli):
+    run = run_cli(
+        "token",
+        *("--sub", "alice", "--spend-per-day", "0.5", "--spend-per-month", "10"),
+        env={"ACCESS_TOKEN_SECRET": SIGNING_KEY},
+    )
+
+    claims = verify_access_token(only_token(run), SIGNING_KEY)
+    assert claims.limits == TokenLimits(spend_per_day=0.5, spend_per_month=10.0)
+
+
 def test_ttl_defaults_to_one_hour(run_cli):
     before = time.time()
     run = run_cli("token", "--sub", "alice", env={"ACCESS_TOKEN_SECRET": SIGNING_KEY})
@@ -303,7 +314,13 @@ def test_verify_prints_the_claims_of_a_token_read_from_stdin(run_cli):
     assert run.returncode == 0, run.stderr
     claims = json.loads(run.stdout)
     assert claims["sub"] == "alice"
-    assert claims["limits"] == {"max_tokens": 64, "requests_per_day": None, "tokens_per_day": None}
+    assert claims["limits"] == {
+        "max_tokens": 64,
+        "requests_per_day": None,
+        "tokens_per_day": None,
+        "spend_per_day": None,
+        "spend_per_month": None,
+    }
 
 
 def test_verify_reports_the_denial_reason(run_cli):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from devtools.local_url import FunctionUrlConfig, running_local_url
-from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack, MockUpstreamProcess
+from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack, MockUpstreamProcess, zhipu_secret
 from glm_relay.access import TokenLimits, mint_access_token
 from glm_relay.web.app import WebApp
 from tests.support.sse_client import StreamResult
@@ -156,7 +156,8 @@ def sibling_stack(
     settings_overrides: dict[str, Any] | None = None,
     mock_args: list[str] | None = None,
 ) -> Iterator[DevStack]:
-    """A second stack with its own Zhipu key and fake upstream, sharing the session's moto.
+    """A second stack with its own Zhipu key (several: separated by commas, stored as a key
+    pool) and fake upstream, sharing the session's moto.
 
     A second moto server would move the process-wide AWS endpoints under the session stack's
     cached clients; its secrets and table live in the one moto instead.
@@ -164,7 +165,7 @@ def sibling_stack(
     assert stack.app is not None
     suffix = uuid.uuid4().hex[:8]
     names = {**stack.names, "zhipu_secret": f"glm-relay/zhipu-api-key-{suffix}"}
-    arn = stack.moto.put_secret(names["zhipu_secret"], api_key)
+    arn = stack.moto.put_secret(names["zhipu_secret"], zhipu_secret(api_key))
     upstream = MockUpstreamProcess(api_key, 0, list(mock_args or []))
     upstream.start()
     try:

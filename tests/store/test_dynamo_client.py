@@ -278,4 +278,6 @@ async def test_throttling_that_outlasts_the_retries_is_state_unavailable(
     with pytest.raises(RelayError) as refused:
         await state.admit(claims, chat)
     assert refused.value.code is ErrorCode.STATE_UNAVAILABLE
-    assert len(targets) == 3
+    # Three tries, then one conditional release in case a try landed unseen (it changes nothing
+    # unless the reservation is there).
+    assert len(targets) == 4

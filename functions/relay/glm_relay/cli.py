@@ -1,4 +1,4 @@
-"""Operator CLI: mint and inspect access tokens (``python -m glm_relay --help``).
+"""Operator CLI: mint and inspect access tokens, report usage (``python -m glm_relay --help``).
 
 The signing key is looked up in this order, the first source present wins:
 
@@ -36,6 +36,7 @@ from glm_relay.access import (
     verify_access_token,
 )
 
+TABLE_ENV = "CONVERSATIONS_TABLE"
 SECRET_ENV = "ACCESS_TOKEN_SECRET"
 SECRET_ID_ENV = "ACCESS_TOKEN_SECRET_ID"
 PROG = "python -m glm_relay"
@@ -105,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--max-tokens", type=_limit, metavar="N", help="override max_tokens per request"
     )
+    token.add_argument(
+        "--spend-per-day", type=_money, metavar="AMOUNT", help="daily budget in CURRENCY"
+    )
+    token.add_argument(
+        "--spend-per-month", type=_money, metavar="AMOUNT", help="monthly budget in CURRENCY"
+    )
     _add_key_options(token)
     token.set_defaults(run=_run_token)
 
@@ -121,6 +128,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_key_options(verify)
     verify.set_defaults(run=_run_verify)
+
+    usage = commands.add_parser(
+        "usage",
+        help="report usage per user and model over a date range",
+        description=(
+            "Sum the table's usage items (requests, input, cached and output tokens, cost in the "
+            "deployment's CURRENCY) per user and model over UTC days FROM..TO; a scan of the "
+            "table, or one query per --user."
+        ),
+    )
+    usage.add_argument("--table", help=f"the table (default: ${TABLE_ENV})")
+    usage.add_argument("--from", dest="first", type=_day, metavar="YYYY-MM-DD", help="first day")
+    usage.add_argument("--to", dest="last", type=_day, metavar="YYYY-MM-DD", help="last day")
+    usage.add_argument("--user", action="append", default=[], help="only this user (repeatable)")
+    usage.add_argument("--format", choices=("table", "csv"), default="table")
+    usage.add_argument("--region", help="AWS region (default: AWS settings)")
+    usage.set_defaults(run=_run_usage)
     return parser
 
 
@@ -141,6 +165,8 @@ def _run_token(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         requests_per_day=args.requests_per_day,
         tokens_per_day=args.tokens_per_day,
         max_tokens=args.max_tokens,
+        spend_per_day=args.spend_per_day,
+        spend_per_month=args.spend_per_month,
     )
     try:
         token = mint_access_token(args.sub, args.ttl, key, limits=limits)
@@ -160,6 +186,24 @@ def _run_verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except AccessDenied as exc:
         raise CliError(f"denied: {exc.message}") from None
     print(json.dumps(asdict(claims), sort_keys=True))
+    return 0
+
+
+def _run_usage(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from glm_relay.state.usage import render, report, today, usage_items
+
+    table = args.table or env.get(TABLE_ENV, "")
+    if not table:
+        raise CliError(f"no table: pass --table or set {TABLE_ENV}", 2)
+    last = args.last or today()
+    first = args.first or last[:8] + "01"
+    try:
+        items = usage_items(table, args.user, region=args.region)
+        print(render(report(items, first, last), args.format), end="")
+    except ImportError:
+        raise CliError("usage needs boto3 (pip install boto3)") from None
+    except Exception as exc:  # boto3's errors: say what failed, without a traceback
+        raise CliError(f"could not read table {table!r}: {type(exc).__name__}: {exc}") from None
     return 0
 
 
@@ -238,3 +282,22 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _money(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number from 0")
+    return value
+
+
+def _day(text: str) -> str:
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None

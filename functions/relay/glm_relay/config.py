@@ -75,6 +75,8 @@ class Settings:
     retry_attempts: int = field(default=3, metadata=_env("UPSTREAM_RETRY_ATTEMPTS"))
     retry_base_delay_seconds: float = field(default=0.25, metadata=_env("UPSTREAM_RETRY_DELAY"))
     retry_max_delay_seconds: float = field(default=4.0, metadata=_env("UPSTREAM_RETRY_MAX_DELAY"))
+    # A pooled key Zhipu refused as invalid or out of balance gets no requests for this long.
+    key_cooloff_seconds: float = field(default=300.0, metadata=_env("UPSTREAM_KEY_COOLOFF_SECONDS"))
     # Callers
     require_access_token: bool = field(default=True, metadata=_env("REQUIRE_ACCESS_TOKEN"))
     access_token_secret_id: str = field(default="", metadata=_env("ACCESS_TOKEN_SECRET_ID"))
@@ -117,6 +119,13 @@ class Settings:
     )
     quota_requests_per_day: int = field(default=200, metadata=_env("QUOTA_REQUESTS_PER_DAY"))
     quota_tokens_per_day: int = field(default=200_000, metadata=_env("QUOTA_TOKENS_PER_DAY"))
+    # Spend budgets in CURRENCY (USD or CNY): the deployment's defaults per caller (0: none; a
+    # token's limits.spend_per_day / spend_per_month win), and prices overriding the table in
+    # chat/prices.py (JSON, per million tokens: {"model": {"input", "cached_input", "output"}}).
+    currency: str = field(default="USD", metadata=_env("CURRENCY"))
+    model_prices: dict[str, Any] = field(default_factory=dict, metadata=_env("MODEL_PRICES"))
+    default_spend_per_day: float = field(default=0.0, metadata=_env("DEFAULT_SPEND_PER_DAY"))
+    default_spend_per_month: float = field(default=0.0, metadata=_env("DEFAULT_SPEND_PER_MONTH"))
     # Send the upstream request while the quota reservation runs (true), or only once the quota
     # said yes (false: a refused request never reaches Zhipu, and every first token waits one
     # DynamoDB round trip longer). See chat/session.py.

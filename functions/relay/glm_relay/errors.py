@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     QUOTA_EXCEEDED = "quota_exceeded"
+    BUDGET_EXCEEDED = "budget_exceeded"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
     CONVERSATIONS_DISABLED = "conversations_disabled"
     STATE_UNAVAILABLE = "state_unavailable"
@@ -106,6 +107,7 @@ CATALOGUE: dict[ErrorCode, tuple[int, bool]] = {
     C.FORBIDDEN: (403, False),
     C.ORIGIN_NOT_ALLOWED: (403, False),
     C.QUOTA_EXCEEDED: (429, True),
+    C.BUDGET_EXCEEDED: (429, True),
     C.CONVERSATION_NOT_FOUND: (404, False),
     C.CONVERSATIONS_DISABLED: (400, False),
     C.STATE_UNAVAILABLE: (503, True),

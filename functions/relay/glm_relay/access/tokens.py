@@ -16,8 +16,10 @@ Claims:
     whose clock runs a little ahead does not produce tokens that fail for their first seconds).
 ``limits``
     Optional object with optional non-negative integer fields ``requests_per_day``,
-    ``tokens_per_day`` and ``max_tokens``: per-token overrides of the configured quotas. Unknown
-    fields are rejected, so a newer minter cannot grant something an older verifier would ignore.
+    ``tokens_per_day`` and ``max_tokens`` (at least 1: no answer fits in none), and non-negative
+    numbers ``spend_per_day`` and ``spend_per_month`` (money, in the deployment's ``CURRENCY``):
+    per-token overrides of the configured quotas and budgets. Unknown fields are rejected, so a
+    newer minter cannot grant something an older verifier would ignore.
 ``aud``
     Not used; a token carrying one is rejected (RFC 7519: a recipient that is not named in ``aud``
     must reject it).
@@ -56,7 +58,9 @@ MIN_KEY_BYTES = 32
 # Larger than any sane quota, small enough to stay exact in JSON doubles and SQL bigints.
 MAX_LIMIT_VALUE = 2**53 - 1
 
-_LIMIT_FIELDS = ("requests_per_day", "tokens_per_day", "max_tokens")
+_COUNT_FIELDS = ("requests_per_day", "tokens_per_day", "max_tokens")
+_SPEND_FIELDS = ("spend_per_day", "spend_per_month")
+_LIMIT_FIELDS = (*_COUNT_FIELDS, *_SPEND_FIELDS)
 # Checked in this order after the signature; a claim that is null counts as missing.
 _REQUIRED_CLAIMS = ("sub", "exp", "iss")
 # Compact JWS: three unpadded base64url segments; the signature may be empty (alg "none").
@@ -72,8 +76,10 @@ class TokenLimits:
     requests_per_day: int | None = None
     tokens_per_day: int | None = None
     max_tokens: int | None = None
+    spend_per_day: float | None = None
+    spend_per_month: float | None = None
 
-    def as_claim(self) -> dict[str, int]:
+    def as_claim(self) -> dict[str, int | float]:
         """The ``limits`` claim: only the fields that are set.
 
         >>> TokenLimits(max_tokens=512).as_claim()
@@ -161,8 +167,8 @@ def mint_access_token(
     }
     if limits is not None:
         for name, value in limits.as_claim().items():
-            if not _valid_limit(value):
-                raise ValueError(f"limits.{name} must be an integer from 0 to {MAX_LIMIT_VALUE}")
+            if not _valid_limit(name, value):
+                raise ValueError(f"limits.{name} {_LIMIT_RULE[name]}")
         if claim := limits.as_claim():
             payload["limits"] = claim
     token = encode_hs256(payload, signing_key)
@@ -264,10 +270,10 @@ def _limits_from_claim(claim: object) -> TokenLimits:
         return TokenLimits()
     if not isinstance(claim, dict) or not set(claim) <= set(_LIMIT_FIELDS):
         raise AccessDenied("invalid claim: limits")
-    values: dict[str, int | None] = {}
+    values: dict[str, Any] = {}
     for name in _LIMIT_FIELDS:
         value = claim.get(name)
-        if value is not None and not _valid_limit(value):
+        if value is not None and not _valid_limit(name, value):
             raise AccessDenied(f"invalid claim: limits.{name}")
         values[name] = value
     return TokenLimits(**values)
@@ -277,8 +283,20 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _valid_limit(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LIMIT_VALUE
+_LIMIT_RULE = {
+    **{name: f"must be an integer from 0 to {MAX_LIMIT_VALUE}" for name in _COUNT_FIELDS},
+    "max_tokens": f"must be an integer from 1 to {MAX_LIMIT_VALUE}",
+    **{name: "must be a number from 0" for name in _SPEND_FIELDS},
+}
+
+
+def _valid_limit(name: str, value: object) -> bool:
+    """A count is an integer (``max_tokens`` at least 1: a token allowing no answer at all
+    would only fail upstream); a spend is any finite non-negative number."""
+    if name in _SPEND_FIELDS:
+        return _is_numeric_date(value)
+    least = 1 if name == "max_tokens" else 0
+    return _is_int(value) and least <= value <= MAX_LIMIT_VALUE  # type: ignore[operator]
 
 
 def _is_numeric_date(value: object) -> bool:

@@ -76,3 +76,14 @@ class AnswerStream(Protocol):
 
     async def aclose(self) -> None:
         """Release the source (closing it if it was not read to the end)."""
+
+
+def delivered_chars(piece: Piece) -> int:
+    """How many characters of model output ``piece`` delivers (a search result: none)."""
+    if isinstance(piece, TextPiece | ReasoningPiece):
+        return len(piece.text)
+    if isinstance(piece, ToolCallPiece):
+        function = piece.call.get("function")
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        return len(arguments) if isinstance(arguments, str) else 0
+    return 0

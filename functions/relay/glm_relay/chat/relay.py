@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from glm_relay.chat.bookkeeping import LEFTOVER_SECONDS, Jobs, settle
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
-from glm_relay.chat.pieces import AnswerStream, Finish, Piece, TextPiece
+from glm_relay.chat.pieces import AnswerStream, Finish, Piece, TextPiece, delivered_chars
 from glm_relay.errors import ErrorCode, RelayError
 
 _DRAIN_SECONDS = 1.0
@@ -43,6 +43,12 @@ class Outcome:
     pieces: int = 0
     attempts: int = 0
     answer: list[str] = field(default_factory=list)
+    # Characters of everything delivered (text, reasoning, tool-call arguments): what an answer
+    # that ended without the upstream's usage is charged by (chat/prices.py: answer_usage).
+    delivered_chars: int = 0
+    # What the upstream's usage costs, in ``currency`` (set with the terminal frame).
+    cost: float | None = None
+    currency: str = ""
     deferred: list[str] = field(default_factory=list)  # bookkeeping left to run after the body
 
 
@@ -223,6 +229,7 @@ class RelayBody:
                         self._end_with(self._terminal(piece))
                         break
                     outcome.pieces += 1
+                    outcome.delivered_chars += delivered_chars(piece)
                     if outcome.first_token_ms is None:
                         outcome.first_token_ms = (now - outcome.started) * 1000
                     if isinstance(piece, TextPiece):

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from glm_relay.chat.bookkeeping import Jobs
 from glm_relay.chat.call_rules import with_call_rules
 from glm_relay.chat.clock import LOOP_CLOCK, Clock
+from glm_relay.chat.prices import PriceTable, money, spend_limits
 from glm_relay.chat.relay import Clocks, OnComplete, OnLost, Outcome, RelayBody, WireFormat
 
 if TYPE_CHECKING:
     from glm_relay.access import AccessClaims
-    from glm_relay.chat.pieces import AnswerStream
+    from glm_relay.chat.pieces import AnswerStream, Finish
     from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
 
@@ -86,6 +87,7 @@ class ChatSession:
     meta: dict[str, Any]
     clock: Clock = LOOP_CLOCK
     on_lost: OnLost | None = None
+    prices: PriceTable | None = None
 
     def body(
         self, wire: WireFormat, *, then: Callable[[Outcome], Awaitable[None]] | None = None
@@ -104,11 +106,26 @@ class ChatSession:
             self.upstream,
             self.outcome,
             self.clocks,
-            wire,
+            wire if self.prices is None else PricedWire(wire, self.prices),
             on_complete=on_complete,
             on_lost=self.on_lost,
             clock=self.clock,
         )
+
+
+class PricedWire:
+    """A wire format whose terminal frame knows what the answer cost (``outcome.cost``)."""
+
+    def __init__(self, wire: WireFormat, prices: PriceTable) -> None:
+        self._wire, self._prices = wire, prices
+        self.opening, self.piece, self.keepalive = wire.opening, wire.piece, wire.keepalive
+        self.error = wire.error
+
+    def done(self, finish: Finish, outcome: Outcome) -> bytes:
+        if finish.usage:
+            outcome.cost = money(self._prices.cost_nanos(outcome.model, finish.usage))
+            outcome.currency = self._prices.currency
+        return self._wire.done(finish, outcome)
 
 
 class ChatService:
@@ -139,6 +156,7 @@ class ChatService:
         self._clock = clock
         self._overlap = overlap
         self._on_lost = on_lost
+        self._prices = PriceTable(settings.currency, settings.model_prices)
 
     async def start(
         self,
@@ -159,7 +177,10 @@ class ChatService:
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
         ledger.check_affordable(claims, chat)
-        opening, sent = self._open(chat, request_id, deadline) if self._overlap else (None, None)
+        # A caller with a spend budget is admitted before anything reaches the upstream: a
+        # refused request then costs nothing (and every first token one round trip more).
+        overlap = self._overlap and not spend_limits(settings, claims).any
+        opening, sent = self._open(chat, request_id, deadline) if overlap else (None, None)
         try:
             if sent is not None:
                 # The quota's own work (building and signing its request) waits until the
@@ -205,7 +226,9 @@ class ChatService:
             deadline,
             settings.bookkeeping_wait_seconds,
         )
-        return ChatSession(upstream, outcome, clocks, bookkeeping, meta, self._clock, self._on_lost)
+        return ChatSession(
+            upstream, outcome, clocks, bookkeeping, meta, self._clock, self._on_lost, self._prices
+        )
 
     def _open(
         self, chat: ChatRequest, request_id: str, deadline: float

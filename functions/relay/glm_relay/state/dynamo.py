@@ -126,6 +126,20 @@ class ExpiringItems:
         return {"owner": s(owner), "created_at": n(now), "expires_at": n(now + self._ttl)}
 
 
+class DayStore:
+    """A store of per-day counters on one table; ``clock`` says which UTC day it is."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self._table = Table(table_name, client_factory)
+        self._clock = clock
+
+
 def key(pk: str, sk: str) -> Item:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 

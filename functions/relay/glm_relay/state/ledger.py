@@ -1,4 +1,4 @@
-"""Per-user state around a chat: conversation history and daily quotas (DynamoDB).
+"""Per-user state around a chat: conversation history, daily quotas, spend budgets (DynamoDB).
 
 Both are off unless ``CONVERSATIONS_TABLE`` is set; quotas also need a caller identity (an access
 token's ``sub``). The stores and their DynamoDB client are created on first use only.
@@ -6,18 +6,27 @@ token's ``sub``). The stores and their DynamoDB client are created on first use 
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
+import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.media import describe
+from glm_relay.chat.prices import PriceTable, answer_usage, money, spend_limits
 from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.state.reserve import (
+    estimate_tokens,
+    over_whole_quota,
+    quota_refusal,
+    tokens_to_reserve,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from glm_relay.access import AccessClaims
+    from glm_relay.chat.prices import SpendLimits
     from glm_relay.chat.relay import Outcome
     from glm_relay.chat.request import ChatRequest
     from glm_relay.config import Settings
@@ -26,31 +35,18 @@ if TYPE_CHECKING:
     from glm_relay.state.dynamo_client import DynamoClient
     from glm_relay.state.quotas import QuotaDecision, QuotaLimits, QuotaStore
     from glm_relay.state.responses import ResponseStore
+    from glm_relay.state.spend import SpendDecision, SpendStore
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A request let in by the quota, with the tokens reserved for it."""
+    """A request let in by the quota, with the tokens (and money) reserved for it."""
 
     decision: QuotaDecision
     reserved_tokens: int
-
-
-def estimate_tokens(chat: ChatRequest) -> int:
-    """A cautious token estimate for a prompt's text and its tools' JSON (about one token per
-    two characters); media are not text (base64 would count a thousand times over) and settle
-    from the upstream's usage."""
-    tools = len(json.dumps(chat.tools, ensure_ascii=False)) if chat.tools else 0
-    return (chat.prompt_chars + tools) // 2 + 1
-
-
-def reservation(chat: ChatRequest) -> int:
-    """The tokens a request reserves: its ``max_tokens`` and its prompt's estimate, but never
-    more than its model's context window, the most one request can be billed (the upstream
-    refuses a longer one). An agent's 800,000-character history reserves 200K tokens on a
-    200K model, not the 400K its characters alone would suggest."""
-    reserve = chat.max_tokens + estimate_tokens(chat)
-    return min(reserve, chat.spec.context_window) if chat.spec is not None else reserve
+    spend: SpendDecision | None = None
+    prompt_tokens: int = 0  # the estimate, for an answer that ends without the upstream's usage
+    reservation: str | None = None  # the quota reservation's id (reconciled once)
 
 
 class UserState:
@@ -65,6 +61,8 @@ class UserState:
         self._factory = client_factory or self._client
         self._conversations: ConversationStore | None = None
         self._quotas: QuotaStore | None = None
+        self._spend: SpendStore | None = None
+        self._prices: PriceTable | None = None
         self._responses: ResponseStore | None = None
 
     @property
@@ -90,6 +88,22 @@ class UserState:
                 self._settings.conversations_table, client_factory=self._factory
             )
         return self._quotas
+
+    @property
+    def spend(self) -> SpendStore:
+        if self._spend is None:
+            from glm_relay.state.spend import SpendStore
+
+            self._spend = SpendStore(
+                self._settings.conversations_table, client_factory=self._factory
+            )
+        return self._spend
+
+    @property
+    def prices(self) -> PriceTable:
+        if self._prices is None:
+            self._prices = PriceTable(self._settings.currency, self._settings.model_prices)
+        return self._prices
 
     @property
     def responses(self) -> ResponseStore:
@@ -168,37 +182,40 @@ class UserState:
         admitted, and overlapped with the quota its prompt would have reached the upstream."""
         if claims is None or not self.enabled:
             return
-        limits, reserve = self._limits(claims), reservation(chat)
-        if reserve > limits.tokens_per_day:
-            from glm_relay.state.dynamo import next_utc_midnight
-
-            raise _over_quota(
-                f"this request needs up to {reserve} tokens (its prompt's estimate and "
-                f"max_tokens {chat.max_tokens}), more than the daily quota of "
-                f"{limits.tokens_per_day} tokens: shorten the conversation or lower max_tokens",
-                next_utc_midnight(time.time()),
-                {"requested_tokens": reserve, "tokens_per_day": limits.tokens_per_day},
-            )
+        refusal = over_whole_quota(
+            chat, tokens_to_reserve(chat, estimate_tokens(chat)), self._limits(claims)
+        )
+        if refusal is not None:
+            raise refusal
 
     async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Admission | None:
-        """Count the request against the caller's day, or refuse it with ``quota_exceeded``."""
+        """Reserve the request's cost under the caller's budgets (``budget_exceeded``), then
+        count it against the caller's day (``quota_exceeded``)."""
         if claims is None or not self.enabled:
             return None
-        limits, reserve = self._limits(claims), reservation(chat)
-        decision = await self._call(self.quotas.admit(claims.sub, limits, reserve_tokens=reserve))
-        if decision.allowed:
-            return Admission(decision, reserve)
-        if decision.reason == "requests":
-            message = "the daily requests quota is used up"
-            extra: dict[str, Any] = {}
-        else:
-            remaining = max(0, limits.tokens_per_day - decision.tokens_used)
-            message = (
-                f"the daily tokens quota is used up: this request needs up to {reserve} tokens, "
-                f"{remaining} of {limits.tokens_per_day} remain"
+        limits = self._limits(claims)
+        prompt = estimate_tokens(chat)
+        spend = await self._reserve_spend(claims, chat, prompt)
+        reserve = tokens_to_reserve(chat, prompt)
+        reservation = uuid.uuid4().hex
+        try:
+            decision = await self._call(
+                self.quotas.admit(
+                    claims.sub, limits, reserve_tokens=reserve, reservation=reservation
+                )
             )
-            extra = {"requested_tokens": reserve, "remaining_tokens": remaining}
-        raise _over_quota(message, decision.resets_at, extra)
+        except BaseException:
+            # The write may have landed though its answer was lost: take it back if so.
+            with contextlib.suppress(Exception):
+                await self.quotas.release(
+                    claims.sub, reservation=reservation, reserved_tokens=reserve
+                )
+            await self._give_back(claims.sub, spend)
+            raise
+        if not decision.allowed:
+            await self._give_back(claims.sub, spend)
+            raise quota_refusal(decision, limits, reserve)
+        return Admission(decision, reserve, spend, prompt, reservation)
 
     def _limits(self, claims: AccessClaims) -> QuotaLimits:
         """The caller's daily limits: its token's own, else the function's."""
@@ -212,26 +229,89 @@ class UserState:
             tokens_per_day=_first(claims.limits.tokens_per_day, settings.quota_tokens_per_day),
         )
 
+    async def _reserve_spend(
+        self, claims: AccessClaims, chat: ChatRequest, prompt_tokens: int
+    ) -> SpendDecision | None:
+        """The budget's reservation (its worst case: the prompt and every token of
+        ``max_tokens``), or ``budget_exceeded`` naming the limit and when it resets."""
+        limits: SpendLimits = spend_limits(self._settings, claims)
+        if not limits.any:
+            return None
+        nanos = self.prices.estimate_nanos(chat.model, prompt_tokens, chat.max_tokens)
+        reservation = uuid.uuid4().hex
+        try:
+            decision = await self._call(self.spend.reserve(claims.sub, limits, nanos, reservation))
+        except RelayError:
+            # The write may have landed though its answer was lost: give it back if so.
+            with contextlib.suppress(Exception):
+                await self.spend.release(claims.sub, reservation, nanos)
+            raise
+        if not decision.allowed:
+            period = "daily" if decision.limit == "spend_per_day" else "monthly"
+            budget = f"{money(decision.limit_nanos):g} {self.prices.currency}"
+            raise RelayError(
+                ErrorCode.BUDGET_EXCEEDED,
+                f"the {period} spend budget of {budget} would be exceeded by this request"
+                f" (up to {money(nanos):g} {self.prices.currency}); it resets at"
+                f" {_iso(decision.resets_at)}",
+                retry_after=max(1.0, decision.resets_at - time.time()),
+                extra={"limit": decision.limit, "resets_at": decision.resets_at},
+            )
+        return decision
+
+    async def _give_back(self, sub: str, spend: SpendDecision | None) -> None:
+        if spend is not None:
+            with contextlib.suppress(Exception):
+                await self.spend.settle(sub, spend, 0)
+
     async def settle(
         self, claims: AccessClaims | None, admission: Admission | None, outcome: Outcome | None
     ) -> None:
-        """Replace the reservation by what the answer really cost (nothing if it never began).
+        """Replace the reservations by what the answer really cost (nothing if it never began),
+        and add it to the caller's usage per model.
 
         A failure is raised for the caller to report (the reservation then lapses with the day);
         it must never hide why the request ended.
         """
         if claims is None or admission is None:
             return
-        actual = 0
+        counts = answer_usage(outcome, admission.prompt_tokens)
+        model = outcome.model if outcome is not None else ""
+        cost = self.prices.cost_nanos(model, counts) if outcome is not None else 0
+        writes = [
+            self.quotas.reconcile(
+                claims.sub,
+                reserved_tokens=admission.reserved_tokens,
+                actual_tokens=int(counts.get("total_tokens") or 0),
+                day=admission.decision.day,
+                reservation=admission.reservation,
+            )
+        ]
+        if admission.spend is not None:
+            writes.append(self.spend.settle(claims.sub, admission.spend, cost))
         if outcome is not None:
-            usage = outcome.usage or {}
-            actual = int(usage.get("total_tokens") or 0) or sum(len(p) for p in outcome.answer)
-        await self.quotas.reconcile(
-            claims.sub,
-            reserved_tokens=admission.reserved_tokens,
-            actual_tokens=actual,
-            day=admission.decision.day,
-        )
+            from glm_relay.state.spend import usage_counts
+
+            counted = usage_counts(counts, cost)
+            writes.append(self.spend.record(claims.sub, model, counted, admission.decision.day))
+        failures: list[Exception] = []
+        for write in writes:  # each is tried, whatever the one before did
+            try:
+                await write
+            except Exception as failure:
+                failures.append(failure)
+        if failures:
+            raise failures[0]
+
+    async def usage(self, claims: AccessClaims | None) -> dict[str, Any]:
+        """The caller's own usage today and this month, and what is left of their budgets."""
+        if claims is None:
+            raise RelayError(ErrorCode.UNAUTHORIZED, "usage is kept per access token: send one")
+        self._require_enabled()
+        from glm_relay.state.usage import caller_usage
+
+        limits = spend_limits(self._settings, claims)
+        return dict(await self._call(caller_usage(self.spend, self.prices, claims.sub, limits)))
 
     async def _call(self, awaitable: Any) -> Any:
         """Map the stores' refusals and outages onto the relay's codes."""
@@ -250,15 +330,6 @@ class UserState:
             raise RelayError(
                 ErrorCode.STATE_UNAVAILABLE, "the state store is unavailable"
             ) from None
-
-
-def _over_quota(message: str, resets_at: int, extra: dict[str, Any]) -> RelayError:
-    return RelayError(
-        ErrorCode.QUOTA_EXCEEDED,
-        f"{message}; it resets at {_iso(resets_at)}",
-        retry_after=max(1.0, resets_at - time.time()),
-        extra={"resets_at": resets_at, **extra},
-    )
 
 
 def _first(override: int | None, default: int) -> int:

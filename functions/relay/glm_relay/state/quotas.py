@@ -7,27 +7,27 @@ reconciled and inspected). A new day is simply a new item, which is why there is
 Admission is a single conditional ``UpdateItem``: the check and the increment happen together in
 DynamoDB, so concurrent requests from one user cannot overshoot the limit. Tokens are reserved up
 front (the request's worst case or an estimate) and corrected by :meth:`QuotaStore.reconcile` once
-the stream reports what it really used.
+the stream reports what it really used. A reservation may carry an id, kept in the item's
+``pending`` set until it is reconciled: then it is counted, reconciled and released at most once
+each, so one whose write answered with a timeout (it may have landed) can be released safely.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from glm_relay.state.dynamo import (
     DAY_SECONDS,
-    ClientFactory,
     ConditionFailed,
+    DayStore,
     Item,
-    Table,
     get_n,
     n,
     next_utc_midnight,
     quota_key,
+    s,
     utc_day,
 )
 
@@ -61,25 +61,23 @@ class QuotaDecision:
     day: str
 
 
-class QuotaStore:
+class QuotaStore(DayStore):
     """Daily request and token counters per token ``sub``."""
 
-    def __init__(
+    async def admit(
         self,
-        table_name: str,
+        sub: str,
+        limits: QuotaLimits,
         *,
-        clock: Callable[[], float] = time.time,
-        client_factory: ClientFactory | None = None,
-    ) -> None:
-        self._table = Table(table_name, client_factory)
-        self._clock = clock
-
-    async def admit(self, sub: str, limits: QuotaLimits, *, reserve_tokens: int) -> QuotaDecision:
+        reserve_tokens: int,
+        reservation: str | None = None,
+    ) -> QuotaDecision:
         """Count one request and reserve ``reserve_tokens`` if both stay within today's limits.
 
         Allowed when requests so far < ``requests_per_day`` and tokens so far + ``reserve_tokens``
         <= ``tokens_per_day``. A reservation bigger than the whole daily allowance is refused
-        without writing anything.
+        without writing anything. With a ``reservation`` id the same admission is never counted
+        twice, and :meth:`release` can take it back.
         """
         _require_sub(sub)
         if reserve_tokens < 0:
@@ -92,28 +90,39 @@ class QuotaStore:
         token_room = limits.tokens_per_day - reserve_tokens
         if token_room < 0:
             return await self._refusal(sub, day, resets_at, "tokens", None)
+        update = "ADD #req :one, #tok :reserve SET #exp = :exp"
+        condition = (
+            "(attribute_not_exists(#req) OR #req < :maxrequests)"
+            " AND (attribute_not_exists(#tok) OR #tok <= :tokenroom)"
+        )
+        names: dict[str, str] = dict(_NAMES)
+        values: dict[str, dict[str, Any]] = {
+            ":one": n(1),
+            ":reserve": n(reserve_tokens),
+            ":exp": n(resets_at + RETENTION_AFTER_DAY),
+            ":maxrequests": n(limits.requests_per_day),
+            ":tokenroom": n(token_room),
+        }
+        if reservation is not None:
+            update = "ADD #req :one, #tok :reserve, #pending :ids SET #exp = :exp"
+            condition += " AND (attribute_not_exists(#pending) OR NOT contains(#pending, :id))"
+            names["#pending"] = "pending"
+            values.update({":ids": {"SS": [reservation]}, ":id": s(reservation)})
         try:
             result = await self._table.call(
                 "update_item",
                 Key=quota_key(sub, day),
-                UpdateExpression="ADD #req :one, #tok :reserve SET #exp = :exp",
-                ConditionExpression=(
-                    "(attribute_not_exists(#req) OR #req < :maxrequests)"
-                    " AND (attribute_not_exists(#tok) OR #tok <= :tokenroom)"
-                ),
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={
-                    ":one": n(1),
-                    ":reserve": n(reserve_tokens),
-                    ":exp": n(resets_at + RETENTION_AFTER_DAY),
-                    ":maxrequests": n(limits.requests_per_day),
-                    ":tokenroom": n(token_room),
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ConditionFailed as failed:
             current = failed.item or await self._get(sub, day)
+            if reservation is not None and reservation in _pending(current):
+                return _decision(current, day=day, resets_at=resets_at)  # counted already
             reason = (
                 "requests" if get_n(current, "requests") >= limits.requests_per_day else "tokens"
             )
@@ -121,29 +130,58 @@ class QuotaStore:
         return _decision(result["Attributes"], day=day, resets_at=resets_at)
 
     async def reconcile(
-        self, sub: str, *, reserved_tokens: int, actual_tokens: int, day: str | None = None
+        self,
+        sub: str,
+        *,
+        reserved_tokens: int,
+        actual_tokens: int,
+        day: str | None = None,
+        reservation: str | None = None,
     ) -> None:
         """Replace a reservation by the real token count on the day it was made.
 
         ``day`` should be ``QuotaDecision.day`` (a stream may end after midnight); without it,
         today. A day whose item no longer exists is left alone rather than recreated without TTL.
+        A ``reservation`` id is reconciled once: a repeat (or one never counted) changes nothing.
         """
         _require_sub(sub)
         if day is None:
             day = utc_day(self._clock())
         elif not _DAY_RE.fullmatch(day):
             raise ValueError(f"day must be YYYY-MM-DD, not {day!r}")
-        delta = actual_tokens - reserved_tokens
-        if delta == 0:
+        await self._adjust(sub, day, actual_tokens - reserved_tokens, 0, reservation)
+
+    async def release(
+        self, sub: str, *, reservation: str, reserved_tokens: int, day: str | None = None
+    ) -> None:
+        """Take back a whole admission (its request and its tokens) if, and only if, it was
+        counted and not yet reconciled: for one whose write's answer was lost."""
+        if day is None:
+            day = utc_day(self._clock())
+        await self._adjust(sub, day, -reserved_tokens, -1, reservation)
+
+    async def _adjust(
+        self, sub: str, day: str, tokens: int, requests: int, reservation: str | None
+    ) -> None:
+        if tokens == 0 and requests == 0 and reservation is None:
             return
+        update = "ADD #tok :delta, #req :requests"
+        names = {"#tok": "tokens_used", "#req": "requests"}
+        values: dict[str, dict[str, Any]] = {":delta": n(tokens), ":requests": n(requests)}
+        condition = "attribute_exists(pk)"
+        if reservation is not None:
+            update += " DELETE #pending :ids"
+            condition = "contains(#pending, :id)"
+            names["#pending"] = "pending"
+            values.update({":ids": {"SS": [reservation]}, ":id": s(reservation)})
         try:
             await self._table.call(
                 "update_item",
                 Key=quota_key(sub, day),
-                UpdateExpression="ADD #tok :delta",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#tok": "tokens_used"},
-                ExpressionAttributeValues={":delta": n(delta)},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ConditionFailed:
             return
@@ -184,6 +222,11 @@ def _decision(item: Item, *, day: str, resets_at: int, reason: str | None = None
         tokens_used=get_n(item, "tokens_used"),
         day=day,
     )
+
+
+def _pending(item: Item) -> list[str]:
+    pending = item.get("pending") or {}
+    return list(pending.get("SS", []))
 
 
 def _require_sub(sub: str) -> None:

@@ -15,7 +15,7 @@ from glm_relay.runtime import fixed_response
 from glm_relay.web.anthropic.errors import anthropic_error
 from glm_relay.web.chat_api import ChatEndpoints, chat_error
 from glm_relay.web.cors import add_cors_headers, is_preflight, preflight
-from glm_relay.web.documents import ConversationEndpoint, PageEndpoint
+from glm_relay.web.documents import ConversationEndpoint, PageEndpoint, UsageEndpoint
 from glm_relay.web.guard import Guard
 from glm_relay.web.headers import JSON_HEADERS, REQUEST_ID_HEADER
 from glm_relay.web.openai_errors import openai_error
@@ -44,6 +44,7 @@ def build_router(settings: Settings, services: Services) -> Router:
         Route("/", {"GET": page.get, "HEAD": page.head}, guarded=False),
         Route("/chat", {"GET": chat.get, "POST": chat.post}),
         Route("/conversations/{id}", {"GET": conversation.get}),
+        Route("/usage", {"GET": UsageEndpoint(services.state).get}),
     )
     openai_routes = (
         Route("/v1/chat/completions", {"POST": openai.endpoint("chat_completions")}),

@@ -99,6 +99,11 @@ class RelayEvents:
                 "usage": finish.usage,
                 "model": finish.model or outcome.model,
                 "upstream_id": finish.upstream_id,
+                **(
+                    {"cost": outcome.cost, "currency": outcome.currency}
+                    if outcome.cost is not None
+                    else {}
+                ),
             },
         )
 

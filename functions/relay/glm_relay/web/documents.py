@@ -1,4 +1,4 @@
-"""The small fixed answers: the demo page and a stored conversation."""
+"""The small fixed answers: the demo page, a stored conversation, the caller's usage."""
 
 from __future__ import annotations
 
@@ -55,4 +55,16 @@ class ConversationEndpoint:
         owner = exchange.claims.sub if exchange.claims else ANONYMOUS
         history = await self._state.history(exchange.params["id"], owner)
         payload = json.dumps(history, ensure_ascii=False).encode()
+        return fixed_response(200, dict(JSON_HEADERS), payload)
+
+
+class UsageEndpoint:
+    """``GET /usage``: the caller's own usage today and this month, and budgets left."""
+
+    def __init__(self, state: UserState) -> None:
+        self._state = state
+
+    async def get(self, exchange: Exchange) -> StreamingResponse:
+        usage = await self._state.usage(exchange.claims)
+        payload = json.dumps(usage, ensure_ascii=False).encode()
         return fixed_response(200, dict(JSON_HEADERS), payload)

@@ -158,7 +158,7 @@ async def _whole_answer(
         "choices": [
             {"index": 0, "message": answer.message(), "finish_reason": finish_reason(answer.finish)}
         ],
-        "usage": answer.finish.usage,
+        "usage": answer.usage,
     }
     if answer.web_search:
         completion["web_search"] = answer.web_search

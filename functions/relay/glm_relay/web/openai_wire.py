@@ -110,7 +110,7 @@ class OpenAIChunks:
             return self.error(finish.failure)
         frames = self._chunk({}, finish_reason(finish))
         if self._include_usage:
-            frames += _frame({**self._head, "choices": [], "usage": finish.usage})
+            frames += _frame({**self._head, "choices": [], "usage": priced(finish, outcome)})
         return frames + DONE_FRAME
 
     def error(self, error: RelayError) -> bytes:
@@ -127,6 +127,7 @@ class CollectedAnswer:
         self.web_search: list[dict[str, Any]] = []
         self.finish: Finish | None = None
         self.failure: RelayError | None = None
+        self.usage: dict[str, Any] | None = None
 
     def opening(self) -> bytes | None:
         return None
@@ -146,6 +147,7 @@ class CollectedAnswer:
         return b""
 
     def done(self, finish: Finish, outcome: Outcome) -> bytes:
+        self.usage = priced(finish, outcome)
         if _filtered(finish):
             self.finish = finish
         else:
@@ -165,6 +167,14 @@ class CollectedAnswer:
             message["tool_calls"] = self.tool_calls.calls()
             message["content"] = message["content"] or None
         return message
+
+
+def priced(finish: Finish, outcome: Outcome) -> dict[str, Any] | None:
+    """The upstream's usage with the answer's cost (``cost``, in the deployment's currency, as
+    OpenRouter reports it), when both are known."""
+    if finish.usage is None or outcome.cost is None:
+        return finish.usage
+    return {**finish.usage, "cost": outcome.cost}
 
 
 async def collect(session: ChatSession) -> CollectedAnswer:

@@ -14,7 +14,7 @@ from glm_relay.chat.session import ChatService
 from glm_relay.config import Settings
 from glm_relay.secrets import SecretSource, secret_source
 from glm_relay.state import UserState
-from glm_relay.upstream import CredentialStore, ZhipuClient
+from glm_relay.upstream import CredentialStore, KeyHealth, ZhipuClient
 from glm_relay.web.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -58,9 +58,12 @@ class Services:
             ttl_seconds=settings.jwt_ttl_seconds,
             renew_before_seconds=settings.jwt_renew_before_seconds,
         )
-        zhipu = ZhipuClient(settings, credentials)
-        state = state or UserState(settings)
         telemetry = Telemetry(log_content=settings.log_content)
+        health = KeyHealth(
+            cooloff_seconds=settings.key_cooloff_seconds, on_sidelined=telemetry.key_sidelined
+        )
+        zhipu = ZhipuClient(settings, credentials, health=health)
+        state = state or UserState(settings)
         journal = None
         if settings.resumable_streams and settings.conversations_table:
             from glm_relay.state.journal import StreamJournal

@@ -48,6 +48,22 @@ class Telemetry:
             )
         return self._metrics
 
+    def key_sidelined(self, fingerprint: str, reason: str, cooloff_seconds: float) -> None:
+        """One line (and one ``SidelinedKeys`` count) each time the upstream's refusal takes a
+        key out of the pool for a while; the key is named by its fingerprint only."""
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+        self.logger.warning(
+            "upstream key sidelined",
+            extra={"key": fingerprint, "reason": reason, "cooloff_seconds": cooloff_seconds},
+        )
+        metrics = EphemeralMetrics(
+            namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+        )
+        metrics.add_dimension("reason", reason)
+        metrics.add_metric(name=SIDELINED_KEYS, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+
     def request_done(
         self,
         request: HttpRequest | None,
@@ -72,21 +88,7 @@ class Telemetry:
             "sub": subject,
         }
         if stream is not None:
-            usage = stream.usage or {}
-            fields.update(
-                model=stream.model,
-                outcome=stream.status,
-                error_code=stream.error_code,
-                finish_reason=stream.finish_reason,
-                prompt_tokens=usage.get("prompt_tokens"),
-                completion_tokens=usage.get("completion_tokens"),
-                total_tokens=usage.get("total_tokens"),
-                first_token_ms=_round(stream.first_token_ms),
-                duration_ms=_round(stream.duration_ms),
-                upstream_attempts=stream.attempts,
-                upstream_id=stream.upstream_id,
-                deferred=stream.deferred or None,
-            )
+            fields.update(_answer_fields(stream))
             if self.log_content:
                 fields["answer"] = "".join(stream.answer)
         if self.log_content and question is not None:
@@ -103,7 +105,7 @@ class Telemetry:
             "request_id": stream.request_id,
             "unsettled": unsettled,
             "outcome": stream.status,
-            "model": stream.model,
+            "gen_ai.request.model": stream.model,
             "total_tokens": usage.get("total_tokens"),
         }
         self.logger.warning(
@@ -111,20 +113,81 @@ class Telemetry:
         )
 
     def _emit_metrics(self, fields: dict[str, Any]) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit
+        """Three EMF sets: by outcome, by model (tokens and cost), by error code."""
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
         metrics = self.metrics
         metrics.add_dimension("outcome", str(fields["outcome"]))
-        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=REQUESTS, unit=MetricUnit.Count, value=1)
         for name, key, unit in (
-            ("FirstTokenLatency", "first_token_ms", MetricUnit.Milliseconds),
-            ("Duration", "duration_ms", MetricUnit.Milliseconds),
-            ("PromptTokens", "prompt_tokens", MetricUnit.Count),
-            ("CompletionTokens", "completion_tokens", MetricUnit.Count),
+            (TIME_TO_FIRST_CHUNK, "gen_ai.response.time_to_first_chunk", MetricUnit.Seconds),
+            (DURATION, "duration_ms", MetricUnit.Milliseconds),
         ):
             if fields.get(key) is not None:
                 metrics.add_metric(name=name, unit=unit, value=fields[key])
         metrics.flush_metrics()
+        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+        model = fields.get("gen_ai.request.model")
+        if model is not None:
+            by_model = EphemeralMetrics(namespace=namespace)
+            by_model.add_dimension(MODEL_DIMENSION, str(model))
+            for name, key in MODEL_METRICS.items():
+                unit = MetricUnit.NoUnit if name == COST else MetricUnit.Count
+                by_model.add_metric(name=name, unit=unit, value=fields.get(key) or 0)
+            by_model.flush_metrics()
+        if fields.get("error_code"):
+            errors = EphemeralMetrics(namespace=namespace)
+            errors.add_dimension(ERROR_DIMENSION, str(fields["error_code"]))
+            errors.add_metric(name=ERRORS, unit=MetricUnit.Count, value=1)
+            errors.flush_metrics()
+
+
+# Metric names and dimensions (the template's dashboard reads the same ones): OpenTelemetry's
+# GenAI names where one exists.
+REQUESTS = "Requests"
+ERRORS = "Errors"
+ERROR_DIMENSION = "error.type"
+DURATION = "Duration"
+TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+MODEL_DIMENSION = "gen_ai.request.model"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+CACHED_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+COST = "Cost"
+SIDELINED_KEYS = "SidelinedKeys"
+MODEL_METRICS = {
+    INPUT_TOKENS: INPUT_TOKENS,
+    OUTPUT_TOKENS: OUTPUT_TOKENS,
+    CACHED_TOKENS: CACHED_TOKENS,
+    COST: "cost",
+}
+
+
+def _answer_fields(stream: Outcome) -> dict[str, Any]:
+    """A relayed answer's log fields, named as OpenTelemetry's GenAI conventions name them."""
+    usage = stream.usage or {}
+    details = usage.get("prompt_tokens_details")
+    first = stream.first_token_ms
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "zhipu",
+        "gen_ai.request.model": stream.model,
+        "gen_ai.response.id": stream.upstream_id,
+        "gen_ai.response.finish_reasons": [stream.finish_reason] if stream.finish_reason else None,
+        "gen_ai.usage.input_tokens": usage.get("prompt_tokens"),
+        "gen_ai.usage.output_tokens": usage.get("completion_tokens"),
+        "gen_ai.usage.cache_read.input_tokens": (
+            details.get("cached_tokens") if isinstance(details, dict) else None
+        ),
+        "gen_ai.response.time_to_first_chunk": None if first is None else round(first / 1000, 5),
+        "cost": stream.cost,
+        "currency": stream.currency or None,
+        "outcome": stream.status,
+        "error_code": stream.error_code,
+        "duration_ms": _round(stream.duration_ms),
+        "upstream_attempts": stream.attempts,
+        "deferred": stream.deferred or None,
+    }
 
 
 def _round(value: float | None) -> float | None:

@@ -1,0 +1,70 @@
+"""Spend budgets through the function, with DynamoDB in moto: a refusal never reaches the
+upstream and says which limit and when it resets; an admitted answer is charged what the
+upstream's usage says it cost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
+from glm_relay.access import TokenLimits, mint_access_token
+from glm_relay.chat.prices import PriceTable
+from glm_relay.state.spend import SpendStore
+
+pytestmark = pytest.mark.usefixtures("upstream_log")
+
+
+def token_for(sub: str, **limits: float) -> str:
+    return mint_access_token(sub, 600, DEV_ACCESS_TOKEN_SECRET, limits=TokenLimits(**limits))
+
+
+def post_chat(
+    stack: DevStack, client: httpx.Client, token: str, **fields: object
+) -> httpx.Response:
+    body = {"messages": [{"role": "user", "content": "Hello there"}], "model": "glm-4.7", **fields}
+    return client.post(f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def spent(stack: DevStack, sub: str) -> dict[str, int]:
+    store = SpendStore(stack.names["table"])
+    return asyncio.run(store.spent(sub))
+
+
+def test_a_request_over_the_daily_budget_is_refused_before_the_upstream(
+    stack, client, sent
+) -> None:
+    # glm-4.7's reservation for 8,192 output tokens is about 0.018 USD.
+    response = post_chat(stack, client, token_for("frank", spend_per_day=0.01))
+
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["code"] == "budget_exceeded" and error["limit"] == "spend_per_day"
+    assert "daily spend budget of 0.01 USD" in error["message"]
+    assert "resets at" in error["message"] and int(response.headers["retry-after"]) >= 1
+    assert sent() == []  # zero upstream calls
+    assert spent(stack, "frank") == {"spend_per_day": 0, "spend_per_month": 0}
+
+
+def test_the_monthly_budget_is_named_when_it_is_the_one_that_refuses(stack, client, sent) -> None:
+    token = token_for("gina", spend_per_day=5, spend_per_month=0.001)
+    response = post_chat(stack, client, token, max_tokens=1000)  # up to 0.0022 USD
+
+    assert response.status_code == 429
+    assert response.json()["error"]["limit"] == "spend_per_month"
+    assert "monthly spend budget" in response.json()["error"]["message"]
+    assert sent() == []
+
+
+def test_an_admitted_answer_is_charged_what_its_usage_cost(stack, client, sent) -> None:
+    response = post_chat(stack, client, token_for("hana", spend_per_day=1), max_tokens=256)
+
+    assert response.status_code == 200 and "event: done" in response.text
+    (body,) = sent()
+    done = [line for line in response.text.splitlines() if line.startswith("data:")][-1]
+    usage = httpx.Response(200, content=done[5:]).json()["usage"]
+    cost = PriceTable("USD").cost_nanos("glm-4.7", usage)
+    assert cost > 0 and body["max_tokens"] == 256
+    assert spent(stack, "hana") == {"spend_per_day": cost, "spend_per_month": 0}
