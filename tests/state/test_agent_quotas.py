@@ -1,7 +1,8 @@
 """An agent's large prompt against the per-user token quota, through ``/v1/messages``: the
 reservation is bounded by the model's context window, a request that could never fit the daily
 quota is refused before anything reaches the upstream, and one over what remains of it gets the
-quota error with the figures, not a failure later."""
+quota error with the figures, not a failure later: a prompt this long is sent only once the
+quota said yes."""
 
 from __future__ import annotations
 
@@ -70,3 +71,5 @@ def test_a_prompt_over_the_remaining_quota_gets_the_quota_error_with_its_figures
         "quota_exceeded: the daily tokens quota is used up: this request needs up to "
         f"{CONTEXT_WINDOW} tokens, {remaining} of {CONTEXT_WINDOW + 1_000} remain"
     )
+    # A prompt this long waits for the quota: only the first request reached the upstream.
+    assert len(upstream_bodies(stack, client)) == 1

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 ANONYMOUS = "anonymous"
 NEW_CONVERSATION = "new"
+# A prompt longer than this waits for the quota before it is sent: the quota's round trip is
+# small beside the upstream's reading of such a prompt, and a refused one, once sent, may be
+# billed whole (an agent's session of 200K tokens, say).
+OVERLAP_MAX_PROMPT_CHARS = 32_000
 
 
 class Upstream(Protocol):
@@ -177,9 +181,14 @@ class ChatService:
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
         ledger.check_affordable(claims, chat)
-        # A caller with a spend budget is admitted before anything reaches the upstream: a
-        # refused request then costs nothing (and every first token one round trip more).
-        overlap = self._overlap and not spend_limits(settings, claims).any
+        # A caller with a spend budget, or a long prompt, is admitted before anything reaches
+        # the upstream: a refused request then costs nothing (and its first token one round
+        # trip more).
+        overlap = (
+            self._overlap
+            and not spend_limits(settings, claims).any
+            and chat.prompt_chars <= OVERLAP_MAX_PROMPT_CHARS
+        )
         opening, sent = self._open(chat, request_id, deadline) if overlap else (None, None)
         try:
             if sent is not None:
