@@ -26,6 +26,7 @@ from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import InvocationContext, StreamingResponse, now_ms
 from glm_relay.web.app import WebApp
 from glm_relay.web.telemetry import Telemetry
+from tests.support.app_call import AppOnLoop, app_on_loop, post_json
 
 from .support import chat_records, mint, raw_request
 
@@ -213,27 +214,13 @@ MESSAGE_CODES = {"invalid_messages", "unsupported_content"}
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(stack: DevStack) -> Iterator[tuple[WebApp, asyncio.AbstractEventLoop]]:
-    """A container of the function without access tokens (nothing here reaches a secret) and the
-    loop it runs on."""
-    assert stack.app is not None
-    loop = asyncio.new_event_loop()
-    yield WebApp(replace(stack.app.settings, require_access_token=False)), loop
-    loop.close()
+def fuzz_app(stack: DevStack) -> Iterator[AppOnLoop]:
+    yield from app_on_loop(stack)
 
 
 def answer(app: WebApp, loop: asyncio.AbstractEventLoop, target: str, payload: Any) -> Any:
-    # ensure_ascii: an unpaired surrogate travels as its JSON escape, as a caller would send it.
-    raw = json.dumps(payload).encode()
-    event = function_url_event("POST", target, {"content-type": "application/json"}, raw)
-    context = InvocationContext(aws_request_id="fuzz", deadline_ms=now_ms() + 30_000)
-
-    async def run() -> tuple[int, bytes]:
-        response = await app.handle(event, context)
-        return response.status_code, b"".join([frame async for frame in response.body])
-
-    status, body = loop.run_until_complete(run())
-    return status, json.loads(body)["error"]
+    status, body = post_json((app, loop), target, payload)
+    return status, body["error"]
 
 
 @settings(

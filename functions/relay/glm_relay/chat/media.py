@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from glm_relay.chat.request import bad
+from glm_relay.chat.request import bad, sendable
 from glm_relay.errors import ErrorCode, RelayError
 
 IMAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -85,6 +85,7 @@ def _file(value: Any, where: str) -> dict[str, Any]:
 
 def read_source(value: str, where: str) -> Source:
     """An ``http(s)`` URL, a ``data:<type>;base64,`` URL or bare base64 (as the SDK sends)."""
+    sendable(value, where, code="invalid_messages")
     lowered = value[:8].lower()
     if lowered.startswith(("https://", "http://")):
         if len(value) > 8 and not any(c.isspace() for c in value):

@@ -111,7 +111,7 @@ def _message(message: Any, where: str, rules: MessageRules, spec: ModelSpec) -> 
         call_id = message.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
             raise _invalid(f"{where}.tool_call_id must be a non-empty string")
-        out["tool_call_id"] = call_id
+        out["tool_call_id"] = sendable(call_id, f"{where}.tool_call_id", code="invalid_messages")
     return out
 
 

@@ -104,6 +104,8 @@ def read_tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
         if not isinstance(arguments, str):
             raise _invalid_messages(f"{at}.function.arguments must be a JSON string")
         sendable(arguments, f"{at}.function.arguments", code="invalid_messages")
+        sendable(call["id"], f"{at}.id", code="invalid_messages")
+        sendable(name, f"{at}.function.name", code="invalid_messages")
         calls.append(
             {
                 "id": call["id"],
