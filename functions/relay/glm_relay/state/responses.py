@@ -100,6 +100,11 @@ def pack(record: StoredResponse) -> bytes:
     return zlib.compress(text.encode("utf-8"), 6)
 
 
+def too_large(body: bytes) -> bool:
+    """Whether ``body`` is over ``MAX_STORED_BYTES``: then only a mark saying so is kept."""
+    return len(body) > MAX_STORED_BYTES
+
+
 def response_pk(response_id: str) -> str:
     return f"{RESPONSE_PREFIX}{response_id}"
 
@@ -122,7 +127,7 @@ class DynamoResponseStore(ExpiringItems):
     async def put(self, response_id: str, body: bytes, owner: str) -> bool:
         owned = self._owned(owner, int(self._clock()))
         head: Item = {**response_key(response_id), **owned}
-        if len(body) > MAX_STORED_BYTES:
+        if too_large(body):
             await self._table.call("put_item", Item={**head, "too_large": n(len(body))})
             return False
         if len(body) <= MAX_PART_BYTES:

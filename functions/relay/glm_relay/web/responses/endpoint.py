@@ -30,10 +30,10 @@ from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
 from glm_relay.state.responses import (
-    MAX_STORED_BYTES,
     ResponseTooLarge,
     StoredResponse,
     pack,
+    too_large,
 )
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
@@ -222,9 +222,9 @@ class ResponsesEndpoints:
             if wire.turn is not None:
                 messages.append(wire.turn)
             body = pack(StoredResponse(response_id, response, messages))
-            if len(body) > MAX_STORED_BYTES:
+            if too_large(body):
                 response["store"] = False
-                telemetry.response_not_stored(response_id, len(body), MAX_STORED_BYTES)
+                telemetry.response_not_stored(response_id, len(body))
             await store.put(response_id, body, owner)
 
         return keep
