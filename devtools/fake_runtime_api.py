@@ -52,7 +52,9 @@ class FakeRuntimeAPI:
 
     ``keep_alive=False`` answers every request with ``Connection: close`` and closes, to exercise a
     runtime's reconnects; ``chunked_answers=True`` sends answer bodies chunked instead of with a
-    Content-Length, as an HTTP/1.1 server may.
+    Content-Length, as an HTTP/1.1 server may. ``malformed_answers`` names the requests
+    (``"next"``, ``"response"``, ``"error"``, ``"init/error"``) answered with bytes that are not
+    HTTP, to exercise a runtime's handling of a broken API.
 
     Example:
         async with FakeRuntimeAPI() as api:
@@ -74,6 +76,7 @@ class FakeRuntimeAPI:
         self.connections_opened = 0
         self.init_error: asyncio.Future[ErrorReport]
         self.address = ""
+        self.malformed_answers: set[str] = set()
 
     async def __aenter__(self) -> FakeRuntimeAPI:
         await self.start()
@@ -233,6 +236,10 @@ class FakeRuntimeAPI:
         body: bytes,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if _kind(request.path) in self.malformed_answers:
+            writer.write(MALFORMED_ANSWER)
+            await writer.drain()
+            return
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
         if "Content-Type" not in (headers or {}):
@@ -252,3 +259,14 @@ class FakeRuntimeAPI:
 
 
 _REASONS = {200: "OK", 202: "Accepted", 404: "Not Found"}
+# A status line no HTTP/1.1 client can read.
+MALFORMED_ANSWER = b"HTTP/1.1 2O2 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+
+def _kind(path: str) -> str:
+    """Which Runtime API request ``path`` is: next, response, error or init/error."""
+    if path == NEXT_PATH:
+        return "next"
+    if path == INIT_ERROR_PATH:
+        return "init/error"
+    return path.rpartition("/")[2]

@@ -16,7 +16,7 @@ from devtools.events import rest_api_event
 from devtools.stack import DevStack
 from glm_relay.runtime import InvocationContext, now_ms
 from mock_upstream.answer import expected_text
-from tests.hardening.support import mint, variant_app
+from tests.hardening.support import mint, serving, variant_app
 from tests.support.images import b64, data_url, image_part, png
 from tests.support.sse_client import StreamResult, read_stream
 from tests.support.upstream import upstream_bodies
@@ -39,9 +39,8 @@ def ask(*parts: dict[str, Any], model: str = VISION) -> dict[str, Any]:
 
 
 def test_an_image_reaches_a_vision_model_intact(stack, client) -> None:
-    image = png(160, 120, noise=True)  # about 58 KB: the body is over MAX_BODY_BYTES (64 KB)
+    image = png(160, 120, noise=True)  # about 58 KB
     body = ask(image_part(data_url(image)))
-    assert len(json.dumps(body)) > 64 * 1024
 
     result = post(stack, client, body)
 
@@ -155,15 +154,33 @@ def test_a_body_over_the_function_urls_limit_gets_its_413_not_a_reset(stack, cli
     assert upstream_bodies(stack, client) == []
 
 
-def test_a_text_body_over_max_body_bytes_is_still_refused(stack, client) -> None:
-    body = {"model": VISION, "messages": [{"role": "user", "content": "hi" + " " * 70_000}]}
-    response = client.post(
-        f"{stack.url}/chat", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+def test_a_larger_vision_limit_lets_media_bodies_past_max_body_bytes(stack, client) -> None:
+    """``MAX_VISION_BODY_BYTES`` above ``MAX_BODY_BYTES``: a body with an image may be that
+    large, a text body still only ``MAX_BODY_BYTES``."""
+    app = variant_app(stack, max_body_bytes=64 * 1024, max_vision_body_bytes=6_000_000)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    text = {"model": VISION, "messages": [{"role": "user", "content": "hi" + " " * 70_000}]}
+    picture = png(160, 120, noise=True)
+    image = ask(image_part(data_url(picture)))
+    assert len(json.dumps(image)) > 64 * 1024
 
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "body_too_large"
-    assert upstream_bodies(stack, client) == []
+    with serving(app, stack.url_config()) as url:
+        refused = client.post(f"{url}/chat", json=text, headers=headers)
+        admitted = read_stream(client, "POST", f"{url}/chat", json=image, headers=headers)
+
+    assert refused.status_code == 413
+    error = refused.json()["error"]
+    assert (error["code"], error["limit_bytes"], error["vision_limit_bytes"]) == (
+        "body_too_large",
+        64 * 1024,
+        6_000_000,
+    )
+    assert admitted.status == 200 and admitted.terminal.event == "done"
+    (upstream,) = upstream_bodies(stack, client)
+    assert upstream["messages"][0]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": b64(picture)},
+    }
 
 
 async def test_an_image_over_5_mb_is_413_where_the_front_door_takes_it(stack, client) -> None:

@@ -45,9 +45,12 @@ pytestmark = pytest.mark.usefixtures("upstream_log")
 JSON_TYPE = "application/json; charset=utf-8"
 SSE = {"Accept": "text/event-stream"}
 USER = [{"role": "user", "content": "hello"}]
+# The input limits, small and explicit: cases marked ``limited`` go to a relay configured so
+# (the defaults are sized for coding agents: 6 MB, 800,000 characters, 2,000 messages).
 MAX_BODY = 64 * 1024
 MAX_PROMPT = 32_000
 MAX_MESSAGES = 50
+LIMITS = {"max_body_bytes": MAX_BODY, "max_prompt_chars": MAX_PROMPT, "max_messages": MAX_MESSAGES}
 WWW_AUTHENTICATE = 'Bearer realm="glm-relay"'
 NAMED_G = {"type": "function", "function": {"name": "g"}}
 FUNCTION_TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
@@ -69,6 +72,7 @@ class Case:
     content_type: str | None = "application/json"
     token: bool = True  # send a valid access token (validation runs after authentication)
     allow: str | None = None  # the expected Allow header of a 405
+    limited: bool = False  # sent to the relay with the small LIMITS
     marks: tuple[Any, ...] = ()
 
     def param(self) -> Any:
@@ -105,7 +109,9 @@ CASES = [
         "lone-surrogate-escape", 400, "invalid_messages",
         body=b'{"messages": [{"role": "user", "content": "hi \\ud800"}]}',
     ),
-    Case("body-too-large", 413, "body_too_large", body=body() + b" " * MAX_BODY),
+    Case(
+        "body-too-large", 413, "body_too_large", body=body() + b" " * MAX_BODY, limited=True,
+    ),
     Case("text-plain", 415, "unsupported_media_type", body=body(), content_type="text/plain"),
     Case("no-content-type", 415, "unsupported_media_type", body=body(), content_type=None),
     Case(
@@ -172,10 +178,12 @@ CASES = [
     Case(
         "too-many-messages", 400, "too_many_messages",
         body=body(messages=[{"role": "user", "content": "hi"}] * (MAX_MESSAGES + 1)),
+        limited=True,
     ),
     Case(
         "prompt-too-long", 413, "prompt_too_long",
         body=body(messages=[{"role": "user", "content": "x" * (MAX_PROMPT + 1)}]),
+        limited=True,
     ),
     Case(
         "prompt-too-long-summed", 413, "prompt_too_long",
@@ -185,6 +193,7 @@ CASES = [
                 {"role": "user", "content": "u" * (MAX_PROMPT // 2 + 1)},
             ]
         ),
+        limited=True,
     ),
     # other fields
     Case("unknown-field", 400, "unknown_parameter", body=body(stream=True)),
@@ -256,10 +265,13 @@ CASES = [
     get("/chat?q=hi&model=glm-4-flash%00", 400, "model_not_allowed", "get-model-with-nul"),
     get("/chat?q=hi&system=", 400, "invalid_parameter", "get-system-empty"),
     get("/chat?q=hi&system=%20%20", 400, "invalid_parameter", "get-system-blank"),
-    get(f"/chat?q={'x' * (MAX_PROMPT + 1)}", 413, "prompt_too_long", "get-q-too-long"),
+    get(
+        f"/chat?q={'x' * (MAX_PROMPT + 1)}", 413, "prompt_too_long", "get-q-too-long",
+        limited=True,
+    ),
     get(
         f"/chat?q={'x' * (MAX_PROMPT // 2 + 1)}&system={'s' * (MAX_PROMPT // 2)}",
-        413, "prompt_too_long", "get-q-and-system-too-long",
+        413, "prompt_too_long", "get-q-and-system-too-long", limited=True,
     ),
     get(
         "/chat?q=hi%00there", 400, "invalid_parameter", "get-q-with-nul",
@@ -302,9 +314,16 @@ CASES = [
 # fmt: on
 
 
+@pytest.fixture(scope="module")
+def limited_url(stack: DevStack) -> Iterator[str]:
+    """The function with the small input LIMITS, behind its own function URL."""
+    with serving(variant_app(stack, **LIMITS), stack.url_config()) as url:
+        yield url
+
+
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_bad_request_gets_its_status_and_code_and_costs_no_upstream_request(
-    case: Case, stack: DevStack, client: httpx.Client
+    case: Case, stack: DevStack, client: httpx.Client, request: pytest.FixtureRequest
 ) -> None:
     headers = dict(case.headers)
     if case.content_type is not None:
@@ -312,7 +331,8 @@ def test_bad_request_gets_its_status_and_code_and_costs_no_upstream_request(
     if case.token:
         headers["Authorization"] = f"Bearer {TOKEN}"
 
-    response = raw_request(stack.url, case.method, case.target, headers=headers, body=case.body)
+    url = request.getfixturevalue("limited_url") if case.limited else stack.url
+    response = raw_request(url, case.method, case.target, headers=headers, body=case.body)
 
     assert_json_error(response, case.status, case.code)
     if case.allow is not None:
@@ -364,10 +384,10 @@ SSE_CASES = [
 
 @pytest.mark.parametrize(("target", "code"), SSE_CASES, ids=[c for _, c in SSE_CASES])
 def test_eventsource_gets_a_bad_request_as_one_error_event_with_status_200(
-    target: str, code: str, stack: DevStack, client: httpx.Client
+    target: str, code: str, stack: DevStack, client: httpx.Client, limited_url: str
 ) -> None:
     response = raw_request(
-        stack.url, "GET", target, headers={**SSE, "Authorization": f"Bearer {TOKEN}"}
+        limited_url, "GET", target, headers={**SSE, "Authorization": f"Bearer {TOKEN}"}
     )
 
     error = sse_error(response)

@@ -377,10 +377,10 @@ def test_log_group_has_retention_and_is_the_functions(template: Doc, function: D
         ("DefaultMaxTokens", 8192),
         ("WebSearch", "on"),
         ("WebSearchOptions", "{}"),
-        ("MaxVisionBodyBytes", 6000000),
-        ("MaxBodyBytes", 65536),
-        ("MaxPromptChars", 32000),
-        ("MaxMessages", 50),
+        ("MaxVisionBodyBytes", 0),
+        ("MaxBodyBytes", 6000000),
+        ("MaxPromptChars", 800000),
+        ("MaxMessages", 2000),
         ("ReservedConcurrency", ""),
         ("FrontDoor", "FunctionUrl"),
         ("Architecture", "arm64"),
@@ -444,6 +444,7 @@ def test_model_aliases_default_to_the_relay_s_and_take_either_spelling(
         ("MaxBodyBytes", "MAX_BODY_BYTES", "max_body_bytes"),
         ("MaxPromptChars", "MAX_PROMPT_CHARS", "max_prompt_chars"),
         ("MaxMessages", "MAX_MESSAGES", "max_messages"),
+        ("MaxVisionBodyBytes", "MAX_VISION_BODY_BYTES", "max_vision_body_bytes"),
     ],
 )
 def test_input_limits_are_parameters_with_the_function_s_defaults(

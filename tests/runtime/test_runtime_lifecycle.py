@@ -153,3 +153,36 @@ async def test_runtime_exits_nonzero_when_the_runtime_api_goes_away(
     await api.close()
 
     assert await asyncio.wait_for(process.wait(), WAIT) != 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "handler", "lines"),
+    [
+        ("next", "identity", ["runtime API failed"]),
+        ("response", "identity", ["runtime API failed"]),
+        ("error", "fails_in_handle", ["invocation failed", "runtime API failed"]),
+        ("init/error", "no_such_function", ["init failed", "init error not reported"]),
+    ],
+)
+async def test_a_malformed_runtime_api_answer_is_logged_and_the_process_exits_nonzero(
+    api: FakeRuntimeAPI, start_runtime: StartRuntime, kind: str, handler: str, lines: list[str]
+) -> None:
+    """An answer that is not HTTP cannot be trusted, nor anything after it on that channel: as
+    AWS's runtime clients do, the runtime reports what it still can, logs, and exits non-zero so
+    that Lambda replaces the sandbox. Every line it writes is a JSON log record (no traceback)."""
+    api.malformed_answers.add(kind)
+    invocation = api.enqueue({"n": 1})
+
+    process = await start_runtime(f"{HANDLERS}.{handler}")
+    returncode = await asyncio.wait_for(process.wait(), WAIT)
+
+    assert returncode == 1
+    assert process.stdout is not None
+    records = [json.loads(line) for line in (await process.stdout.read()).decode().splitlines()]
+    assert [record["message"] for record in records] == lines
+    if kind != "init/error":
+        failure = records[-1]
+        assert failure["errorType"] == "MalformedAnswer"
+        assert f"/{kind}: the answer is malformed" in failure["errorMessage"]
+    if kind == "response":
+        assert _payload(invocation)["event"] == {"n": 1}  # the answer was delivered before

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from glm_relay.chat.request import ChatRequest
-from glm_relay.chat.session import ChatService
+from glm_relay.chat.session import OVERLAP_MAX_PROMPT_CHARS, ChatService
 from glm_relay.config import Settings
 from glm_relay.errors import ErrorCode, RelayError
 
@@ -58,6 +58,9 @@ class FakeLedger:
         await asyncio.sleep(0.01)
         self.log.append("history read")
         return ChatRequest(chat.model, [{"role": "user", "content": "before"}, *chat.messages], 10)
+
+    def check_affordable(self, claims: Any, chat: ChatRequest) -> None:
+        pass
 
     async def admit(self, claims: Any, chat: ChatRequest) -> Any:
         self.log.append("quota asked")
@@ -125,6 +128,18 @@ async def test_an_upstream_failure_gives_the_reservation_back() -> None:
         await start(FakeUpstream(log, error=failure), FakeLedger(log, delay=0.02))
     assert failed.value is failure
     assert log[-1] == "settled reservation None"
+
+
+async def test_a_long_prompt_is_sent_only_once_the_quota_said_yes() -> None:
+    log: list[str] = []
+    long = ChatRequest(
+        "glm-4-flash", [{"role": "user", "content": "x" * (OVERLAP_MAX_PROMPT_CHARS + 1)}], 10
+    )
+    service = ChatService(
+        Settings.from_env({}), upstream=FakeUpstream(log), ledger=FakeLedger(log, delay=0.01)
+    )
+    await service.start(long, request_id="r", remaining_ms=30_000, claims=None)
+    assert log == ["quota asked", "quota granted", "upstream sent (1 messages)", "upstream open"]
 
 
 async def test_without_overlap_nothing_is_sent_before_the_quota_said_yes() -> None:

@@ -53,12 +53,15 @@ class Settings:
     # The max_tokens sent when a caller names none (bounds the quota reservation and the time
     # one answer can run); lowered to the model's limit and the ceiling.
     default_max_tokens: int = field(default=8192, metadata=_env("DEFAULT_MAX_TOKENS"))
-    max_body_bytes: int = field(default=64 * 1024, metadata=_env("MAX_BODY_BYTES"))
-    # Requests that carry images, video or files for a vision model may be this large (a function
-    # URL refuses invocation payloads over 6 MB itself; the event's envelope needs some room).
-    max_vision_body_bytes: int = field(default=6_000_000, metadata=_env("MAX_VISION_BODY_BYTES"))
-    max_prompt_chars: int = field(default=32_000, metadata=_env("MAX_PROMPT_CHARS"))
-    max_messages: int = field(default=50, metadata=_env("MAX_MESSAGES"))
+    # Input limits sized for coding agents, whose requests carry their whole session (Claude
+    # Code's first is about 50 KB): a function URL refuses invocation payloads over 6 MB itself,
+    # and 800,000 characters is about 200K tokens, GLM-5.x's context. Quotas bound the cost.
+    max_body_bytes: int = field(default=6_000_000, metadata=_env("MAX_BODY_BYTES"))
+    # A larger limit for bodies that carry images, video or files for a vision model (behind
+    # the REST API, which takes 10 MB payloads); 0 or below MAX_BODY_BYTES: MAX_BODY_BYTES.
+    max_vision_body_bytes: int = field(default=0, metadata=_env("MAX_VISION_BODY_BYTES"))
+    max_prompt_chars: int = field(default=800_000, metadata=_env("MAX_PROMPT_CHARS"))
+    max_messages: int = field(default=2_000, metadata=_env("MAX_MESSAGES"))
     # Web search costs money per call: operators can turn it off (callers who ask get
     # web_search_disabled) and set the options of the tool the relay adds (a JSON object merged
     # over the defaults in chat/search.py).

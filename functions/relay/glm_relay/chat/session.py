@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 ANONYMOUS = "anonymous"
 NEW_CONVERSATION = "new"
+# A prompt longer than this waits for the quota before it is sent: the quota's round trip is
+# small beside the upstream's reading of such a prompt, and a refused one, once sent, may be
+# billed whole (an agent's session of 200K tokens, say).
+OVERLAP_MAX_PROMPT_CHARS = 32_000
 
 
 class Upstream(Protocol):
@@ -59,6 +63,9 @@ class Ledger(Protocol):
     """Conversations and quotas (``admission`` is whatever ``admit`` returned)."""
 
     async def with_history(self, chat: ChatRequest, owner: str) -> ChatRequest: ...
+
+    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> None:
+        """Raise if the request could never be admitted (nothing has been sent yet)."""
 
     async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Any: ...
 
@@ -173,9 +180,15 @@ class ChatService:
             chat = chat.capped(claims.limits.max_tokens)
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
-        # A caller with a spend budget is admitted before anything reaches the upstream: a
-        # refused request then costs nothing (and every first token one round trip more).
-        overlap = self._overlap and not spend_limits(settings, claims).any
+        ledger.check_affordable(claims, chat)
+        # A caller with a spend budget, or a long prompt, is admitted before anything reaches
+        # the upstream: a refused request then costs nothing (and its first token one round
+        # trip more).
+        overlap = (
+            self._overlap
+            and not spend_limits(settings, claims).any
+            and chat.prompt_chars <= OVERLAP_MAX_PROMPT_CHARS
+        )
         opening, sent = self._open(chat, request_id, deadline) if overlap else (None, None)
         try:
             if sent is not None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from typing import NamedTuple
 
-from glm_relay.http1 import CHUNK_FORMAT, last_chunk, request_head
+from glm_relay.http1 import CHUNK_FORMAT, ProtocolError, last_chunk, request_head
 from glm_relay.http1.whole import Response, read_response
 
 API_VERSION = "2018-06-01"
@@ -62,6 +62,18 @@ class RuntimeAPIError(Exception):
         self.fatal = status >= STATUS_CONTAINER_ERROR
 
 
+class MalformedAnswer(RuntimeAPIError):
+    """The Runtime API's answer could not be read: not HTTP/1.1 (``ProtocolError``), or a /next
+    answer without a request id or with a deadline that is not a number. Always fatal, as AWS's
+    runtime interface clients treat it: nothing more can be trusted on this channel, so the
+    runtime logs it and exits non-zero, and Lambda replaces the sandbox."""
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        Exception.__init__(self, f"{method} {path}: the answer is malformed: {reason[:200]}")
+        self.status = 0
+        self.fatal = True
+
+
 class NextInvocation(NamedTuple):
     """What /next hands out: the routing headers and the raw event bytes."""
 
@@ -90,9 +102,16 @@ class RuntimeAPIClient:
         if response.status != STATUS_OK:
             raise RuntimeAPIError("GET", NEXT_PATH, response.status, response.body)
         headers = response.headers
+        request_id = headers.get(REQUEST_ID_HEADER)
+        if not request_id:
+            raise MalformedAnswer("GET", NEXT_PATH, f"no {REQUEST_ID_HEADER} header")
+        try:
+            deadline_ms = int(headers.get(DEADLINE_HEADER, "0"))
+        except ValueError:
+            raise MalformedAnswer("GET", NEXT_PATH, f"{DEADLINE_HEADER} is not a number") from None
         return NextInvocation(
-            request_id=headers[REQUEST_ID_HEADER],
-            deadline_ms=int(headers.get(DEADLINE_HEADER, "0")),
+            request_id=request_id,
+            deadline_ms=deadline_ms,
             invoked_function_arn=headers.get(FUNCTION_ARN_HEADER, ""),
             trace_id=headers.get(TRACE_ID_HEADER),
             event=response.body,
@@ -189,6 +208,9 @@ class RuntimeAPIClient:
                 if reused:
                     continue
                 raise
+            except ProtocolError as exc:
+                self.discard_connection()
+                raise MalformedAnswer(method, path, str(exc)) from exc
             if not response.keep_alive:
                 self.discard_connection()
             return response
@@ -239,7 +261,11 @@ class ResponseStream:
             last_chunk([(name.encode(), value.encode()) for name, value in trailers])
         )
         await self._writer.drain()
-        response = await read_response(self._reader)
+        try:
+            response = await read_response(self._reader)
+        except ProtocolError as exc:
+            self._client.discard_connection()
+            raise MalformedAnswer("POST", self._path, str(exc)) from exc
         if not response.keep_alive:
             self._client.discard_connection()
         if response.status != STATUS_ACCEPTED:

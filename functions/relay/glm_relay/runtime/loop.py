@@ -98,7 +98,8 @@ async def run() -> int:
     try:
         await serve(api, handler)
     except (OSError, asyncio.IncompleteReadError, RuntimeAPIError) as exc:
-        # A lost Runtime API or a 5xx answer is not recoverable: exit and let Lambda replace us.
+        # A lost Runtime API, a 5xx answer or an answer that is not HTTP (MalformedAnswer) is
+        # not recoverable: exit non-zero and let Lambda replace the sandbox.
         _log("runtime API failed", errorType=type(exc).__name__, errorMessage=str(exc))
     finally:
         await api.close()

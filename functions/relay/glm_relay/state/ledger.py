@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 from glm_relay.chat.media import describe
 from glm_relay.chat.prices import PriceTable, answer_usage, money, spend_limits
 from glm_relay.errors import ErrorCode, RelayError
+from glm_relay.state.reserve import (
+    estimate_tokens,
+    over_whole_quota,
+    quota_refusal,
+    tokens_to_reserve,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
     from glm_relay.state.conversations import ConversationStore
     from glm_relay.state.dynamo import Table
     from glm_relay.state.dynamo_client import DynamoClient
-    from glm_relay.state.quotas import QuotaDecision, QuotaStore
+    from glm_relay.state.quotas import QuotaDecision, QuotaLimits, QuotaStore
     from glm_relay.state.responses import ResponseStore
     from glm_relay.state.spend import SpendDecision, SpendStore
 
@@ -41,13 +47,6 @@ class Admission:
     spend: SpendDecision | None = None
     prompt_tokens: int = 0  # the estimate, for an answer that ends without the upstream's usage
     reservation: str | None = None  # the quota reservation's id (reconciled once)
-
-
-def estimate_tokens(chat: ChatRequest) -> int:
-    """A cautious token estimate for a prompt's text (about one token per two characters);
-    media are not text (base64 would count a thousand times over) and settle from the
-    upstream's usage."""
-    return chat.prompt_chars // 2 + 1
 
 
 class UserState:
@@ -177,23 +176,27 @@ class UserState:
             )
         )
 
+    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> None:
+        """Refuse with ``quota_exceeded``, before anything is sent anywhere, a request whose
+        reservation alone is over the caller's whole daily token quota: it could never be
+        admitted, and overlapped with the quota its prompt would have reached the upstream."""
+        if claims is None or not self.enabled:
+            return
+        refusal = over_whole_quota(
+            chat, tokens_to_reserve(chat, estimate_tokens(chat)), self._limits(claims)
+        )
+        if refusal is not None:
+            raise refusal
+
     async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Admission | None:
         """Reserve the request's cost under the caller's budgets (``budget_exceeded``), then
         count it against the caller's day (``quota_exceeded``)."""
-        settings = self._settings
         if claims is None or not self.enabled:
             return None
-        from glm_relay.state.quotas import QuotaLimits
-
-        limits = QuotaLimits(
-            requests_per_day=_first(
-                claims.limits.requests_per_day, settings.quota_requests_per_day
-            ),
-            tokens_per_day=_first(claims.limits.tokens_per_day, settings.quota_tokens_per_day),
-        )
+        limits = self._limits(claims)
         prompt = estimate_tokens(chat)
         spend = await self._reserve_spend(claims, chat, prompt)
-        reserve = chat.max_tokens + prompt
+        reserve = tokens_to_reserve(chat, prompt)
         reservation = uuid.uuid4().hex
         try:
             decision = await self._call(
@@ -211,14 +214,20 @@ class UserState:
             raise
         if not decision.allowed:
             await self._give_back(claims.sub, spend)
-            what = "requests" if decision.reason == "requests" else "tokens"
-            raise RelayError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"the daily {what} quota is used up; it resets at {_iso(decision.resets_at)}",
-                retry_after=max(1.0, decision.resets_at - time.time()),
-                extra={"resets_at": decision.resets_at},
-            )
+            raise quota_refusal(decision, limits, reserve)
         return Admission(decision, reserve, spend, prompt, reservation)
+
+    def _limits(self, claims: AccessClaims) -> QuotaLimits:
+        """The caller's daily limits: its token's own, else the function's."""
+        from glm_relay.state.quotas import QuotaLimits
+
+        settings = self._settings
+        return QuotaLimits(
+            requests_per_day=_first(
+                claims.limits.requests_per_day, settings.quota_requests_per_day
+            ),
+            tokens_per_day=_first(claims.limits.tokens_per_day, settings.quota_tokens_per_day),
+        )
 
     async def _reserve_spend(
         self, claims: AccessClaims, chat: ChatRequest, prompt_tokens: int
