@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from bench.common import Backends, Child, chat_event, python_env, relay_request, stream
 from bench.lambda_site import LambdaSite
@@ -64,22 +65,38 @@ class ColdRun:
         return (self.first_token_ns - self.spawned_ns) / 1e6
 
 
+class SpawnOptions(TypedDict, total=False):
+    """How a relay started cold is configured, beside its secrets mode: one set of options for
+    the function and the baseline alike, so that both spawn in the same configuration."""
+
+    deployed: bool  # the template's configuration (``Backends.relay_env``); off by default
+    extra: Mapping[str, str]  # over the relay's environment (the wan suite's proxies)
+
+
+def _relay_env(backends: Backends, secrets: str, options: SpawnOptions) -> dict[str, str]:
+    """The relay's environment: ``Backends.relay_env``, then ``extra`` over it."""
+    return {
+        **backends.relay_env(secrets, deployed=options.get("deployed", False)),
+        **options.get("extra", {}),
+    }
+
+
+def _question_token(backends: Backends, options: SpawnOptions) -> str | None:
+    """The access token the first question carries: the deployed configuration requires one."""
+    return backends.token if options.get("deployed", False) else None
+
+
 async def _api_cold(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    deployed: bool,
-    extra: Mapping[str, str] | None,
+    backends: Backends, site: LambdaSite, secrets: str, options: SpawnOptions
 ) -> ColdRun:
     from devtools.fake_runtime_api import FakeRuntimeAPI
 
     backends.standin.clear_cache()
     async with FakeRuntimeAPI() as api:
-        invocation = api.enqueue(chat_event(COLD_QUESTION, backends.token if deployed else None))
+        invocation = api.enqueue(chat_event(COLD_QUESTION, _question_token(backends, options)))
         env = site.env(
             {
-                **backends.relay_env(secrets, deployed=deployed),
-                **(extra or {}),
+                **_relay_env(backends, secrets, options),
                 "_HANDLER": HANDLER,
                 "AWS_LAMBDA_RUNTIME_API": api.address,
             }
@@ -103,55 +120,38 @@ async def _api_cold(
 
 
 def api_cold_run(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    *,
-    deployed: bool = False,
-    extra: Mapping[str, str] | None = None,
+    backends: Backends, site: LambdaSite, secrets: str, **options: Unpack[SpawnOptions]
 ) -> ColdRun:
     """Spawning the bootstrap to the first content chunk at the Runtime API (``.ms``), with the
-    moments between; ``extra`` goes over the function's environment."""
-    return asyncio.run(_api_cold(backends, site, secrets, deployed, extra))
+    moments between."""
+    return asyncio.run(_api_cold(backends, site, secrets, options))
 
 
-def start_baseline(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    *,
-    deployed: bool = False,
-    extra: Mapping[str, str] | None = None,
+def _start_baseline(
+    backends: Backends, site: LambdaSite, secrets: str, options: SpawnOptions
 ) -> Child:
     """The baseline relay in a fresh process, answering on a port of its own choosing (the ready
-    line), in the given secrets mode and configuration."""
+    line)."""
     return Child(
         site.python("-m", "bench.baseline_relay", "--port", "0"),
-        site.env(
-            {**backends.relay_env(secrets, deployed=deployed), **(extra or {})}, repository=True
-        ),
+        site.env(_relay_env(backends, secrets, options), repository=True),
         ready_prefix="baseline relay ready port=",
     )
 
 
 def baseline_cold_run(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    *,
-    deployed: bool = False,
-    extra: Mapping[str, str] | None = None,
+    backends: Backends, site: LambdaSite, secrets: str, **options: Unpack[SpawnOptions]
 ) -> ColdRun:
     """Spawning the baseline server to the first content of its first answer (``.ms``), with the
-    moments between; ``extra`` goes over the baseline's environment."""
+    moments between."""
     backends.standin.clear_cache()
     started = time.perf_counter_ns()
     wall = time.time_ns()  # the timing client stamps with time.time_ns()
-    child = start_baseline(backends, site, secrets, deployed=deployed, extra=extra)
+    child = _start_baseline(backends, site, secrets, options)
     invoked = time.perf_counter_ns()
     try:
         port = int(child.ready_line)
-        token = backends.token if deployed else None
+        token = _question_token(backends, options)
         timing = stream(
             ("127.0.0.1", port),
             relay_request("127.0.0.1", port, COLD_QUESTION, token),
