@@ -13,6 +13,7 @@ import pytest
 from anthropic import Anthropic, BadRequestError
 
 from devtools.stack import DevStack
+from glm_relay.upstream.translate import PLACEHOLDER_REASONING
 from mock_upstream.answer import (
     expected_reasoning_chunks,
     expected_text,
@@ -153,6 +154,51 @@ def test_a_thinking_block_whose_signature_was_altered_is_dropped(
     )
     [body] = sent()
     assert body["messages"][1] == {"role": "assistant", "content": "Hello"}
+
+
+def test_a_resumed_session_s_tool_turn_without_its_thinking_is_answered(
+    claude: Anthropic, sent: Callable[[], list[Any]]
+) -> None:
+    """What ``claude -c`` sends on glm-5.1: an earlier tool_use turn without its thinking block
+    (the placeholder reaches the upstream), then a live one with it (its reasoning does)."""
+    question = {"role": "user", "content": "What is the weather? use get_weather"}
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    first = claude.messages.create(
+        model="glm-5.1",
+        max_tokens=4000,
+        thinking=thinking,
+        tools=[WEATHER_TOOL],
+        messages=[question],
+    )
+    [body1] = sent()
+    call = first.content[-1]
+    assert [block.type for block in first.content] == ["thinking", "tool_use"]
+    resumed = {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {}}
+    answer = claude.messages.create(
+        model="glm-5.1",
+        max_tokens=4000,
+        thinking=thinking,
+        tools=[WEATHER_TOOL],
+        messages=[
+            question,
+            {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, resumed]},
+            {"role": "user", "content": [tool_result("toolu_01", "Rain")]},
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [tool_result(call.id, "Sunny")]},
+        ],
+    )
+
+    body2 = sent()[1]
+    earlier, live = body2["messages"][1], body2["messages"][3]
+    assert earlier["reasoning_content"] == PLACEHOLDER_REASONING
+    assert earlier["tool_calls"][0]["id"] == "toolu_01"
+    assert live["reasoning_content"] == "".join(expected_reasoning_chunks(body1))
+    assert answer.stop_reason == "end_turn"
+    assert answer.content[-1].type == "text" and answer.content[-1].text == expected_text(body2)
+
+
+def tool_result(tool_use_id: str, text: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
 
 
 def test_streamed_tool_call_arrives_as_input_json_deltas(

@@ -8,13 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from devtools.stack import DevStack
-from mock_upstream.answer import expected_text, expected_tool_calls
+from glm_relay.upstream.translate import PLACEHOLDER_REASONING
+from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
 
 NAMED_PERSON = "You must answer by calling the function Person, not with text, in this turn."
 
@@ -111,3 +112,24 @@ def test_a_strict_tool_is_accepted_and_its_call_checked(stack: DevStack, sent) -
     assert body["tools"][0]["function"]["parameters"]["additionalProperties"] is False
     (call,) = ai.tool_calls
     assert call["args"] == {"city": "Weather in Oslo"}
+
+
+def test_a_glm_5_1_tool_loop_works_though_langchain_drops_the_reasoning(
+    stack: DevStack, sent
+) -> None:
+    """``ChatOpenAI`` on its defaults keeps no ``reasoning_content`` (not an OpenAI field): the
+    second turn of the loop reaches the upstream with the placeholder and is answered."""
+    bound = chat_model(stack, "glm-5.1").bind_tools([get_weather])
+    question = HumanMessage("Weather in Paris please #tool=get_weather")
+    ai = bound.invoke([question])
+    (call,) = ai.tool_calls
+    final = bound.invoke(
+        [question, ai, ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"])]
+    )
+
+    first, second = sent()
+    assert "".join(expected_reasoning_chunks(first))  # the model reasoned before calling
+    turn = second["messages"][-2]
+    assert turn["tool_calls"][0]["id"] == call["id"]
+    assert turn["reasoning_content"] == PLACEHOLDER_REASONING
+    assert final.content == expected_text(second)

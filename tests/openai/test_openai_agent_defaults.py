@@ -15,6 +15,7 @@ from openai import OpenAI
 from pydantic import BaseModel
 
 from devtools.stack import DevStack
+from glm_relay.upstream.translate import PLACEHOLDER_REASONING
 from mock_upstream.answer import expected_reasoning_chunks, expected_text, expected_tool_calls
 from tests.support.sse_client import read_stream
 
@@ -306,25 +307,45 @@ def test_glm_5_1_agent_turn_works_when_the_reasoning_is_sent_back(oai: OpenAI, s
     assert answer.choices[0].message.content == expected_text(two)
 
 
-def test_glm_5_1_turn_without_its_reasoning_is_a_clear_bad_request(oai: OpenAI, sent) -> None:
+def _call_turn(call_id: str, city: str, **reasoning: str) -> dict[str, Any]:
+    """An assistant tool-call turn as a client sends it back, with ``reasoning`` if given."""
+    function = {"name": "get_weather", "arguments": json.dumps({"city": city})}
+    call = {"id": call_id, "type": "function", "function": function}
+    return {"role": "assistant", "content": None, "tool_calls": [call], **reasoning}
+
+
+@pytest.mark.parametrize("dropped", [{}, {"reasoning_content": ""}], ids=["absent", "empty"])
+def test_glm_5_1_turn_without_its_reasoning_gets_the_placeholder(
+    oai: OpenAI, sent, dropped: dict[str, str]
+) -> None:
+    """A client that drops ``reasoning_content`` (not an OpenAI field) still gets its answer:
+    the turn without it carries the placeholder, the turn with it its own reasoning."""
+    history = [
+        *ask("Weather in Lima and Quito"),
+        _call_turn("call_1", "Lima", **dropped),
+        {"role": "tool", "tool_call_id": "call_1", "content": "Cloudy"},
+        _call_turn("call_2", "Quito", reasoning_content="Now Quito."),
+        {"role": "tool", "tool_call_id": "call_2", "content": "Rain"},
+    ]
+    answer = oai.chat.completions.create(model="glm-5.1", messages=history, tools=[STRICT_WEATHER])
+
+    (body,) = sent()
+    assert body["messages"][1]["reasoning_content"] == PLACEHOLDER_REASONING
+    assert body["messages"][3]["reasoning_content"] == "Now Quito."
+    assert body["messages"][1]["tool_calls"] == history[1]["tool_calls"]
+    assert answer.choices[0].message.content == expected_text(body)
+
+
+def test_without_thinking_or_before_glm_5_1_the_turn_goes_as_sent(oai: OpenAI, sent) -> None:
     history = [
         *ask("Weather in Lima"),
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'},
-                }
-            ],
-        },
+        _call_turn("call_1", "Lima"),
         {"role": "tool", "tool_call_id": "call_1", "content": "Cloudy"},
     ]
-    with pytest.raises(openai.BadRequestError) as raised:
-        oai.chat.completions.create(model="glm-5.1", messages=history, tools=[STRICT_WEATHER])
+    oai.chat.completions.create(
+        model="glm-5.1", messages=history, tools=[STRICT_WEATHER], extra_body=OFF
+    )
+    oai.chat.completions.create(model="glm-5", messages=history, tools=[STRICT_WEATHER])
 
-    assert raised.value.code == "invalid_messages"
-    assert "reasoning_content" in raised.value.message
-    assert len(sent()) == 1  # refused by the upstream, not retried
+    for body in sent():
+        assert "reasoning_content" not in body["messages"][1]

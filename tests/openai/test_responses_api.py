@@ -19,6 +19,7 @@ from devtools.events import function_url_event
 from devtools.stack import DevStack
 from glm_relay.access import TokenLimits, mint_access_token
 from glm_relay.runtime import InvocationContext, now_ms
+from glm_relay.upstream.translate import PLACEHOLDER_REASONING
 from glm_relay.web.app import WebApp
 from mock_upstream.answer import (
     expected_reasoning_chunks,
@@ -152,6 +153,28 @@ def test_store_false_round_trip_replays_the_sealed_reasoning(oai: OpenAI, sent) 
         oai.responses.create(input=tampered, **common)
     assert refused.value.code == "invalid_parameter"
     assert len(sent()) == 2  # the tampered one never reached the upstream
+
+
+def test_a_function_call_without_its_reasoning_item_is_answered(oai: OpenAI, sent) -> None:
+    """A stateless client that keeps no reasoning items (no ``include``) sends the call and its
+    output back on glm-5.1: the turn reaches the upstream with the placeholder."""
+    common: dict[str, Any] = {"model": "glm-5.1", "tools": [WEATHER], "store": False}
+    first = oai.responses.create(input="Weather in Paris #tool=get_weather", **common)
+    call = _call_of(first)
+    items = [
+        {"role": "user", "content": "Weather in Paris #tool=get_weather"},
+        call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
+    ]
+    second = oai.responses.create(input=items, **common)
+
+    asked, followed = sent()
+    assert "".join(expected_reasoning_chunks(asked))  # the model reasoned before calling
+    turn = followed["messages"][1]
+    assert turn["reasoning_content"] == PLACEHOLDER_REASONING
+    assert turn["tool_calls"][0]["id"] == call.call_id
+    assert second.status == "completed"
+    assert second.output_text.endswith(expected_text(followed))
 
 
 def test_stored_response_is_read_deleted_and_hidden_from_other_users(

@@ -27,6 +27,7 @@ def test_each_model_matches_the_upstream_s_limits(name: str) -> None:
     assert THINKING[ours.thinking] == theirs.thinking
     assert set(ours.reasoning_efforts) == set(theirs.reasoning_efforts)
     assert ours.tool_stream == theirs.tool_stream
+    assert ours.call_reasoning == theirs.needs_call_reasoning
 
 
 def test_defaults_come_from_the_catalogue() -> None:

@@ -8,7 +8,7 @@ Zhipu's published limits (late 2026). A model the catalogue lacks but the operat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from glm_relay.config import Settings
@@ -38,6 +38,9 @@ class ModelSpec:
     thinking: Thinking = "default_on"
     reasoning_efforts: tuple[str, ...] = ()  # empty: `reasoning_effort` is refused
     tool_stream: bool = False  # streams tool-call arguments when asked (`tool_stream`)
+    # Thinking on, it refuses an assistant tool-call turn sent back without `reasoning_content`
+    # (GLM-5.1 and later): the translation fills in a placeholder (`upstream/translate.py`).
+    call_reasoning: bool = False
     free: bool = False
     listed: bool = True  # False: an operator's name the catalogue does not know
 
@@ -54,9 +57,20 @@ class ModelSpec:
             "listed": self.listed,
         }
 
+    def thinks(self, thinking: str | None) -> bool:
+        """Whether the model reasons for a request's ``thinking`` (None: the model's default)."""
+        if self.thinking in ("none", "passthrough"):
+            return thinking == "enabled"
+        return self.thinking == "always" or thinking != "disabled"
+
 
 def _text(name: str, context: int, out: int, *, free: bool = False) -> ModelSpec:
     return ModelSpec(name, context, out, tool_stream=True, free=free)
+
+
+def _needs_call_reasoning(spec: ModelSpec) -> ModelSpec:
+    """A GLM-5.1-or-later model: thinking on, its tool-call turns must carry their reasoning."""
+    return replace(spec, call_reasoning=True)
 
 
 def _legacy(name: str, context: int = 128_000) -> ModelSpec:
@@ -65,9 +79,13 @@ def _legacy(name: str, context: int = 128_000) -> ModelSpec:
 
 _SPECS: tuple[ModelSpec, ...] = (
     # Current text models.
-    ModelSpec("glm-5.3", 1_000_000, 128 * _K, False, "always", EFFORTS_53, True),
-    ModelSpec("glm-5.2", 1_000_000, 128 * _K, False, "default_on", EFFORTS_52, True),
-    _text("glm-5.1", 200_000, 128 * _K),
+    _needs_call_reasoning(
+        ModelSpec("glm-5.3", 1_000_000, 128 * _K, False, "always", EFFORTS_53, True)
+    ),
+    _needs_call_reasoning(
+        ModelSpec("glm-5.2", 1_000_000, 128 * _K, False, "default_on", EFFORTS_52, True)
+    ),
+    _needs_call_reasoning(_text("glm-5.1", 200_000, 128 * _K)),
     _text("glm-5", 200_000, 128 * _K),
     _text("glm-5-turbo", 200_000, 128 * _K),
     _text("glm-4.7", 200_000, 128 * _K),
@@ -79,8 +97,12 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("glm-4.5-flash", 128_000, 96 * _K, free=True),
     ModelSpec("glm-4-32b-0414-128k", 128_000, 16 * _K, thinking="none"),
     # Vision models (images, video, files).
-    ModelSpec("glm-5.3-flash", 1_000_000, 128 * _K, True, "always", EFFORTS_53, True),
-    ModelSpec("glm-5.3-flashx", 1_000_000, 128 * _K, True, "always", EFFORTS_53, True),
+    _needs_call_reasoning(
+        ModelSpec("glm-5.3-flash", 1_000_000, 128 * _K, True, "always", EFFORTS_53, True)
+    ),
+    _needs_call_reasoning(
+        ModelSpec("glm-5.3-flashx", 1_000_000, 128 * _K, True, "always", EFFORTS_53, True)
+    ),
     ModelSpec("glm-5v-turbo", 200_000, 128 * _K, True, tool_stream=True),
     ModelSpec("glm-4.6v", 128_000, 32 * _K, True, tool_stream=True),
     ModelSpec("glm-4.6v-flash", 128_000, 32 * _K, True, tool_stream=True, free=True),

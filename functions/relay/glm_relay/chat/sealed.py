@@ -3,8 +3,9 @@
 GLM-5.1 and later, with thinking on, refuse an assistant tool-call turn sent back without its
 ``reasoning_content``. A client that keeps no state on the relay (the Responses API with
 ``store: false`` and ``include: ["reasoning.encrypted_content"]``, the Messages API's thinking
-``signature``) must therefore return the reasoning with its next turn, and the relay must know the
-reasoning is its own before sending it upstream as the model's words. :class:`ReasoningSeal`
+``signature``) returns the reasoning with its next turn (a turn without it gets a placeholder:
+``upstream/translate.py``), and the relay must know the reasoning is its own before sending it
+upstream as the model's words. :class:`ReasoningSeal`
 writes ``glmr1.<payload>.<mac>``: the payload is the model name and the reasoning (JSON,
 zlib-compressed, unpadded base64url), the mac an HMAC-SHA256 over the version tag and payload.
 Anything changed, truncated, made with another key or of another version opens to ``None``.

@@ -5,6 +5,13 @@ Only fields that are set are sent, so each model's own defaults (sampling, think
 (``json_object``) with the schema written into a system instruction, which asks the model for
 matching JSON but cannot force it. Image parts given as ``data:image/...;base64,`` URLs are
 sent as the official SDK sends them, the bare base64 after the prefix.
+
+GLM-5.1 and later, thinking on, refuse an assistant tool-call turn without ``reasoning_content``,
+and most clients cannot send it back (OpenAI Chat clients drop the field, a resumed Claude Code
+session its thinking blocks, a Responses client may send no reasoning item). Such a turn gets
+``PLACEHOLDER_REASONING``: Zhipu clears earlier turns' reasoning from the model's context unless
+``clear_thinking`` is false, so by default the model never reads it. Reasoning that was sent back
+is passed unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from glm_relay.chat.models import CATALOGUE
 from glm_relay.chat.request import ChatRequest
 
 ZHIPU_MAX_TEMPERATURE = 1.0
@@ -25,14 +33,18 @@ SCHEMA_INSTRUCTION = (
     "Answer with one JSON object only, no other text. It must match this JSON schema{name}:\n"
     "{schema}"
 )
+# What an assistant tool-call turn sent back without its reasoning carries, where the model
+# refuses the turn without any (a neutral statement, never invented reasoning).
+PLACEHOLDER_REASONING = "Reasoning for this step was not kept."
 
 
 def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
     """The request body (``stream`` is added by the client); ``request_id`` ties Zhipu's logs
     to ours."""
+    messages = sdk_messages(chat.messages) if chat.has_media else chat.messages
     body: dict[str, Any] = {
         "model": chat.model,
-        "messages": sdk_messages(chat.messages) if chat.has_media else chat.messages,
+        "messages": with_call_reasoning(messages) if needs_call_reasoning(chat) else messages,
         "max_tokens": chat.max_tokens,
         "request_id": request_id,
     }
@@ -69,6 +81,23 @@ def zhipu_body(chat: ChatRequest, request_id: str) -> dict[str, Any]:
     elif form is not None:
         body["response_format"] = {"type": form["type"]}
     return body
+
+
+def needs_call_reasoning(chat: ChatRequest) -> bool:
+    """Whether the model, as asked, refuses a tool-call turn without its reasoning."""
+    spec = chat.spec or CATALOGUE.get(chat.model)
+    return spec is not None and spec.call_reasoning and spec.thinks(chat.thinking)
+
+
+def with_call_reasoning(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with ``PLACEHOLDER_REASONING`` on each assistant tool-call turn that has
+    no (or empty) ``reasoning_content``; the others as they are."""
+    return [
+        {**m, "reasoning_content": PLACEHOLDER_REASONING}
+        if m["role"] == "assistant" and m.get("tool_calls") and not m.get("reasoning_content")
+        else m
+        for m in messages
+    ]
 
 
 def offered_tools(chat: ChatRequest) -> list[dict[str, Any]]:
