@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.models import CATALOGUE
@@ -114,8 +115,17 @@ class PriceTable:
 
 
 def money(nanos: int) -> float:
-    """Nano-units as an amount of the currency (rounded to a millionth)."""
-    return round(nanos / NANOS, 6)
+    """Nano-units as an amount of the currency, to the nano-unit: the amounts a caller sees add
+    up to the totals ``GET /usage`` reports (a millionth was once the step, and a cheap answer's
+    cost was off by several percent)."""
+    return round(nanos / NANOS, 9)
+
+
+def amount_text(nanos: int) -> str:
+    """An amount as people write it in a message: exact decimals, never an exponent
+    (``0.00005``, ``2``)."""
+    text = f"{Decimal(nanos) / NANOS:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 def to_nanos(amount: float) -> int:
