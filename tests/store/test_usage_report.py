@@ -85,3 +85,12 @@ def test_a_table_for_one_user(written: str, aws: None, capsys: pytest.CaptureFix
 def test_no_table_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["usage"], {}) == 2
     assert "CONVERSATIONS_TABLE" in capsys.readouterr().err
+
+
+def test_a_range_that_ends_before_it_begins_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Once an empty report, as if nobody had spent anything.
+    args = ["usage", "--table", "t", "--from", "2026-12-31", "--to", "2026-12-01"]
+    assert main(args, {}) == 2
+    assert "--from 2026-12-31 is after --to 2026-12-01" in capsys.readouterr().err
