@@ -18,253 +18,26 @@ Every run uses a Lambda-shaped task root (``bench/lambda_site.py``): the functio
   extension over ``http.client``, extension over a new httpx client): time from the first
   import the option needs to the secret string.
 
+The timing of one cold start lives in ``bench/cold_runs.py`` (the deployed and wan suites time
+theirs the same way), the import and secret-read measurements in ``bench/startup_costs.py``;
+this module runs them interleaved and turns the samples into figures.
+
     python -m bench.coldstart [--quick] [--json out.json]
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import subprocess
 import sys
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 
-from bench.common import (
-    Backends,
-    Child,
-    Figure,
-    chat_event,
-    median,
-    python_env,
-    relay_request,
-    stream,
-)
+from bench.cold_runs import api_cold_run, baseline_cold_run, rie_cold
+from bench.common import Backends, Figure, median
 from bench.lambda_site import LambdaSite
-
-COLD_QUESTION = "cold start #chunks=1"
-HANDLER = "glm_relay.handler.handle"
-IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\S+)\s*$")
-
-# One fresh interpreter per option; each prints the milliseconds from its first import to the
-# secret string. glm_relay.handler is imported first, as the runtime loop has by then.
-_SECRET_PRELUDE = """\
-import asyncio, os, time
-import glm_relay.handler
-ARN = os.environ["ZHIPU_SECRET_ID"]
-PORT = int(os.environ["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"])
-TOKEN = os.environ["AWS_SESSION_TOKEN"]
-"""
-SECRET_OPTIONS = {
-    "sdk": """
-t = time.perf_counter()
-from glm_relay.secrets.sdk import PowertoolsSecretSource
-value = asyncio.run(PowertoolsSecretSource(ARN, max_age_seconds=900).fetch())
-""",
-    "extension": """
-t = time.perf_counter()
-from glm_relay.secrets.extension import ExtensionSecretSource
-value = asyncio.run(ExtensionSecretSource(ARN, max_age_seconds=900, host="127.0.0.1").fetch())
-""",
-    "http.client": """
-t = time.perf_counter()
-import http.client, json, urllib.parse
-def get():
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
-    path = "/secretsmanager/get?secretId=" + urllib.parse.quote(ARN, safe="")
-    connection.request("GET", path, headers={"X-Aws-Parameters-Secrets-Token": TOKEN})
-    return json.loads(connection.getresponse().read())["SecretString"]
-value = asyncio.run(asyncio.to_thread(get))
-""",
-    "httpx": """
-t = time.perf_counter()
-import httpx
-async def get():
-    async with httpx.AsyncClient(trust_env=False) as client:
-        answer = await client.get(
-            f"http://127.0.0.1:{PORT}/secretsmanager/get", params={"secretId": ARN},
-            headers={"X-Aws-Parameters-Secrets-Token": TOKEN},
-        )
-        return answer.json()["SecretString"]
-value = asyncio.run(get())
-""",
-}
-_SECRET_EPILOGUE = """
-assert value.startswith("benchid."), value
-print((time.perf_counter() - t) * 1000)
-"""
-
-
-def rie_cold(
-    backends: Backends, site: LambdaSite | None, secrets: str, *, deployed: bool = False
-) -> float:
-    """Milliseconds from the first invocation to its whole response, in a new emulator.
-
-    ``site``: the Lambda-shaped task root, or None for the repository's bootstrap in this
-    virtualenv; ``deployed``: the template's configuration (``Backends.relay_env``)."""
-    from devtools.emulator import BOOTSTRAP as REPO_BOOTSTRAP
-    from devtools.emulator import Emulator, parse_framed
-
-    backends.standin.clear_cache()
-    extra = {**backends.relay_env(secrets, deployed=deployed), "_HANDLER": HANDLER}
-    env = site.env(extra) if site is not None else python_env(extra)
-    bootstrap = site.bootstrap if site is not None else REPO_BOOTSTRAP
-    with Emulator(env=env, bootstrap=bootstrap) as emulator:
-        started = time.perf_counter()
-        raw = emulator.invoke(chat_event(COLD_QUESTION, backends.token if deployed else None))
-        elapsed = (time.perf_counter() - started) * 1000
-        framed = parse_framed(raw)
-        if framed.status_code != 200 or b"event: chat" not in framed.body:
-            raise RuntimeError(f"cold invocation failed: {raw[:300]!r}\n{emulator.logs()}")
-    return elapsed
-
-
-@dataclass(frozen=True)
-class ColdRun:
-    """One cold start: when the process was spawned, when it took the request (the Runtime API
-    handed the invocation out; the baseline said it was ready and the request was sent) and when
-    its first token arrived, on ``time.perf_counter_ns()``, to be set beside other stamps."""
-
-    spawned_ns: int
-    invoked_ns: int
-    first_token_ns: int
-
-    @property
-    def ms(self) -> float:
-        return (self.first_token_ns - self.spawned_ns) / 1e6
-
-
-async def _api_cold(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    deployed: bool,
-    extra: Mapping[str, str] | None,
-) -> ColdRun:
-    from devtools.fake_runtime_api import FakeRuntimeAPI
-
-    backends.standin.clear_cache()
-    async with FakeRuntimeAPI() as api:
-        invocation = api.enqueue(chat_event(COLD_QUESTION, backends.token if deployed else None))
-        env = site.env(
-            {
-                **backends.relay_env(secrets, deployed=deployed),
-                **(extra or {}),
-                "_HANDLER": HANDLER,
-                "AWS_LAMBDA_RUNTIME_API": api.address,
-            }
-        )
-        invoked: list[int] = []
-        invocation.delivered.add_done_callback(lambda _: invoked.append(time.perf_counter_ns()))
-        started = time.perf_counter_ns()
-        process = await site.spawn_runtime(env)
-        try:
-            async with asyncio.timeout(30):
-                while True:
-                    chunk = await invocation.next_chunk()
-                    if chunk is None:
-                        raise RuntimeError(f"no content in {invocation.body[:300]!r}")
-                    if b'"content":"' in chunk.data:
-                        await invocation.done  # the one-chunk answer ends at once
-                        return ColdRun(started, invoked[0], chunk.arrived_ns)
-        finally:
-            process.kill()
-            await process.wait()
-
-
-def api_cold_run(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    *,
-    deployed: bool = False,
-    extra: Mapping[str, str] | None = None,
-) -> ColdRun:
-    """Spawning the bootstrap to the first content chunk at the Runtime API (``.ms``), with the
-    moments between; ``extra`` goes over the function's environment."""
-    return asyncio.run(_api_cold(backends, site, secrets, deployed, extra))
-
-
-def start_baseline(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    *,
-    deployed: bool = False,
-    extra: Mapping[str, str] | None = None,
-) -> Child:
-    return Child(
-        site.python("-m", "bench.baseline_relay", "--port", "0"),
-        site.env(
-            {**backends.relay_env(secrets, deployed=deployed), **(extra or {})}, repository=True
-        ),
-        ready_prefix="baseline relay ready port=",
-    )
-
-
-def baseline_cold_run(
-    backends: Backends,
-    site: LambdaSite,
-    secrets: str,
-    *,
-    deployed: bool = False,
-    extra: Mapping[str, str] | None = None,
-) -> ColdRun:
-    """Spawning the baseline server to the first content of its first answer (``.ms``), with the
-    moments between; ``extra`` goes over the baseline's environment."""
-    backends.standin.clear_cache()
-    started = time.perf_counter_ns()
-    wall = time.time_ns()  # the timing client stamps with time.time_ns()
-    child = start_baseline(backends, site, secrets, deployed=deployed, extra=extra)
-    invoked = time.perf_counter_ns()
-    try:
-        port = int(child.ready_line)
-        token = backends.token if deployed else None
-        timing = stream(
-            ("127.0.0.1", port),
-            relay_request("127.0.0.1", port, COLD_QUESTION, token),
-            end_marker=b"event: done",
-        )
-    finally:
-        child.stop()
-    assert timing.first_content_ns is not None
-    return ColdRun(started, invoked, started + timing.first_content_ns - wall)
-
-
-def import_ms(site: LambdaSite, module: str) -> float:
-    """Cumulative import time of ``module`` in a fresh interpreter, from ``-X importtime``."""
-    result = subprocess.run(
-        site.python("-X", "importtime", "-c", f"import {module}"),
-        env=site.env(repository=module.startswith("bench.")),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    for line in reversed(result.stderr.splitlines()):
-        match = IMPORT_LINE.match(line)
-        if match and match.group(2) == module:
-            return int(match.group(1)) / 1000
-    raise RuntimeError(f"no import line for {module}:\n{result.stderr[-2000:]}")
-
-
-def secret_read_ms(backends: Backends, site: LambdaSite, option: str) -> float:
-    backends.standin.clear_cache()
-    code = _SECRET_PRELUDE + SECRET_OPTIONS[option] + _SECRET_EPILOGUE
-    result = subprocess.run(
-        site.python("-c", code),
-        env=site.env(backends.relay_env("extension")),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"secret read ({option}) failed:\n{result.stderr[-2000:]}")
-    return float(result.stdout.strip().splitlines()[-1])
+from bench.startup_costs import SECRET_OPTIONS, import_ms, secret_read_ms
 
 
 def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
+    """The cold-path figures; each kind of sample is taken in every round, in turn, so that a
+    change of load on the machine falls on all of them alike."""
     runs = 3 if quick else 7
     extra_runs = 2 if quick else 4
     with (

@@ -13,7 +13,7 @@ Powertools and boto3, DynamoDB through boto3 in worker threads, the quota before
   handshake; every request is timed on a connection its server has accepted. Requests are 50 ms
   apart, so each finds the last one's bookkeeping done, as a Lambda container does.
 - Cold start: a new container's first request (one-chunk answer), under the Runtime Interface
-  Emulator and at the Runtime API stand-in, as in ``bench/coldstart.py``; the baseline spawned
+  Emulator and at the Runtime API stand-in, as in ``bench/cold_runs.py``; the baseline spawned
   fresh and timed to its first content.
 
     python -m bench --only deployed [--quick]
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.coldstart import api_cold_run, baseline_cold_run, rie_cold
+from bench.cold_runs import api_cold_run, baseline_cold_run, rie_cold
 from bench.common import Backends, Child, Figure, median, python_env
 from bench.lambda_site import LambdaSite
 from bench.timing import interleaved, relay_request, stream, upstream_request

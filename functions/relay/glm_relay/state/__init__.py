@@ -10,7 +10,8 @@ sort key ``sk`` (S), TTL attribute ``expires_at`` (epoch seconds).
 - ``pk=QUOTA#<sub>, sk=DAY#<YYYY-MM-DD>``: requests, tokens_used, expires_at (two days after the
   UTC day ends).
 - ``pk=RESP#<response id>, sk=RESPONSE``: a stored Responses API response (see
-  ``responses.py``): owner, created_at, expires_at, body (compressed JSON).
+  ``responses.py``): owner, created_at, expires_at, and body (compressed JSON) or, for a large
+  one, parts and size, with ``sk=PART#<0001>`` items each holding a slice of the body.
 - ``pk=STREAM#<request-id>, sk=F#<00000001>``: a batch of a resumable stream's frames (see
   ``journal.py``), owner, route, expires_at; ``sk=F#~lost`` marks a record given up.
 

@@ -87,7 +87,9 @@ def _openai_endpoints(settings: Settings, services: Services) -> Any:
 def _responses_endpoints(settings: Settings, services: Services) -> Any:
     from glm_relay.web.responses import ResponsesEndpoints
 
-    return ResponsesEndpoints(settings, services.chats, services.state, services.credentials)
+    return ResponsesEndpoints(
+        settings, services.chats, services.state, services.credentials, services.telemetry
+    )
 
 
 def _messages_endpoints(settings: Settings, services: Services) -> Any:

@@ -112,6 +112,14 @@ class Telemetry:
             "bookkeeping not settled", extra={k: v for k, v in fields.items() if v is not None}
         )
 
+    def response_not_stored(self, response_id: str, size: int) -> None:
+        """One line for a response asked to be stored but over ``MAX_STORED_BYTES`` compressed
+        (the Responses API's store): its id and size, never its content."""
+        self.logger.warning(
+            "response not stored: too large",
+            extra={"response_id": response_id, "compressed_bytes": size},
+        )
+
     def _emit_metrics(self, fields: dict[str, Any]) -> None:
         """Three EMF sets: by outcome, by model (tokens and cost), by error code."""
         from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit

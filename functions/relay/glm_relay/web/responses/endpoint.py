@@ -9,14 +9,17 @@ machine. Errors before the answer are OpenAI's error shape with ``x-should-retry
 
 Stored responses (``store``, default true) need ``CONVERSATIONS_TABLE``: without it a response is
 not kept and says ``"store": false``, and ``previous_response_id`` is ``conversations_disabled``.
-A response is written once its answer ends, with the answer's bookkeeping; a follow-up that names
-it a moment before that write lands waits for it briefly (``PENDING_READS``).
+A response is written once its answer ends, with the answer's bookkeeping (``stored_response``:
+a write that fails or outlasts the bookkeeping's bound is logged as not settled); a follow-up that
+names it a moment before that write lands waits for it briefly (``PENDING_READS``). A large one is
+split across several items (``state/responses.py``). One over ``MAX_STORED_BYTES`` compressed is
+not kept: a warning says so, the Response object (``stream: false``) says ``"store": false``, and
+a later reference to it is ``invalid_parameter`` "too large to store", not a 404.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,7 +29,12 @@ from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
 from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
-from glm_relay.state.responses import StoredResponse
+from glm_relay.state.responses import (
+    ResponseTooLarge,
+    StoredResponse,
+    pack,
+    too_large,
+)
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
@@ -49,6 +57,7 @@ if TYPE_CHECKING:
     from glm_relay.upstream import CredentialStore
     from glm_relay.web.responses.request import ResponsesRequest
     from glm_relay.web.routing import Exchange
+    from glm_relay.web.telemetry import Telemetry
 
 # A follow-up may name a response whose answer the client has just read while its record is
 # still being written: not found is asked again this many times, this far apart.
@@ -66,8 +75,10 @@ class ResponsesEndpoints:
         chats: ChatService,
         state: UserState,
         credentials: CredentialStore,
+        telemetry: Telemetry,
     ) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._chats = chats
         self._state = state
         self._credentials = credentials
@@ -117,7 +128,9 @@ class ResponsesEndpoints:
         response_id = exchange.params["id"]
         record = None
         if self._state.enabled:
-            record = await _state_call(self._state.responses.get(response_id, _owner(exchange)))
+            record = await _state_call(
+                self._state.responses.get(response_id, _owner(exchange)), param=None
+            )
         if record is None:
             raise _not_found(response_id)
         return json_response(200, record.response)
@@ -127,7 +140,9 @@ class ResponsesEndpoints:
         response_id = exchange.params["id"]
         deleted = False
         if self._state.enabled:
-            deleted = await _state_call(self._state.responses.delete(response_id, _owner(exchange)))
+            deleted = await _state_call(
+                self._state.responses.delete(response_id, _owner(exchange)), param=None
+            )
         if not deleted:
             raise _not_found(response_id)
         return json_response(200, {"id": response_id, "object": OBJECT, "deleted": True})
@@ -180,7 +195,7 @@ class ResponsesEndpoints:
             )
         store = self._state.responses
         for attempt in range(PENDING_READS + 1):
-            record = await _state_call(store.get(response_id, owner))
+            record = await _state_call(store.get(response_id, owner), param=param)
             if record is not None:
                 return record
             if attempt < PENDING_READS:
@@ -194,17 +209,23 @@ class ResponsesEndpoints:
         self, response_id: str, wire: ResponsesEvents, asked: ResponsesRequest, owner: str
     ) -> Callable[[Outcome], Awaitable[None]]:
         """The completion step that stores the response and the conversation it ends."""
-        store = self._state.responses
+        store, telemetry = self._state.responses, self._telemetry
 
         async def keep(outcome: Outcome) -> None:
+            """Packed before the first wait, so a response not streamed already says whether it
+            was kept when its body is written; a failed write fails this step, which the
+            bookkeeping reports (``stored_response``)."""
             response = wire.response
             if response is None:
                 return
             messages = list(asked.chat.messages[asked.instructions :])
             if wire.turn is not None:
                 messages.append(wire.turn)
-            with contextlib.suppress(Exception):  # best effort: the answer is already out
-                await store.put(StoredResponse(response_id, response, messages), owner)
+            body = pack(StoredResponse(response_id, response, messages))
+            if too_large(body):
+                response["store"] = False
+                telemetry.response_not_stored(response_id, len(body))
+            await store.put(response_id, body, owner)
 
         return keep
 
@@ -224,10 +245,17 @@ def _is_reference(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "item_reference"
 
 
-async def _state_call(awaitable: Any) -> Any:
+async def _state_call(awaitable: Any, *, param: str | None) -> Any:
     try:
         return await awaitable
     except RelayError:
         raise
+    except ResponseTooLarge as error:
+        raise RelayError(
+            ErrorCode.INVALID_PARAMETER,
+            f"response {error.response_id} was too large to store; send the conversation's "
+            "items with store: false instead",
+            extra={"param": param} if param else None,
+        ) from None
     except Exception:
         raise RelayError(ErrorCode.STATE_UNAVAILABLE, "the state store is unavailable") from None
