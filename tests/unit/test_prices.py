@@ -3,6 +3,8 @@ the operator's overrides, and the estimate for an answer that ended without the 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from glm_relay.access import AccessClaims, TokenLimits
@@ -107,3 +109,18 @@ def test_amounts_are_exact_to_the_nano_unit_and_written_without_exponents() -> N
     assert amount_text(cost) == "0.0000438"
     assert amount_text(2 * NANOS) == "2" and amount_text(0) == "0"
     assert amount_text(1) == "0.000000001"
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"m": {"input": Infinity, "output": 1}}', '{"m": {"input": 1, "output": NaN}}']
+)
+def test_a_price_that_is_not_a_finite_number_is_refused(raw: str) -> None:
+    # json.loads reads Infinity and NaN; an infinite price once failed every request on it.
+    with pytest.raises(RelayError):
+        PriceTable("USD", json.loads(raw))
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf"])
+def test_a_default_budget_that_is_not_a_finite_number_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="DEFAULT_SPEND_PER_DAY"):
+        Settings.from_env({"DEFAULT_SPEND_PER_DAY": raw})

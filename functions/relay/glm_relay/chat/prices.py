@@ -144,7 +144,8 @@ def _read_overrides(raw: dict[str, Any]) -> dict[str, Price]:
         if values[1] is None:
             values[1] = values[0]
         if set(fields) - {"input", "cached_input", "output"} or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < math.inf
+            for v in values
         ):
             raise RelayError(
                 ErrorCode.CONFIGURATION_ERROR,
