@@ -74,8 +74,8 @@ def budget_refusal(decision: SpendDecision, currency: str, max_tokens: int) -> R
     most = f"{amount_text(decision.nanos)} {currency}"
     if decision.nanos > decision.limit_nanos:
         message = (
-            f"this request may cost up to {most} (its prompt and every one of its max_tokens "
-            f"{max_tokens}), more than {budget}: lower max_tokens or shorten the conversation"
+            f"this request may cost up to {most} (its prompt, and max_tokens {max_tokens} at "
+            f"the output price), more than {budget}: lower max_tokens or shorten the conversation"
         )
     else:
         left = amount_text(max(0, decision.limit_nanos - decision.spent_nanos))
