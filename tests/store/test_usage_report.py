@@ -57,8 +57,9 @@ def test_csv_sums_each_user_and_model_over_the_range(
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["user"], r["model"], r["requests"], r["cost"]) for r in rows] == [
         ("alice", "glm-4.7", "3", "0.00017"),
-        ("alice", "glm-5", "1", "1.0"),
-        ("bob", "glm-4.7", "1", "3e-06"),
+        ("alice", "glm-5", "1", "1"),
+        ("bob", "glm-4.7", "1", "0.000003"),  # once 3e-06
+        ("total", "", "5", "1.000173"),
     ]
     assert rows[0]["input_tokens"] == "110" and rows[0]["cached_tokens"] == "20"
 
