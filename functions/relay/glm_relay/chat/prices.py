@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.models import CATALOGUE
@@ -124,8 +123,10 @@ def money(nanos: int) -> float:
 def amount_text(nanos: int) -> str:
     """An amount as people write it in a message: exact decimals, never an exponent
     (``0.00005``, ``2``)."""
-    text = f"{Decimal(nanos) / NANOS:.9f}".rstrip("0").rstrip(".")
-    return text or "0"
+    sign = "-" if nanos < 0 else ""
+    whole, fraction = divmod(abs(nanos), NANOS)
+    text = f"{whole}.{fraction:09d}".rstrip("0").rstrip(".")
+    return sign + text
 
 
 def to_nanos(amount: float) -> int:

@@ -7,7 +7,7 @@ token's ``sub``). The stores and their DynamoDB client are created on first use 
 from __future__ import annotations
 
 import contextlib
-import uuid
+import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +197,7 @@ class UserState:
         prompt = estimate_tokens(chat)
         spend = await self._reserve_spend(claims, chat, prompt)
         reserve = tokens_to_reserve(chat, prompt)
-        reservation = uuid.uuid4().hex
+        reservation = os.urandom(16).hex()
         try:
             decision = await self._call(
                 self.quotas.admit(
@@ -238,7 +238,7 @@ class UserState:
         if not limits.any:
             return None
         nanos = self.prices.estimate_nanos(chat.model, prompt_tokens, chat.max_tokens)
-        reservation = uuid.uuid4().hex
+        reservation = os.urandom(16).hex()
         try:
             decision = await self._call(self.spend.reserve(claims.sub, limits, nanos, reservation))
         except RelayError:

@@ -16,7 +16,7 @@ safely. A month refused after the day was reserved gives the day back.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,7 +98,7 @@ class SpendStore(DayStore):
     ) -> SpendDecision:
         """Reserve ``nanos`` under every budget ``limits`` sets, or under none. If this raises
         (a write's answer was lost), :meth:`release` the same ``reservation`` id."""
-        reservation = reservation or uuid.uuid4().hex
+        reservation = reservation or os.urandom(16).hex()
         charged: list[str] = []
         budgets = {"spend_per_day": limits.per_day, "spend_per_month": limits.per_month}
         for name, sk, resets_at in self.periods():
