@@ -271,6 +271,7 @@ def _announce(stack: DevStack, origin: str) -> None:
                     else f"  upstream       {stack.upstream_url}"
                 ),
                 f"  moto           {stack.moto.endpoint}  (DynamoDB, Secrets Manager{pid})",
+                f"  table          {stack.names['table']}  (usage report: docs/local-stack.md)",
                 "  answers        " + _client_gone_note(stack),
                 f"  access token   {stack.token or '(not required)'}",
                 "Try: curl -N '" + url + "/chat?q=Hello&access_token=" + stack.token + "'",

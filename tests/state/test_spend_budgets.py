@@ -11,7 +11,7 @@ import pytest
 
 from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
 from glm_relay.access import TokenLimits, mint_access_token
-from glm_relay.chat.prices import PriceTable
+from glm_relay.chat.prices import PriceTable, amount_text
 from glm_relay.state.spend import SpendStore
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
@@ -43,6 +43,8 @@ def test_a_request_over_the_daily_budget_is_refused_before_the_upstream(
     error = response.json()["error"]
     assert error["code"] == "budget_exceeded" and error["limit"] == "spend_per_day"
     assert "daily spend budget of 0.01 USD" in error["message"]
+    assert "more than the daily spend budget" in error["message"]  # waiting is no cure
+    assert "lower max_tokens" in error["message"]
     assert "resets at" in error["message"] and int(response.headers["retry-after"]) >= 1
     assert sent() == []  # zero upstream calls
     assert spent(stack, "frank") == {"spend_per_day": 0, "spend_per_month": 0}
@@ -56,6 +58,23 @@ def test_the_monthly_budget_is_named_when_it_is_the_one_that_refuses(stack, clie
     assert response.json()["error"]["limit"] == "spend_per_month"
     assert "monthly spend budget" in response.json()["error"]["message"]
     assert sent() == []
+
+
+def test_a_refusal_says_what_the_request_may_cost_and_what_is_left(stack, client, sent) -> None:
+    token = token_for("ines", spend_per_day=0.001)
+    assert post_chat(stack, client, token, max_tokens=100).status_code == 200
+    used = spent(stack, "ines")["spend_per_day"]
+
+    # "Hello there" is estimated at 6 prompt tokens: 6 * 0.60 + 450 * 2.20 per million.
+    response = post_chat(stack, client, token, max_tokens=450)
+
+    assert response.status_code == 429 and len(sent()) == 1  # the first request only
+    left = amount_text(1_000_000 - used)
+    assert response.json()["error"]["message"].startswith(
+        "the daily spend budget of 0.001 USD is used up: this request may cost up to "
+        f"0.0009936 USD, {left} USD remain; it resets at "
+    )
+    assert 1_000_000 - used < 993_600  # what is left no longer fits it
 
 
 def test_an_admitted_answer_is_charged_what_its_usage_cost(stack, client, sent) -> None:

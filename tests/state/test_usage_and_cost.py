@@ -70,11 +70,11 @@ def test_usage_answers_the_callers_own_day_month_and_budget(stack, client) -> No
     assert today["requests"] == month["requests"] == 3
     assert set(today["models"]) == {"glm-4.7", "glm-5"}
     assert today["models"]["glm-4.7"]["requests"] == 2
-    assert today["cost"] == pytest.approx(sum(costs), abs=3e-6)
+    assert today["cost"] == pytest.approx(sum(costs), abs=1e-12)
     assert today["input_tokens"] > 0 and today["output_tokens"] > 0
     day = usage["budgets"]["spend_per_day"]
-    assert day["limit"] == 1 and day["spent"] == pytest.approx(sum(costs), abs=3e-6)
-    assert day["remaining"] == pytest.approx(1 - sum(costs), abs=3e-6)
+    assert day["limit"] == 1 and day["spent"] == pytest.approx(sum(costs), abs=1e-12)
+    assert day["remaining"] == pytest.approx(1 - sum(costs), abs=1e-12)
     assert usage["budgets"]["spend_per_month"]["limit"] == 20
 
     fresh = client.get(f"{stack.url}/usage?access_token={token_for('nobody-yet')}").json()

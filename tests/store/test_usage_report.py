@@ -57,8 +57,9 @@ def test_csv_sums_each_user_and_model_over_the_range(
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["user"], r["model"], r["requests"], r["cost"]) for r in rows] == [
         ("alice", "glm-4.7", "3", "0.00017"),
-        ("alice", "glm-5", "1", "1.0"),
-        ("bob", "glm-4.7", "1", "3e-06"),
+        ("alice", "glm-5", "1", "1"),
+        ("bob", "glm-4.7", "1", "0.000003"),  # once 3e-06
+        ("total", "", "5", "1.000173"),
     ]
     assert rows[0]["input_tokens"] == "110" and rows[0]["cached_tokens"] == "20"
 
@@ -85,3 +86,12 @@ def test_a_table_for_one_user(written: str, aws: None, capsys: pytest.CaptureFix
 def test_no_table_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["usage"], {}) == 2
     assert "CONVERSATIONS_TABLE" in capsys.readouterr().err
+
+
+def test_a_range_that_ends_before_it_begins_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Once an empty report, as if nobody had spent anything.
+    args = ["usage", "--table", "t", "--from", "2026-12-31", "--to", "2026-12-01"]
+    assert main(args, {}) == 2
+    assert "--from 2026-12-31 is after --to 2026-12-01" in capsys.readouterr().err

@@ -3,12 +3,16 @@ the operator's overrides, and the estimate for an answer that ended without the 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from glm_relay.access import AccessClaims, TokenLimits
 from glm_relay.chat.prices import (
+    NANOS,
     PRICES_DATE,
     PriceTable,
+    amount_text,
     answer_usage,
     money,
     spend_limits,
@@ -95,3 +99,28 @@ def test_budgets_come_from_the_token_else_the_deployment() -> None:
     )
     assert not spend_limits(settings, None).any
     assert not spend_limits(Settings.from_env({}, default_spend_per_day=1), plain).any
+
+
+def test_amounts_are_exact_to_the_nano_unit_and_written_without_exponents() -> None:
+    # 7 prompt and 18 output tokens of glm-4.7: 0.0000438 USD, not 0.000044.
+    cost = PriceTable("USD").cost_nanos("glm-4.7", usage(7, 18))
+    assert cost == 43_800 and money(cost) == 0.0000438
+    assert money(cost) * 8 == pytest.approx(money(cost * 8), abs=1e-15)
+    assert amount_text(cost) == "0.0000438"
+    assert amount_text(2 * NANOS) == "2" and amount_text(0) == "0"
+    assert amount_text(1) == "0.000000001"
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"m": {"input": Infinity, "output": 1}}', '{"m": {"input": 1, "output": NaN}}']
+)
+def test_a_price_that_is_not_a_finite_number_is_refused(raw: str) -> None:
+    # json.loads reads Infinity and NaN; an infinite price once failed every request on it.
+    with pytest.raises(RelayError):
+        PriceTable("USD", json.loads(raw))
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf"])
+def test_a_default_budget_that_is_not_a_finite_number_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="DEFAULT_SPEND_PER_DAY"):
+        Settings.from_env({"DEFAULT_SPEND_PER_DAY": raw})

@@ -197,6 +197,8 @@ def _run_usage(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise CliError(f"no table: pass --table or set {TABLE_ENV}", 2)
     last = args.last or today()
     first = args.first or last[:8] + "01"
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}: no day is in that range", 2)
     try:
         items = usage_items(table, args.user, region=args.region)
         print(render(report(items, first, last), args.format), end="")

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -170,6 +171,14 @@ def _as_bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
+def _as_finite(raw: str) -> float:
+    """A number; ``inf`` and ``nan`` are refused (a budget of ``inf`` failed every request)."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
 def _as_tuple(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
@@ -207,7 +216,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "dict[str, str] | None": _as_aliases,
     "str": str,
     "int": int,
-    "float": float,
+    "float": _as_finite,
     "bool": _as_bool,
     "tuple[str, ...]": _as_tuple,
 }

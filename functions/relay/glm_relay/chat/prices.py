@@ -114,8 +114,19 @@ class PriceTable:
 
 
 def money(nanos: int) -> float:
-    """Nano-units as an amount of the currency (rounded to a millionth)."""
-    return round(nanos / NANOS, 6)
+    """Nano-units as an amount of the currency, to the nano-unit: the amounts a caller sees add
+    up to the totals ``GET /usage`` reports (a millionth was once the step, and a cheap answer's
+    cost was off by several percent)."""
+    return round(nanos / NANOS, 9)
+
+
+def amount_text(nanos: int) -> str:
+    """An amount as people write it in a message: exact decimals, never an exponent
+    (``0.00005``, ``2``)."""
+    sign = "-" if nanos < 0 else ""
+    whole, fraction = divmod(abs(nanos), NANOS)
+    text = f"{whole}.{fraction:09d}".rstrip("0").rstrip(".")
+    return sign + text
 
 
 def to_nanos(amount: float) -> int:
@@ -134,7 +145,8 @@ def _read_overrides(raw: dict[str, Any]) -> dict[str, Price]:
         if values[1] is None:
             values[1] = values[0]
         if set(fields) - {"input", "cached_input", "output"} or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < math.inf
+            for v in values
         ):
             raise RelayError(
                 ErrorCode.CONFIGURATION_ERROR,

@@ -20,8 +20,8 @@ answers finishing at once get distinct numbers and nobody can append to someone 
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -62,7 +62,7 @@ class ConversationStore(ExpiringItems):
     async def create(self, owner: str) -> str:
         """Start a conversation owned by ``owner``; returns its id (32 lowercase hex digits)."""
         _require_owner(owner)
-        conversation_id = uuid.uuid4().hex
+        conversation_id = os.urandom(16).hex()
         now = int(self._clock())
         await self._table.call(
             "put_item",

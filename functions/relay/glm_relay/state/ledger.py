@@ -7,15 +7,15 @@ token's ``sub``). The stores and their DynamoDB client are created on first use 
 from __future__ import annotations
 
 import contextlib
-import time
-import uuid
+import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.media import describe
-from glm_relay.chat.prices import PriceTable, answer_usage, money, spend_limits
+from glm_relay.chat.prices import PriceTable, answer_usage, spend_limits
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.state.reserve import (
+    budget_refusal,
     estimate_tokens,
     over_whole_quota,
     quota_refusal,
@@ -197,7 +197,7 @@ class UserState:
         prompt = estimate_tokens(chat)
         spend = await self._reserve_spend(claims, chat, prompt)
         reserve = tokens_to_reserve(chat, prompt)
-        reservation = uuid.uuid4().hex
+        reservation = os.urandom(16).hex()
         try:
             decision = await self._call(
                 self.quotas.admit(
@@ -238,7 +238,7 @@ class UserState:
         if not limits.any:
             return None
         nanos = self.prices.estimate_nanos(chat.model, prompt_tokens, chat.max_tokens)
-        reservation = uuid.uuid4().hex
+        reservation = os.urandom(16).hex()
         try:
             decision = await self._call(self.spend.reserve(claims.sub, limits, nanos, reservation))
         except RelayError:
@@ -247,16 +247,7 @@ class UserState:
                 await self.spend.release(claims.sub, reservation, nanos)
             raise
         if not decision.allowed:
-            period = "daily" if decision.limit == "spend_per_day" else "monthly"
-            budget = f"{money(decision.limit_nanos):g} {self.prices.currency}"
-            raise RelayError(
-                ErrorCode.BUDGET_EXCEEDED,
-                f"the {period} spend budget of {budget} would be exceeded by this request"
-                f" (up to {money(nanos):g} {self.prices.currency}); it resets at"
-                f" {_iso(decision.resets_at)}",
-                retry_after=max(1.0, decision.resets_at - time.time()),
-                extra={"limit": decision.limit, "resets_at": decision.resets_at},
-            )
+            raise budget_refusal(decision, self.prices.currency, chat.max_tokens)
         return decision
 
     async def _give_back(self, sub: str, spend: SpendDecision | None) -> None:
@@ -334,7 +325,3 @@ class UserState:
 
 def _first(override: int | None, default: int) -> int:
     return default if override is None else override
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

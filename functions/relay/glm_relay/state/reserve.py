@@ -17,6 +17,7 @@ from glm_relay.errors import ErrorCode, RelayError
 if TYPE_CHECKING:
     from glm_relay.chat.request import ChatRequest
     from glm_relay.state.quotas import QuotaDecision, QuotaLimits
+    from glm_relay.state.spend import SpendDecision
 
 
 def estimate_tokens(chat: ChatRequest) -> int:
@@ -60,6 +61,33 @@ def quota_refusal(decision: QuotaDecision, limits: QuotaLimits, reserve: int) ->
         f"{remaining} of {limits.tokens_per_day} remain",
         decision.resets_at,
         {"requested_tokens": reserve, "remaining_tokens": remaining},
+    )
+
+
+def budget_refusal(decision: SpendDecision, currency: str, max_tokens: int) -> RelayError:
+    """``budget_exceeded``: which budget, what the request may cost against what is left (or
+    that it may cost more than the whole budget, so waiting is no cure), and when it resets."""
+    from glm_relay.chat.prices import amount_text
+
+    period = "daily" if decision.limit == "spend_per_day" else "monthly"
+    budget = f"the {period} spend budget of {amount_text(decision.limit_nanos)} {currency}"
+    most = f"{amount_text(decision.nanos)} {currency}"
+    if decision.nanos > decision.limit_nanos:
+        message = (
+            f"this request may cost up to {most} (its prompt, and max_tokens {max_tokens} at "
+            f"the output price), more than {budget}: lower max_tokens or shorten the conversation"
+        )
+    else:
+        left = amount_text(max(0, decision.limit_nanos - decision.spent_nanos))
+        message = (
+            f"{budget} is used up: this request may cost up to {most}, {left} {currency} remain"
+        )
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(decision.resets_at))
+    return RelayError(
+        ErrorCode.BUDGET_EXCEEDED,
+        f"{message}; it resets at {when}",
+        retry_after=max(1.0, decision.resets_at - time.time()),
+        extra={"limit": decision.limit, "resets_at": decision.resets_at},
     )
 
 

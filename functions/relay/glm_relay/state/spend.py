@@ -16,7 +16,7 @@ safely. A month refused after the day was reserved gives the day back.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,7 @@ class SpendDecision:
     limit: str | None = None  # "spend_per_day" | "spend_per_month" when refused
     limit_nanos: int = 0
     resets_at: int = 0
+    spent_nanos: int = 0  # what that budget held (reservations included) when it refused
 
 
 @dataclass(slots=True)
@@ -97,16 +98,19 @@ class SpendStore(DayStore):
     ) -> SpendDecision:
         """Reserve ``nanos`` under every budget ``limits`` sets, or under none. If this raises
         (a write's answer was lost), :meth:`release` the same ``reservation`` id."""
-        reservation = reservation or uuid.uuid4().hex
+        reservation = reservation or os.urandom(16).hex()
         charged: list[str] = []
         budgets = {"spend_per_day": limits.per_day, "spend_per_month": limits.per_month}
         for name, sk, resets_at in self.periods():
             limit = budgets[name]
             if limit is None:
                 continue
-            if not await self._reserve_one(sub, sk, reservation, nanos, limit, resets_at):
+            refused_at = await self._reserve_one(sub, sk, reservation, nanos, limit, resets_at)
+            if refused_at is not None:
                 await self._finish(sub, charged, reservation, -nanos)
-                return SpendDecision(False, reservation, nanos, (), name, limit, resets_at)
+                return SpendDecision(
+                    False, reservation, nanos, (), name, limit, resets_at, refused_at
+                )
             charged.append(sk)
         return SpendDecision(True, reservation, nanos, tuple(charged))
 
@@ -172,10 +176,12 @@ class SpendStore(DayStore):
 
     async def _reserve_one(
         self, sub: str, sk: str, reservation: str, nanos: int, limit: int, resets_at: int
-    ) -> bool:
+    ) -> int | None:
+        """``None`` once the reservation is in, else what the budget held when it refused (0
+        for a request over the whole budget, which is not read)."""
         room = limit - nanos
         if room < 0:
-            return False
+            return 0
         try:
             await self._table.call(
                 "update_item",
@@ -197,9 +203,11 @@ class SpendStore(DayStore):
             )
         except ConditionFailed as failed:
             # Already there: an earlier attempt of this very write landed.
-            pending = (failed.item or {}).get("pending", {}).get("SS", [])
-            return reservation in pending
-        return True
+            item = failed.item or {}
+            if reservation in item.get("pending", {}).get("SS", []):
+                return None
+            return get_n(item, "spend")
+        return None
 
     async def _finish(self, sub: str, periods: Any, reservation: str, delta: int) -> None:
         """Apply ``delta`` and close the reservation in each period that still holds it open."""

@@ -8,7 +8,7 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.chat.prices import PRICES_DATE, money
+from glm_relay.chat.prices import PRICES_DATE, amount_text, money
 from glm_relay.state.dynamo import utc_day
 from glm_relay.state.spend import (
     SPEND_PREFIX,
@@ -72,7 +72,9 @@ async def caller_usage(
 
 
 def report(items: Iterable[dict[str, Any]], first: str, last: str) -> list[dict[str, Any]]:
-    """Usage items (wire shape) summed per user and model over the days ``first``..``last``."""
+    """Usage items (wire shape) summed per user and model over the days ``first``..``last``;
+    the cost written as exact decimals (``0.000003``, never ``3e-06``), then a ``total`` row
+    when there is more than one."""
     totals: dict[tuple[str, str], UsageCounts] = {}
     for item in items:
         day, model, counts = usage_row(item)
@@ -80,9 +82,15 @@ def report(items: Iterable[dict[str, Any]], first: str, last: str) -> list[dict[
             continue
         user = item["pk"]["S"].removeprefix(SPEND_PREFIX)
         totals.setdefault((user, model), UsageCounts()).add(counts)
+    rows = sorted(totals.items())
+    if len(rows) > 1:
+        everything = UsageCounts()
+        for _, counts in rows:
+            everything.add(counts)
+        rows.append((("total", ""), everything))
     return [
-        {"user": user, "model": model, **counts_json(counts)}
-        for (user, model), counts in sorted(totals.items())
+        {"user": user, "model": model, **counts_json(counts), "cost": amount_text(counts.cost)}
+        for (user, model), counts in rows
     ]
 
 

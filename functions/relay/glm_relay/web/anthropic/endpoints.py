@@ -132,6 +132,7 @@ class MessagesEndpoints:
             input_estimate=estimate,
             seal=partial(seal.seal, call.chat.model),
             show_thinking=call.show_thinking,
+            cost=(answer.usage or {}).get("cost"),
         )
         return json_response(200, message)
 

@@ -57,8 +57,12 @@ def ended_normally(finish: Finish) -> bool:
     return finish.failure is None or finish.failure.code is ErrorCode.CONTENT_FILTERED
 
 
-def usage(finish_usage: dict[str, Any] | None, input_estimate: int) -> dict[str, Any]:
-    """Zhipu's usage in Anthropic's terms: cached prompt tokens are cache reads, not input."""
+def usage(
+    finish_usage: dict[str, Any] | None, input_estimate: int, cost: float | None = None
+) -> dict[str, Any]:
+    """Zhipu's usage in Anthropic's terms: cached prompt tokens are cache reads, not input;
+    with the answer's ``cost`` (in ``CURRENCY``) when it is known (an extra field: the SDK
+    keeps it)."""
     if not finish_usage:
         return {"input_tokens": input_estimate, "output_tokens": 0}
     cached = (finish_usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
@@ -67,6 +71,7 @@ def usage(finish_usage: dict[str, Any] | None, input_estimate: int) -> dict[str,
         "output_tokens": int(finish_usage.get("completion_tokens") or 0),
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
+        **({} if cost is None else {"cost": cost}),
     }
 
 
@@ -161,7 +166,7 @@ class MessageStream:
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason(finish), "stop_sequence": None},
-            "usage": usage(finish.usage, self._input_estimate),
+            "usage": usage(finish.usage, self._input_estimate, outcome.cost),
         }
         return self._close() + _event("message_delta", delta) + STOP_FRAME
 
@@ -202,6 +207,7 @@ def whole_message(
     input_estimate: int,
     seal: Seal,
     show_thinking: bool,
+    cost: float | None = None,
 ) -> dict[str, Any]:
     """The ``message`` of a ``stream: false`` answer: thinking, text and tool_use blocks in
     the order a stream would have sent them."""
@@ -231,5 +237,5 @@ def whole_message(
         "content": content,
         "stop_reason": stop_reason(finish),
         "stop_sequence": None,
-        "usage": usage(finish.usage, input_estimate),
+        "usage": usage(finish.usage, input_estimate, cost),
     }

@@ -131,7 +131,7 @@ class ResponsesEvents:
             return self.error(failure)
         cut = failure is not None or finish.finish_reason in CUT_SHORT
         out = self._close(incomplete=cut)
-        usage = usage_object(finish.usage)
+        usage = usage_object(finish.usage, outcome.cost)
         self._remember_turn()
         if cut:
             reason = "content_filter" if failure is not None else "max_output_tokens"

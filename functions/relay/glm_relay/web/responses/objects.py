@@ -1,7 +1,8 @@
 """The Response object: what ``POST /v1/responses`` answers, streams and stores.
 
 Fields the request set are echoed (``instructions``, ``tools``, ``temperature``...); ``usage``
-is the upstream's, in the Responses API's names.
+is the upstream's, in the Responses API's names, plus the answer's ``cost`` (in the deployment's
+``CURRENCY``, as ``/v1/chat/completions`` reports it) when it is known.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class ResponseHead:
         }
 
 
-def usage_object(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Zhipu's ``usage`` in the Responses API's names (``None`` stays ``None``)."""
+def usage_object(usage: dict[str, Any] | None, cost: float | None = None) -> dict[str, Any] | None:
+    """Zhipu's ``usage`` in the Responses API's names (``None`` stays ``None``), with the
+    answer's ``cost`` when there is one (an extra field: the SDKs keep it)."""
     if usage is None:
         return None
     prompt = int(usage.get("prompt_tokens") or 0)
@@ -70,4 +72,5 @@ def usage_object(usage: dict[str, Any] | None) -> dict[str, Any] | None:
             "reasoning_tokens": int(completion_details.get("reasoning_tokens") or 0)
         },
         "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+        **({} if cost is None else {"cost": cost}),
     }
