@@ -101,7 +101,7 @@ class MotoBackend:
         ready = self.process.stdout.readline()
         if not ready.startswith(READY_PREFIX):
             self.stop()
-            raise RuntimeError(f"moto exited before it was ready: {ready!r}")
+            raise RuntimeError(f"moto exited before it was ready (its error is above): {ready!r}")
         self.port = int(ready.rsplit(":", 1)[1])
         return self.endpoint
 
@@ -169,9 +169,18 @@ def create_relay_table(ddb: Any, name: str) -> None:
 
 
 def serve_in_thread(port: int) -> Any:
-    """A started ``ThreadedMotoServer`` on loopback, its single-item writes atomic."""
+    """A started ``ThreadedMotoServer`` on loopback, its single-item writes atomic.
+
+    A ``port`` another process holds is refused here: the server's own thread would fail to bind
+    and its ``start`` would wait for readiness for ever."""
     from moto.server import ThreadedMotoServer
 
+    if port:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise SystemExit(f"moto: port {port} is in use (set MOTO_PORT): {exc}") from None
     make_item_writes_atomic()
     # One access line per AWS call would drown the relay's own request lines.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -188,3 +189,26 @@ def test_keep_running_false_gives_the_old_behaviour_of_closing_the_answer() -> N
     assert stack_from_env({}).keep_running is True
     assert stack_from_env({"KEEP_RUNNING": "false"}).keep_running is False
     assert stack_from_env({}).moto.own_process is True
+
+
+def test_a_moto_port_already_taken_ends_make_run_with_the_reason() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "devtools.stack"],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ZHIPU_"))},
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "relay"), str(ROOT)]),
+                "PORT": "0",
+                "MOCK_PORT": "0",
+                "MOTO_PORT": str(port),
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert f"port {port} is in use (set MOTO_PORT)" in done.stderr
