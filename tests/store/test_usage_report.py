@@ -39,8 +39,10 @@ def aws(monkeypatch: pytest.MonkeyPatch, aws_env: dict[str, str]) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", aws_env["AWS_REGION"])
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["usage", *args], {})
+def run(
+    capsys: pytest.CaptureFixture[str], *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    code = main(["usage", *args], env or {})
     captured = capsys.readouterr()
     assert captured.err == ""
     return code, captured.out
@@ -62,6 +64,7 @@ def test_csv_sums_each_user_and_model_over_the_range(
         ("total", "", "5", "1.000173"),
     ]
     assert rows[0]["input_tokens"] == "110" and rows[0]["cached_tokens"] == "20"
+    assert {r["currency"] for r in rows} == {"USD"}  # CURRENCY unset: the default
 
 
 def test_a_table_for_one_user(written: str, aws: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,8 +82,20 @@ def test_a_table_for_one_user(written: str, aws: None, capsys: pytest.CaptureFix
         "cached_tokens",
         "output_tokens",
         "cost",
+        "currency",
     ]
     assert [line.split()[:3] for line in lines] == [["bob", "glm-4.7", "10"]]
+
+
+def test_the_cost_column_names_the_deployments_currency(
+    written: str, aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("--table", written, "--from", "2026-03-01", "--to", "2026-03-04", "--format", "csv")
+    _, from_env = run(capsys, *args, env={"CURRENCY": "cny"})
+    _, given = run(capsys, *args, "--currency", "CNY")
+
+    assert from_env == given
+    assert {r["currency"] for r in csv.DictReader(io.StringIO(given))} == {"CNY"}
 
 
 def test_no_table_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

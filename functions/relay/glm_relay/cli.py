@@ -143,6 +143,11 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--to", dest="last", type=_day, metavar="YYYY-MM-DD", help="last day")
     usage.add_argument("--user", action="append", default=[], help="only this user (repeatable)")
     usage.add_argument("--format", choices=("table", "csv"), default="table")
+    usage.add_argument(
+        "--currency",
+        choices=("USD", "CNY"),
+        help="the deployment's CURRENCY, which the amounts are in (default: $CURRENCY, else USD)",
+    )
     usage.add_argument("--region", help="AWS region (default: AWS settings)")
     usage.set_defaults(run=_run_usage)
     return parser
@@ -201,7 +206,8 @@ def _run_usage(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise CliError(f"--from {first} is after --to {last}: no day is in that range", 2)
     try:
         items = usage_items(table, args.user, region=args.region)
-        print(render(report(items, first, last), args.format), end="")
+        currency = args.currency or env.get("CURRENCY", "").upper() or "USD"
+        print(render(report(items, first, last, currency), args.format), end="")
     except ImportError:
         raise CliError("usage needs boto3 (pip install boto3)") from None
     except Exception as exc:  # boto3's errors: say what failed, without a traceback

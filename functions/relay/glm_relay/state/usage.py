@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from glm_relay.chat.prices import PriceTable, SpendLimits
     from glm_relay.state.spend import SpendStore
 
-REPORT_COLUMNS = ("user", "model", *USAGE_COUNTERS)
+# The currency is the deployment's (CURRENCY): the table stores amounts, not their unit.
+REPORT_COLUMNS = ("user", "model", *USAGE_COUNTERS, "currency")
 
 
 def counts_json(counts: UsageCounts) -> dict[str, Any]:
@@ -71,10 +72,12 @@ async def caller_usage(
     }
 
 
-def report(items: Iterable[dict[str, Any]], first: str, last: str) -> list[dict[str, Any]]:
+def report(
+    items: Iterable[dict[str, Any]], first: str, last: str, currency: str
+) -> list[dict[str, Any]]:
     """Usage items (wire shape) summed per user and model over the days ``first``..``last``;
-    the cost written as exact decimals (``0.000003``, never ``3e-06``), then a ``total`` row
-    when there is more than one."""
+    the cost written as exact decimals (``0.000003``, never ``3e-06``) in ``currency``, then a
+    ``total`` row when there is more than one."""
     totals: dict[tuple[str, str], UsageCounts] = {}
     for item in items:
         day, model, counts = usage_row(item)
@@ -89,7 +92,13 @@ def report(items: Iterable[dict[str, Any]], first: str, last: str) -> list[dict[
             everything.add(counts)
         rows.append((("total", ""), everything))
     return [
-        {"user": user, "model": model, **counts_json(counts), "cost": amount_text(counts.cost)}
+        {
+            "user": user,
+            "model": model,
+            **counts_json(counts),
+            "cost": amount_text(counts.cost),
+            "currency": currency,
+        }
         for (user, model), counts in rows
     ]
 
