@@ -1,17 +1,20 @@
 """Spend budgets through the function, with DynamoDB in moto: a refusal never reaches the
 upstream and says which limit and when it resets; an admitted answer is charged what the
-upstream's usage says it cost."""
+upstream's usage says it cost; fifty callers at once against a budget that fits five get five
+answers, and the upstream sees five requests."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 
 import httpx
 import pytest
 
 from devtools.stack import DEV_ACCESS_TOKEN_SECRET, DevStack
 from glm_relay.access import TokenLimits, mint_access_token
-from glm_relay.chat.prices import PriceTable, amount_text
+from glm_relay.chat.prices import PriceTable, amount_text, money
 from glm_relay.state.spend import SpendStore
 
 pytestmark = pytest.mark.usefixtures("upstream_log")
@@ -87,3 +90,67 @@ def test_an_admitted_answer_is_charged_what_its_usage_cost(stack, client, sent) 
     cost = PriceTable("USD").cost_nanos("glm-4.7", usage)
     assert cost > 0 and body["max_tokens"] == 256
     assert spent(stack, "hana") == {"spend_per_day": cost, "spend_per_month": 0}
+
+
+# The crowd's request: "Hello there" is estimated at 6 prompt tokens (the fake counts 2) and the
+# fake's answer to it is longer than 20 tokens, so every answer is cut at max_tokens 20.
+CROWD_BODY = {
+    "messages": [{"role": "user", "content": "Hello there"}],
+    "model": "glm-4.7",
+    "max_tokens": 20,
+}
+RESERVATION = PriceTable("USD").estimate_nanos("glm-4.7", 6, 20)  # 6 * 600 + 20 * 2,200
+SETTLED = PriceTable("USD").cost_nanos("glm-4.7", {"prompt_tokens": 2, "completion_tokens": 20})
+
+
+async def crowd(stack: DevStack, token: str, size: int) -> list[httpx.Response]:
+    """``size`` requests at once, half to ``/v1/chat/completions``, half to ``/chat``."""
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        paths = ["/v1/chat/completions", "/chat"] * (size // 2)
+        return await asyncio.gather(
+            *(http.post(stack.url + path, json=CROWD_BODY, headers=headers) for path in paths)
+        )
+
+
+def answer_cost(response: httpx.Response) -> float:
+    """The cost an answer reports: in ``/v1`` usage, or on ``/chat``'s ``done`` event."""
+    if response.headers["content-type"].startswith("application/json"):
+        return float(response.json()["usage"]["cost"])
+    lines = response.text.splitlines()
+    done = lines.index("event: done")
+    return float(json.loads(lines[done + 1].removeprefix("data:"))["cost"])
+
+
+def test_fifty_callers_at_once_against_a_budget_for_five_get_five_answers(
+    stack, client, sent
+) -> None:
+    # Each answer settles 2,400 nanos below its reservation: the five together free 12,000,
+    # less than one more reservation, so however the fifty interleave, exactly five fit. A
+    # reservation that read the budget and then wrote it would let more than five through.
+    assert (RESERVATION, SETTLED) == (47_600, 45_200)
+    assert 5 * (RESERVATION - SETTLED) < RESERVATION
+    budget = 5 * RESERVATION  # 0.000238 USD
+    sub = f"crowd-{uuid.uuid4().hex[:8]}"
+    token = token_for(sub, spend_per_day=budget / 1e9)
+
+    responses = asyncio.run(crowd(stack, token, 50))
+
+    admitted = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(admitted) == 5
+    for response in refused:
+        assert response.status_code == 429
+        error = response.json()["error"]
+        assert error["code"] == "budget_exceeded" and error["limit"] == "spend_per_day"
+        assert int(response.headers["retry-after"]) >= 1
+    assert [answer_cost(r) for r in admitted] == [money(SETTLED)] * 5
+    chats = [body for body in sent() if "messages" in body]
+    assert len(chats) == 5 and all(body["max_tokens"] == 20 for body in chats)
+
+    usage = client.get(f"{stack.url}/usage", headers={"Authorization": f"Bearer {token}"})
+    today, day = usage.json()["today"], usage.json()["budgets"]["spend_per_day"]
+    assert today["requests"] == 5 and today["output_tokens"] == 5 * 20
+    assert today["cost"] == day["spent"] == money(5 * SETTLED) <= day["limit"] == money(budget)
+    assert spent(stack, sub)["spend_per_day"] == 5 * SETTLED  # no reservation left open
