@@ -239,21 +239,28 @@ def test_parallel_tool_calls_false_whole(oai: OpenAI, sent) -> None:
     assert len(expected_tool_calls(sent()[0])) == 2
 
 
-def test_parallel_tool_calls_false_on_chat_keeps_the_first_tool_call_event(
-    stack: DevStack, client: httpx.Client, sent
-) -> None:
-    result = read_stream(
+def chat_on_glm_4_7(
+    stack: DevStack, client: httpx.Client, messages: list[dict[str, Any]], **fields: Any
+) -> Any:
+    """``POST /chat`` on glm-4.7 with thinking off and ``fields``, read to its terminal event."""
+    return read_stream(
         client,
         "POST",
         stack.url + "/chat",
-        json={
-            "model": "glm-4.7",
-            "messages": ask("Both please #tool=get_weather,get_time"),
-            "tools": [STRICT_WEATHER, TIME],
-            "parallel_tool_calls": False,
-            **OFF,
-        },
+        json={"model": "glm-4.7", "messages": messages, **fields, **OFF},
         headers={"Authorization": f"Bearer {stack.token}"},
+    )
+
+
+def test_parallel_tool_calls_false_on_chat_keeps_the_first_tool_call_event(
+    stack: DevStack, client: httpx.Client, sent
+) -> None:
+    result = chat_on_glm_4_7(
+        stack,
+        client,
+        ask("Both please #tool=get_weather,get_time"),
+        tools=[STRICT_WEATHER, TIME],
+        parallel_tool_calls=False,
     )
 
     (call,) = [e.json for e in result.events if e.event == "tool_call"]
@@ -268,17 +275,8 @@ def test_parallel_tool_calls_false_on_chat_keeps_the_first_tool_call_event(
 def test_strict_arguments_that_are_not_json_end_a_chat_stream_with_an_error_event(
     stack: DevStack, client: httpx.Client, sent
 ) -> None:
-    result = read_stream(
-        client,
-        "POST",
-        stack.url + "/chat",
-        json={
-            "model": "glm-4.7",
-            "messages": ask("Lima get_weather #tool_frames=truncated"),
-            "tools": [STRICT_WEATHER],
-            **OFF,
-        },
-        headers={"Authorization": f"Bearer {stack.token}"},
+    result = chat_on_glm_4_7(
+        stack, client, ask("Lima get_weather #tool_frames=truncated"), tools=[STRICT_WEATHER]
     )
 
     assert result.names.count("tool_call") == 0  # never shown as a complete call
