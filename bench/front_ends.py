@@ -34,7 +34,6 @@ FIRST_TOKEN_BUDGET_MS = 0.5
 class FrontEnd:
     """One endpoint of the relay: how to ask it and how its answer reads."""
 
-    name: str
     path: str
     end_marker: bytes
     content_marker: bytes
@@ -64,20 +63,17 @@ class FrontEnd:
 
 COMPLETIONS = FrontEnd(
     "/v1/chat/completions",
-    "/v1/chat/completions",
     b"data: [DONE]",
     b'"delta":{"content":"',  # not the opening chunk's empty content
     re.compile(rb'"content":"(\d{19}) "'),
 )
 RESPONSES = FrontEnd(
     "/v1/responses",
-    "/v1/responses",
     b"event: response.completed",
     b'"type":"response.output_text.delta"',
     re.compile(rb'"delta":"(\d{19}) "'),
 )
 MESSAGES = FrontEnd(
-    "/v1/messages",
     "/v1/messages",
     b"event: message_stop",
     b'"text_delta","text":"',  # not the text block's empty start
@@ -88,7 +84,7 @@ MESSAGES = FrontEnd(
 def figures(direct: Any, ours: tuple[str, int], *, rounds: int, requests: int) -> list[Figure]:
     """Two rows per front end over Chat Completions; ``direct(question, stamps)`` asks the
     fake Zhipu itself."""
-    ends = {end.name: end for end in (COMPLETIONS, RESPONSES, MESSAGES)}
+    ends = {end.path: end for end in (COMPLETIONS, RESPONSES, MESSAGES)}
 
     def ask(name: str, question: str, stamps: bool = False) -> Timing:
         if name == "direct":
@@ -123,7 +119,7 @@ def figures(direct: Any, ours: tuple[str, int], *, rounds: int, requests: int) -
                 end.path,
                 f"{key}_chunk_added_p50",
                 "per-chunk added latency p50",
-                (chunk[end.name], chunk[COMPLETIONS.name], CHUNK_BUDGET_MS),
+                (chunk[end.path], chunk[COMPLETIONS.path], CHUNK_BUDGET_MS),
                 "200 chunks 5 ms apart",
                 rounds,
                 added,
@@ -132,7 +128,7 @@ def figures(direct: Any, ours: tuple[str, int], *, rounds: int, requests: int) -
                 end.path,
                 f"{key}_first_token_added_warm",
                 "first token added, warm",
-                (first_added[end.name], first_added[COMPLETIONS.name], FIRST_TOKEN_BUDGET_MS),
+                (first_added[end.path], first_added[COMPLETIONS.path], FIRST_TOKEN_BUDGET_MS),
                 f"direct {direct_first:.3f} ms",
                 requests,
                 firsts,
