@@ -7,7 +7,7 @@ connection they came on must not serve another request), as h11 keeps them as tr
 
 from __future__ import annotations
 
-from glm_relay.http1.fields import ProtocolError, parse_fields, split_lines
+from glm_relay.http1.fields import ProtocolError, blank_line, parse_fields, split_lines
 
 # A chunk-size line (hex size and extensions) longer than this is refused.
 MAX_LINE_BYTES = 4 * 1024
@@ -146,17 +146,13 @@ class ChunkedBody(Body):
         elif view[at : at + 2] == _CRLF:
             end, after = at, at + 2
         else:
-            bare = view.find(b"\n\n", at)
-            crlf = view.find(b"\n\r\n", at)
-            if bare >= 0 and (crlf < 0 or bare < crlf):
-                end, after = bare, bare + 2
-            elif crlf >= 0:
-                end, after = crlf, crlf + 3
-            else:
+            found = blank_line(view, at)
+            if found is None:
                 if len(view) - at > MAX_TRAILER_BYTES:
                     raise ProtocolError("the trailer section is too large")
                 self._pending = view[at:]
                 return len(view)
+            end, after = found
             self.trailers = parse_fields(split_lines(view[at:end])).items
         self.done = True
         return after

@@ -22,6 +22,18 @@ def split_lines(block: bytes) -> list[bytes]:
     return [line[:-1] if line[-1:] == b"\r" else line for line in block.split(b"\n")]
 
 
+def blank_line(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """Where the first empty line (LF, optional CR, LF) at or after ``start`` begins and where
+    the bytes after it start; ``None`` if there is none yet."""
+    bare = buffer.find(b"\n\n", start)
+    crlf = buffer.find(b"\n\r\n", start)
+    if bare >= 0 and (crlf < 0 or bare < crlf):
+        return bare, bare + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    return None
+
+
 def has_bad_byte(text: bytes) -> bool:
     """Whether ``text`` holds a NUL, CR, LF, VT or FF (never valid in a status line or value)."""
     return len(text.translate(None, _NOT_IN_VALUE)) != len(text)

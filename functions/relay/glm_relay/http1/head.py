@@ -4,7 +4,13 @@ how its body is framed."""
 from __future__ import annotations
 
 from glm_relay.http1.body import Body, ChunkedBody, LengthBody, UntilCloseBody
-from glm_relay.http1.fields import ProtocolError, has_bad_byte, parse_fields, split_lines
+from glm_relay.http1.fields import (
+    ProtocolError,
+    blank_line,
+    has_bad_byte,
+    parse_fields,
+    split_lines,
+)
 
 # A response head larger than this is refused (what a server sends is a few hundred bytes).
 MAX_HEAD_BYTES = 64 * 1024
@@ -128,15 +134,3 @@ class HeadReader:
         if self._buffer:
             raise ProtocolError("the server closed the connection in the middle of a head")
         raise ProtocolError("the server closed the connection without a response")
-
-
-def blank_line(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
-    """Where the first empty line (LF, optional CR, LF) at or after ``start`` begins and where
-    the bytes after it start; ``None`` if there is none yet."""
-    bare = buffer.find(b"\n\n", start)
-    crlf = buffer.find(b"\n\r\n", start)
-    if bare >= 0 and (crlf < 0 or bare < crlf):
-        return bare, bare + 2
-    if crlf >= 0:
-        return crlf, crlf + 3
-    return None
