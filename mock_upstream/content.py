@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any
 
 from mock_upstream import search, vision
-from mock_upstream.prompt import split_tokens
+from mock_upstream.prompt import split_tokens, system_instructions
 from mock_upstream.tools import fill_schema
 from mock_upstream.words import Lang, seed_of, word_stream
 
@@ -24,12 +24,9 @@ _SCHEMA_ASKED = re.compile(r"JSON schema[^\n]*:\n", re.IGNORECASE)
 
 def _asked_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON schema a system message asks the answer to match, if one does."""
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict) or message.get("role") != "system":
-            continue
-        content = message.get("content")
-        match = _SCHEMA_ASKED.search(content) if isinstance(content, str) else None
-        if match is None or not isinstance(content, str):
+    for content in system_instructions(body.get("messages")):
+        match = _SCHEMA_ASKED.search(content)
+        if match is None:
             continue
         try:
             schema, _ = json.JSONDecoder().raw_decode(content, match.end())

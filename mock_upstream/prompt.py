@@ -53,6 +53,18 @@ def last_user_text(messages: Any) -> str:
     return ""
 
 
+def system_instructions(messages: Any) -> list[str]:
+    """The text of each `system` message whose content is a string, in order: where a client
+    asks the model for a JSON schema or a function call."""
+    return [
+        message["content"]
+        for message in messages or ()
+        if isinstance(message, dict)
+        and message.get("role") == "system"
+        and isinstance(message.get("content"), str)
+    ]
+
+
 def prompt_tokens(messages: Any) -> int:
     """Tokens in all message contents as sent (directives included: they were sent)."""
     if not isinstance(messages, list):

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from mock_upstream import errors
+from mock_upstream.prompt import system_instructions
 
 MAX_TOOLS = 128
 TOOL_TYPES = frozenset({"function", "web_search", "retrieval"})
@@ -253,10 +254,7 @@ def demanded(body: dict[str, Any], functions: list[dict[str, Any]]) -> dict[str,
     """The function a system message demands a call of: the one it names, or for "one of the
     provided functions" the first not yet called since the last user message (else the first)."""
     messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
-    for message in messages:
-        content = message.get("content")
-        if message.get("role") != "system" or not isinstance(content, str):
-            continue
+    for content in system_instructions(messages):
         match = _DEMAND.search(content)
         if match is None or not functions:
             continue
