@@ -91,12 +91,14 @@ def check_authorization(
         return invalid("The token header must carry alg HS256 and sign_type SIGN.")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", "replace")
     named = claims.get("api_key")
-    secret = options.secret_of(named) if isinstance(named, str) else None
-    secret = options.key_secret if secret is None else secret
+    # The secret of the key the claim names; an unknown name is checked against the first key's,
+    # so a bad signature is reported before the unknown name.
+    known = options.secret_of(named) if isinstance(named, str) else None
+    secret = options.key_secret if known is None else known
     expected = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):
         return invalid("The token signature does not match the API key.")
-    if not isinstance(named, str) or options.secret_of(named) is None:
+    if known is None:
         return invalid("The token's api_key claim does not name this API key.")
     if not _is_millis(claims.get("timestamp")) or not _is_millis(claims.get("exp")):
         return invalid("The token needs integer timestamp and exp claims in milliseconds.")
