@@ -79,9 +79,9 @@ def shaped_network(backends: Backends) -> Iterator[Network]:
 
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(backends.ca.cert_chain, backends.ca.key)
-    front = KeepAliveProxy(("127.0.0.1", backends.moto.port), server_context)
-    front.start()
     moto = ("127.0.0.1", backends.moto.port)
+    front = KeepAliveProxy(moto, server_context)
+    front.start()
     try:
         with (
             running_proxy(backends.tls_upstream_address, UPSTREAM_ONE_WAY_S) as upstream,
