@@ -54,7 +54,9 @@ def _start(backends: Backends, module: str, secrets: str, ready: str) -> Child:
     )
 
 
-def _port(child: Child) -> int:
+def relay_port(child: Child) -> int:
+    """The port a relay listens on, from its ready line: the baseline prints the number, the local
+    function URL the whole URL."""
     line = child.ready_line
     return int(line) if line.isdigit() else int(line.rstrip("/").rpartition(":")[2])
 
@@ -74,10 +76,10 @@ def warm_first_token(backends: Backends, requests: int) -> Figure:
         return timing.first_content_ms
 
     def relay(child: Child) -> float:
-        relay_port = _port(child)
-        request = relay_request("127.0.0.1", relay_port, FIRST_TOKEN, backends.token)
+        listening = relay_port(child)
+        request = relay_request("127.0.0.1", listening, FIRST_TOKEN, backends.token)
         timing = stream(
-            ("127.0.0.1", relay_port), request, end_marker=RELAY_END, accept_wait_s=ACCEPT_WAIT_S
+            ("127.0.0.1", listening), request, end_marker=RELAY_END, accept_wait_s=ACCEPT_WAIT_S
         )
         return timing.first_content_ms
 

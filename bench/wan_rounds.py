@@ -26,7 +26,14 @@ from dataclasses import dataclass
 
 from bench.cold_runs import ColdRun, api_cold_run, baseline_cold_run
 from bench.common import Backends, Child, python_env
-from bench.deployed import ACCEPT_WAIT_S, FIRST_TOKEN, RELAY_END, SETTLE_S, UPSTREAM_END
+from bench.deployed import (
+    ACCEPT_WAIT_S,
+    FIRST_TOKEN,
+    RELAY_END,
+    SETTLE_S,
+    UPSTREAM_END,
+    relay_port,
+)
 from bench.lambda_site import LambdaSite
 from bench.latency_proxy import TO_SERVER, Connection
 from bench.shaped_network import Network
@@ -114,13 +121,6 @@ def cold_starts(backends: Backends, network: Network, runs: int) -> dict[str, li
 # --- warm -------------------------------------------------------------------------------------
 
 
-def _port(child: Child) -> int:
-    """The port a relay listens on, from its ready line: the baseline prints the number, the local
-    function URL the whole URL."""
-    line = child.ready_line
-    return int(line) if line.isdigit() else int(line.rstrip("/").rpartition(":")[2])
-
-
 def warm_first_tokens(
     backends: Backends, network: Network, requests: int
 ) -> dict[str, list[float]]:
@@ -134,7 +134,7 @@ def warm_first_tokens(
 
     def relay(child: Child) -> Callable[[], float]:
         def ask() -> float:
-            port = _port(child)
+            port = relay_port(child)
             request = relay_request("127.0.0.1", port, FIRST_TOKEN, backends.token)
             timing = stream(
                 ("127.0.0.1", port), request, end_marker=RELAY_END, accept_wait_s=ACCEPT_WAIT_S
