@@ -270,6 +270,11 @@ class Backends:
     def tls_upstream_address(self) -> tuple[str, int]:
         return _address_of(self.tls_base_url)
 
+    @property
+    def tls_base_path(self) -> str:
+        """The API path under the HTTPS fake Zhipu's address, which a proxy in front keeps."""
+        return "/" + self.tls_base_url.split("//", 1)[1].split("/", 1)[1]
+
     def relay_env(self, secrets: str, *, deployed: bool = False) -> dict[str, str]:
         """The function's environment: this fake Zhipu, this secret; no access tokens and no
         table, or with ``deployed`` the template's configuration (see the class).

@@ -65,7 +65,7 @@ def warm_first_token(backends: Backends, requests: int) -> Figure:
     ours = _start(backends, "devtools.local_url", "extension", "function URL listening on ")
     baseline = _start(backends, "bench.baseline_relay", "sdk", "baseline relay ready port=")
     host, port = backends.tls_upstream_address
-    base_path = "/" + backends.tls_base_url.split("//", 1)[1].split("/", 1)[1]
+    base_path = backends.tls_base_path
     tls = backends.ca.client_context()
 
     def direct() -> float:

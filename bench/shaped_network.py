@@ -96,7 +96,7 @@ def shaped_network(backends: Backends) -> Iterator[Network]:
                 aws_secret_access_key="testing",
             )
             with running_standin(token=SESSION_TOKEN, client=client) as extension:
-                base_path = "/" + backends.tls_base_url.split("//", 1)[1].split("/", 1)[1]
+                base_path = backends.tls_base_path
                 yield Network(upstream, aws, secrets, extension, base_path, str(backends.ca.bundle))
     finally:
         front.stop()
