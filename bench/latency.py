@@ -209,15 +209,16 @@ def run(backends: Backends, *, quick: bool = False) -> list[Figure]:
             for name, way in ways.items():
                 if name != "floor":
                     way.ask(FIRST_TOKEN)
-        figures = per_chunk(ways, rounds=2 if quick else 7)
-        figures.append(first_token(ways, requests=8 if quick else 25))
+        rounds, requests = (2, 8) if quick else (7, 25)
+        figures = per_chunk(ways, rounds=rounds)
+        figures.append(first_token(ways, requests=requests))
         figures.append(throughput(ways, runs=2 if quick else 5))
         direct = ways["direct"]
         figures += front_ends.figures(
             lambda question, stamps: direct.ask(question, stamps=stamps),
             ways["ours"].address,
-            rounds=2 if quick else 7,
-            requests=8 if quick else 25,
+            rounds=rounds,
+            requests=requests,
         )
         return figures
     except Exception:
