@@ -13,7 +13,7 @@ from glm_relay.chat.models import CATALOGUE
 from glm_relay.chat.request import build_chat
 from glm_relay.config import Settings
 from glm_relay.errors import RelayError
-from glm_relay.state.ledger import estimate_tokens
+from glm_relay.state.ledger import prompt_tokens_to_reserve
 from glm_relay.upstream.translate import zhipu_body
 from tests.support.images import b64, data_url, image_part, png
 
@@ -35,7 +35,7 @@ def test_an_image_counts_as_no_text_for_limits_and_the_quota_estimate() -> None:
 
     assert chat.has_media
     assert chat.prompt_chars == len("What is this?")
-    assert estimate_tokens(chat) == len("What is this?") // 2 + 1
+    assert prompt_tokens_to_reserve(chat) == len("What is this?") // 2 + 1
     with pytest.raises(RelayError) as raised:
         chat_with(image_part(data_url(image)), text="x" * 101)
     assert raised.value.code == "prompt_too_long"

@@ -16,8 +16,8 @@ from glm_relay.chat.prices import PriceTable, answer_usage, spend_limits
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.state.reserve import (
     budget_refusal,
-    estimate_tokens,
     over_whole_quota,
+    prompt_tokens_to_reserve,
     quota_refusal,
     tokens_to_reserve,
 )
@@ -184,7 +184,7 @@ class UserState:
         an agent's long history and tools are measured once per request."""
         if claims is None or not self.enabled:
             return 0
-        prompt = estimate_tokens(chat)
+        prompt = prompt_tokens_to_reserve(chat)
         refusal = over_whole_quota(chat, tokens_to_reserve(chat, prompt), self._limits(claims))
         if refusal is not None:
             raise refusal
@@ -200,7 +200,7 @@ class UserState:
             return None
         limits = self._limits(claims)
         if prompt is None:
-            prompt = estimate_tokens(chat)
+            prompt = prompt_tokens_to_reserve(chat)
         spend = await self._reserve_spend(claims, chat, prompt)
         reserve = tokens_to_reserve(chat, prompt)
         reservation = os.urandom(16).hex()

@@ -12,6 +12,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from glm_relay.chat.prices import CHARS_PER_TOKEN
 from glm_relay.errors import ErrorCode, RelayError
 
 if TYPE_CHECKING:
@@ -20,12 +21,13 @@ if TYPE_CHECKING:
     from glm_relay.state.spend import SpendDecision
 
 
-def estimate_tokens(chat: ChatRequest) -> int:
-    """A cautious token estimate for a prompt's text and its tools' JSON (about one token per
-    two characters); media are not text (base64 would count a thousand times over) and settle
-    from the upstream's usage."""
+def prompt_tokens_to_reserve(chat: ChatRequest) -> int:
+    """A cautious token estimate for a prompt's text and its tools' JSON, what a quota or budget
+    reserves (one token per ``CHARS_PER_TOKEN`` characters; ``chat.tokens`` is the closer count
+    ``count_tokens`` answers with); media are not text (base64 would count a thousand times over)
+    and settle from the upstream's usage."""
     tools = len(json.dumps(chat.tools, ensure_ascii=False)) if chat.tools else 0
-    return (chat.prompt_chars + tools) // 2 + 1
+    return (chat.prompt_chars + tools) // CHARS_PER_TOKEN + 1
 
 
 def tokens_to_reserve(chat: ChatRequest, prompt_tokens: int) -> int:
