@@ -18,7 +18,7 @@ from glm_relay.web.openai_errors import error_object
 
 if TYPE_CHECKING:
     from glm_relay.chat.pieces import Finish, Piece
-    from glm_relay.chat.relay import Outcome
+    from glm_relay.chat.relay import Outcome, RelayBody
     from glm_relay.chat.session import ChatSession
     from glm_relay.errors import RelayError
 
@@ -181,10 +181,15 @@ async def collect(session: ChatSession) -> CollectedAnswer:
     """Run the relay loop to its end (so quotas, history, logs and the journal settle as for a
     stream) and keep the answer: what a ``stream: false`` request is answered from."""
     answer = CollectedAnswer()
-    body = session.body(answer)
+    await drain(session.body(answer))
+    return answer
+
+
+async def drain(body: RelayBody) -> None:
+    """Read ``body`` to its end and close it, keeping nothing: its wire format keeps what the
+    answer needs (a non-streamed answer is written from that)."""
     try:
         async for _ in body:
             pass
     finally:
         await body.aclose()
-    return answer

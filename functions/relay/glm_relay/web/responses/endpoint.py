@@ -38,6 +38,7 @@ from glm_relay.state.responses import (
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
+from glm_relay.web.openai_wire import drain
 from glm_relay.web.responses.events import ResponsesEvents
 from glm_relay.web.responses.objects import OBJECT, ResponseHead
 from glm_relay.web.responses.request import (
@@ -104,11 +105,7 @@ class ResponsesEndpoints:
         body = session.body(wire, then=keep)
         if asked.stream:
             return StreamingResponse(200, dict(SSE_HEADERS), body)
-        try:
-            async for _ in body:
-                pass
-        finally:
-            await body.aclose()
+        await drain(body)
         response = wire.response
         if response is None or wire.failure is not None:
             failure = wire.failure or RelayError(
