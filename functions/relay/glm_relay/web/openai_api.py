@@ -27,7 +27,7 @@ from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
 from glm_relay.web.openai_fields import check_openai_fields
-from glm_relay.web.openai_wire import OpenAIChunks, collect, finish_reason
+from glm_relay.web.openai_wire import OpenAIChunks, answer_failure, collect, finish_reason
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -146,10 +146,7 @@ async def _whole_answer(
     then answer with one JSON body, or with the error the stream ended in."""
     answer = await collect(session)
     if answer.failure is not None or answer.finish is None:
-        failure = answer.failure or RelayError(
-            ErrorCode.INTERNAL_ERROR, "the answer did not finish"
-        )
-        return openai_error(request, failure)
+        return openai_error(request, answer_failure(answer.failure))
     completion: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",

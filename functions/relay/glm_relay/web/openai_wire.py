@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.pieces import ReasoningPiece, SearchPiece, TextPiece, ToolCallPiece
 from glm_relay.chat.tools import ToolCalls
-from glm_relay.errors import ErrorCode
+from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.sse import KEEPALIVE_FRAME, dumps_data
 from glm_relay.web.openai_errors import error_object
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from glm_relay.chat.pieces import Finish, Piece
     from glm_relay.chat.relay import Outcome, RelayBody
     from glm_relay.chat.session import ChatSession
-    from glm_relay.errors import RelayError
 
 DONE_FRAME = b"data: [DONE]\n\n"
 FINISH_REASONS = {"model_context_window_exceeded": "length", "sensitive": "content_filter"}
@@ -183,6 +182,12 @@ async def collect(session: ChatSession) -> CollectedAnswer:
     answer = CollectedAnswer()
     await drain(session.body(answer))
     return answer
+
+
+def answer_failure(failure: RelayError | None) -> RelayError:
+    """What a non-streamed answer that did not end normally is answered with: the error it ended
+    in, or ``internal_error`` when it never finished."""
+    return failure or RelayError(ErrorCode.INTERNAL_ERROR, "the answer did not finish")
 
 
 async def drain(body: RelayBody) -> None:

@@ -38,7 +38,7 @@ from glm_relay.state.responses import (
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
-from glm_relay.web.openai_wire import drain
+from glm_relay.web.openai_wire import answer_failure, drain
 from glm_relay.web.responses.events import ResponsesEvents
 from glm_relay.web.responses.objects import OBJECT, ResponseHead
 from glm_relay.web.responses.request import (
@@ -108,10 +108,7 @@ class ResponsesEndpoints:
         await drain(body)
         response = wire.response
         if response is None or wire.failure is not None:
-            failure = wire.failure or RelayError(
-                ErrorCode.INTERNAL_ERROR, "the answer did not finish"
-            )
-            return openai_error(request, failure)
+            return openai_error(request, answer_failure(wire.failure))
         return json_response(200, response)
 
     async def get(self, exchange: Exchange) -> StreamingResponse:
