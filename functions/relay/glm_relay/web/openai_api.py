@@ -23,6 +23,7 @@ from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
+from glm_relay.web.anthropic.errors import from_anthropic_sdk
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
@@ -66,7 +67,7 @@ class OpenAIEndpoints:
         """``GET /v1/models``: the models this relay allows, with their limits; ``default``
         marks the one used when a request names none. With ``anthropic-version`` (Anthropic's
         SDKs send it), the list is in Anthropic's shape."""
-        if "anthropic-version" in exchange.request.headers:
+        if from_anthropic_sdk(exchange.request):
             from glm_relay.web.anthropic.endpoints import anthropic_model_list
 
             return json_response(200, anthropic_model_list(list(allowed_models(self._settings))))
@@ -83,7 +84,7 @@ class OpenAIEndpoints:
                 f"the model {name[:64]!r} does not exist or is not allowed here",
                 extra={"param": "model"},
             )
-        if "anthropic-version" in exchange.request.headers:
+        if from_anthropic_sdk(exchange.request):
             from glm_relay.web.anthropic.endpoints import anthropic_model
 
             return json_response(200, anthropic_model(name))
