@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.request import resolve_model
 from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
-from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
 from glm_relay.state.responses import (
@@ -90,7 +89,7 @@ class ResponsesEndpoints:
         payload = read_payload(request, settings)
         check_payload(payload, surrogates=may_hold_surrogates(request.body))
         spec = resolve_model(settings, payload.get("model"))
-        owner = _owner(exchange)
+        owner = exchange.owner
         history = await self._history(payload.get("previous_response_id"), owner)
         payload = await self._with_references(payload, owner)
         seal = await self._seal() if needs_seal(payload) else None
@@ -123,7 +122,7 @@ class ResponsesEndpoints:
         record = None
         if self._state.enabled:
             record = await _state_call(
-                self._state.responses.get(response_id, _owner(exchange)), param=None
+                self._state.responses.get(response_id, exchange.owner), param=None
             )
         if record is None:
             raise _not_found(response_id)
@@ -135,7 +134,7 @@ class ResponsesEndpoints:
         deleted = False
         if self._state.enabled:
             deleted = await _state_call(
-                self._state.responses.delete(response_id, _owner(exchange)), param=None
+                self._state.responses.delete(response_id, exchange.owner), param=None
             )
         if not deleted:
             raise _not_found(response_id)
@@ -222,10 +221,6 @@ class ResponsesEndpoints:
             await store.put(response_id, body, owner)
 
         return keep
-
-
-def _owner(exchange: Exchange) -> str:
-    return exchange.claims.sub if exchange.claims else ANONYMOUS
 
 
 def _not_found(response_id: str, *, param: str | None = None, what: str = "Response") -> RelayError:
