@@ -62,8 +62,8 @@ if TYPE_CHECKING:
 # A follow-up may name a response whose answer the client has just read while its record is
 # still being written: not found is asked again this many times, this far apart.
 PENDING_READS = 5
-_UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9-]")  # request ids are UUIDs; item ids are written raw
 PENDING_INTERVAL = 0.2
+_UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9-]")  # request ids are UUIDs; item ids are written raw
 
 
 class ResponsesEndpoints:
