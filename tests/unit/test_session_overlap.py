@@ -59,10 +59,10 @@ class FakeLedger:
         self.log.append("history read")
         return ChatRequest(chat.model, [{"role": "user", "content": "before"}, *chat.messages], 10)
 
-    def check_affordable(self, claims: Any, chat: ChatRequest) -> None:
-        pass
+    def check_affordable(self, claims: Any, chat: ChatRequest) -> int:
+        return 0
 
-    async def admit(self, claims: Any, chat: ChatRequest) -> Any:
+    async def admit(self, claims: Any, chat: ChatRequest, prompt: int) -> Any:
         self.log.append("quota asked")
         await asyncio.sleep(self.delay)
         if self.refuse:

@@ -64,10 +64,11 @@ class Ledger(Protocol):
 
     async def with_history(self, chat: ChatRequest, owner: str) -> ChatRequest: ...
 
-    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> None:
-        """Raise if the request could never be admitted (nothing has been sent yet)."""
+    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> int:
+        """Raise if the request could never be admitted (nothing has been sent yet), else
+        return the prompt's token estimate that ``admit`` reserves."""
 
-    async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Any: ...
+    async def admit(self, claims: AccessClaims | None, chat: ChatRequest, prompt: int) -> Any: ...
 
     async def create(self, owner: str) -> str: ...
 
@@ -180,7 +181,7 @@ class ChatService:
             chat = chat.capped(claims.limits.max_tokens)
         if chat.conversation_id not in (None, NEW_CONVERSATION):
             chat = await ledger.with_history(chat, owner)
-        ledger.check_affordable(claims, chat)
+        prompt_tokens = ledger.check_affordable(claims, chat)
         # A caller with a spend budget, or a long prompt, is admitted before anything reaches
         # the upstream: a refused request then costs nothing (and its first token one round
         # trip more).
@@ -195,7 +196,7 @@ class ChatService:
                 # The quota's own work (building and signing its request) waits until the
                 # upstream request is on its way, so it delays the upstream by nothing.
                 await sent
-            admission = await ledger.admit(claims, chat)
+            admission = await ledger.admit(claims, chat, prompt_tokens)
         except BaseException:
             if opening is not None:
                 await _abandon(opening)

@@ -176,6 +176,24 @@ def get_n(item: Item, name: str) -> int:
     return 0 if value is None or "N" not in value else int(value["N"])
 
 
+# A reservation is tagged by its id in the item's ``pending`` string set, so that it is made,
+# and closed (settled or released), at most once each: the quota's and the spend budgets' alike.
+PENDING_NAMES = {"#pending": "pending"}
+NOT_YET_PENDING = "(attribute_not_exists(#pending) OR NOT contains(#pending, :id))"
+STILL_PENDING = "contains(#pending, :id)"
+
+
+def reservation_values(reservation: str) -> dict[str, dict[str, Any]]:
+    """``:ids`` (the set to ``ADD`` or ``DELETE``) and ``:id`` (for the conditions)."""
+    return {":ids": {"SS": [reservation]}, ":id": s(reservation)}
+
+
+def pending_ids(item: Item) -> list[str]:
+    """The reservation ids ``item`` still holds open."""
+    pending = item.get("pending") or {}
+    return list(pending.get("SS", []))
+
+
 def utc_day(epoch: float) -> str:
     """``YYYY-MM-DD`` of the UTC day containing ``epoch``."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")

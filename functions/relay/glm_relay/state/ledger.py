@@ -176,25 +176,31 @@ class UserState:
             )
         )
 
-    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> None:
+    def check_affordable(self, claims: AccessClaims | None, chat: ChatRequest) -> int:
         """Refuse with ``quota_exceeded``, before anything is sent anywhere, a request whose
         reservation alone is over the caller's whole daily token quota: it could never be
-        admitted, and overlapped with the quota its prompt would have reached the upstream."""
+        admitted, and overlapped with the quota its prompt would have reached the upstream.
+        Returns the prompt's token estimate for :meth:`admit` (0 when nothing is counted), so
+        an agent's long history and tools are measured once per request."""
         if claims is None or not self.enabled:
-            return
-        refusal = over_whole_quota(
-            chat, tokens_to_reserve(chat, estimate_tokens(chat)), self._limits(claims)
-        )
+            return 0
+        prompt = estimate_tokens(chat)
+        refusal = over_whole_quota(chat, tokens_to_reserve(chat, prompt), self._limits(claims))
         if refusal is not None:
             raise refusal
+        return prompt
 
-    async def admit(self, claims: AccessClaims | None, chat: ChatRequest) -> Admission | None:
-        """Reserve the request's cost under the caller's budgets (``budget_exceeded``), then
-        count it against the caller's day (``quota_exceeded``)."""
+    async def admit(
+        self, claims: AccessClaims | None, chat: ChatRequest, prompt: int | None = None
+    ) -> Admission | None:
+        """Reserve the request's cost (``prompt``: what :meth:`check_affordable` estimated,
+        else estimated here) under the caller's budgets (``budget_exceeded``), then count it
+        against the caller's day (``quota_exceeded``)."""
         if claims is None or not self.enabled:
             return None
         limits = self._limits(claims)
-        prompt = estimate_tokens(chat)
+        if prompt is None:
+            prompt = estimate_tokens(chat)
         spend = await self._reserve_spend(claims, chat, prompt)
         reserve = tokens_to_reserve(chat, prompt)
         reservation = os.urandom(16).hex()

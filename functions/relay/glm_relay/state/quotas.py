@@ -20,14 +20,18 @@ from typing import Any
 
 from glm_relay.state.dynamo import (
     DAY_SECONDS,
+    NOT_YET_PENDING,
+    PENDING_NAMES,
+    STILL_PENDING,
     ConditionFailed,
     DayStore,
     Item,
     get_n,
     n,
     next_utc_midnight,
+    pending_ids,
     quota_key,
-    s,
+    reservation_values,
     utc_day,
 )
 
@@ -105,9 +109,9 @@ class QuotaStore(DayStore):
         }
         if reservation is not None:
             update = "ADD #req :one, #tok :reserve, #pending :ids SET #exp = :exp"
-            condition += " AND (attribute_not_exists(#pending) OR NOT contains(#pending, :id))"
-            names["#pending"] = "pending"
-            values.update({":ids": {"SS": [reservation]}, ":id": s(reservation)})
+            condition += f" AND {NOT_YET_PENDING}"
+            names.update(PENDING_NAMES)
+            values.update(reservation_values(reservation))
         try:
             result = await self._table.call(
                 "update_item",
@@ -121,7 +125,7 @@ class QuotaStore(DayStore):
             )
         except ConditionFailed as failed:
             current = failed.item or await self._get(sub, day)
-            if reservation is not None and reservation in _pending(current):
+            if reservation is not None and reservation in pending_ids(current):
                 return _decision(current, day=day, resets_at=resets_at)  # counted already
             reason = (
                 "requests" if get_n(current, "requests") >= limits.requests_per_day else "tokens"
@@ -171,9 +175,9 @@ class QuotaStore(DayStore):
         condition = "attribute_exists(pk)"
         if reservation is not None:
             update += " DELETE #pending :ids"
-            condition = "contains(#pending, :id)"
-            names["#pending"] = "pending"
-            values.update({":ids": {"SS": [reservation]}, ":id": s(reservation)})
+            condition = STILL_PENDING
+            names.update(PENDING_NAMES)
+            values.update(reservation_values(reservation))
         try:
             await self._table.call(
                 "update_item",
@@ -222,11 +226,6 @@ def _decision(item: Item, *, day: str, resets_at: int, reason: str | None = None
         tokens_used=get_n(item, "tokens_used"),
         day=day,
     )
-
-
-def _pending(item: Item) -> list[str]:
-    pending = item.get("pending") or {}
-    return list(pending.get("SS", []))
 
 
 def _require_sub(sub: str) -> None:

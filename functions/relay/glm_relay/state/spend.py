@@ -24,6 +24,9 @@ from typing import Any
 from glm_relay.chat.prices import SpendLimits
 from glm_relay.state.dynamo import (
     DAY_SECONDS,
+    NOT_YET_PENDING,
+    PENDING_NAMES,
+    STILL_PENDING,
     ConditionFailed,
     DayStore,
     Item,
@@ -31,6 +34,8 @@ from glm_relay.state.dynamo import (
     key,
     n,
     next_utc_midnight,
+    pending_ids,
+    reservation_values,
     s,
     utc_day,
 )
@@ -40,7 +45,7 @@ USAGE_PREFIX = "USAGE#"
 RETENTION_AFTER_PERIOD = 2 * DAY_SECONDS
 USAGE_RETENTION_SECONDS = 400 * DAY_SECONDS  # a year of reports, and a little more
 USAGE_COUNTERS = ("requests", "input_tokens", "cached_tokens", "output_tokens", "cost")
-_NAMES = {"#spend": "spend", "#pending": "pending"}
+_NAMES = {"#spend": "spend", **PENDING_NAMES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +193,12 @@ class SpendStore(DayStore):
                 Key=key(SPEND_PREFIX + sub, sk),
                 UpdateExpression="ADD #spend :amount, #pending :ids SET #exp = :exp",
                 ConditionExpression=(
-                    "(attribute_not_exists(#spend) OR #spend <= :room)"
-                    " AND (attribute_not_exists(#pending) OR NOT contains(#pending, :id))"
+                    f"(attribute_not_exists(#spend) OR #spend <= :room) AND {NOT_YET_PENDING}"
                 ),
                 ExpressionAttributeNames={**_NAMES, "#exp": "expires_at"},
                 ExpressionAttributeValues={
                     ":amount": n(nanos),
-                    ":ids": {"SS": [reservation]},
-                    ":id": s(reservation),
+                    **reservation_values(reservation),
                     ":exp": n(resets_at + RETENTION_AFTER_PERIOD),
                     ":room": n(room),
                 },
@@ -204,7 +207,7 @@ class SpendStore(DayStore):
         except ConditionFailed as failed:
             # Already there: an earlier attempt of this very write landed.
             item = failed.item or {}
-            if reservation in item.get("pending", {}).get("SS", []):
+            if reservation in pending_ids(item):
                 return None
             return get_n(item, "spend")
         return None
@@ -217,12 +220,11 @@ class SpendStore(DayStore):
                     "update_item",
                     Key=key(SPEND_PREFIX + sub, sk),
                     UpdateExpression="ADD #spend :delta DELETE #pending :ids",
-                    ConditionExpression="contains(#pending, :id)",
+                    ConditionExpression=STILL_PENDING,
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={
                         ":delta": n(delta),
-                        ":ids": {"SS": [reservation]},
-                        ":id": s(reservation),
+                        **reservation_values(reservation),
                     },
                 )
             except ConditionFailed:
