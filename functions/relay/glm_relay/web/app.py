@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import fixed_response
-from glm_relay.web.anthropic.errors import anthropic_error
+from glm_relay.web.anthropic.errors import anthropic_error, from_anthropic_sdk
 from glm_relay.web.chat_api import ChatEndpoints, chat_error
 from glm_relay.web.cors import add_cors_headers, is_preflight, preflight
 from glm_relay.web.documents import ConversationEndpoint, PageEndpoint, UsageEndpoint
@@ -73,7 +73,7 @@ def build_router(settings: Settings, services: Services) -> Router:
 def v1_error(request: HttpRequest | None, error: RelayError) -> StreamingResponse:
     """``/v1``'s errors: OpenAI's shape, or Anthropic's for a caller that sends
     ``anthropic-version`` (an Anthropic SDK listing models)."""
-    if request is not None and "anthropic-version" in request.headers:
+    if request is not None and from_anthropic_sdk(request):
         return anthropic_error(request, error)
     return openai_error(request, error)
 

@@ -7,7 +7,6 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from glm_relay.chat.session import ANONYMOUS
 from glm_relay.runtime import StreamingResponse, fixed_response
 from glm_relay.web.headers import JSON_HEADERS, PAGE_HEADERS
 
@@ -52,8 +51,7 @@ class ConversationEndpoint:
         self._state = state
 
     async def get(self, exchange: Exchange) -> StreamingResponse:
-        owner = exchange.claims.sub if exchange.claims else ANONYMOUS
-        history = await self._state.history(exchange.params["id"], owner)
+        history = await self._state.history(exchange.params["id"], exchange.owner)
         payload = json.dumps(history, ensure_ascii=False).encode()
         return fixed_response(200, dict(JSON_HEADERS), payload)
 

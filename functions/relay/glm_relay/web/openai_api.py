@@ -23,11 +23,12 @@ from glm_relay.chat.options import read_fields
 from glm_relay.chat.request import ChatRequest, build_chat, resolve_model
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
+from glm_relay.web.anthropic.errors import from_anthropic_sdk
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
 from glm_relay.web.openai_fields import check_openai_fields
-from glm_relay.web.openai_wire import OpenAIChunks, collect, finish_reason
+from glm_relay.web.openai_wire import OpenAIChunks, answer_failure, collect, finish_reason
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -66,7 +67,7 @@ class OpenAIEndpoints:
         """``GET /v1/models``: the models this relay allows, with their limits; ``default``
         marks the one used when a request names none. With ``anthropic-version`` (Anthropic's
         SDKs send it), the list is in Anthropic's shape."""
-        if "anthropic-version" in exchange.request.headers:
+        if from_anthropic_sdk(exchange.request):
             from glm_relay.web.anthropic.endpoints import anthropic_model_list
 
             return json_response(200, anthropic_model_list(list(allowed_models(self._settings))))
@@ -83,7 +84,7 @@ class OpenAIEndpoints:
                 f"the model {name[:64]!r} does not exist or is not allowed here",
                 extra={"param": "model"},
             )
-        if "anthropic-version" in exchange.request.headers:
+        if from_anthropic_sdk(exchange.request):
             from glm_relay.web.anthropic.endpoints import anthropic_model
 
             return json_response(200, anthropic_model(name))
@@ -146,10 +147,7 @@ async def _whole_answer(
     then answer with one JSON body, or with the error the stream ended in."""
     answer = await collect(session)
     if answer.failure is not None or answer.finish is None:
-        failure = answer.failure or RelayError(
-            ErrorCode.INTERNAL_ERROR, "the answer did not finish"
-        )
-        return openai_error(request, failure)
+        return openai_error(request, answer_failure(answer.failure))
     completion: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",

@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.pieces import ReasoningPiece, SearchPiece, TextPiece, ToolCallPiece
 from glm_relay.chat.tools import ToolCalls
-from glm_relay.errors import ErrorCode
+from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.sse import KEEPALIVE_FRAME, dumps_data
 from glm_relay.web.openai_errors import error_object
 
 if TYPE_CHECKING:
     from glm_relay.chat.pieces import Finish, Piece
-    from glm_relay.chat.relay import Outcome
+    from glm_relay.chat.relay import Outcome, RelayBody
     from glm_relay.chat.session import ChatSession
-    from glm_relay.errors import RelayError
 
 DONE_FRAME = b"data: [DONE]\n\n"
 FINISH_REASONS = {"model_context_window_exceeded": "length", "sensitive": "content_filter"}
@@ -181,10 +180,21 @@ async def collect(session: ChatSession) -> CollectedAnswer:
     """Run the relay loop to its end (so quotas, history, logs and the journal settle as for a
     stream) and keep the answer: what a ``stream: false`` request is answered from."""
     answer = CollectedAnswer()
-    body = session.body(answer)
+    await drain(session.body(answer))
+    return answer
+
+
+def answer_failure(failure: RelayError | None) -> RelayError:
+    """What a non-streamed answer that did not end normally is answered with: the error it ended
+    in, or ``internal_error`` when it never finished."""
+    return failure or RelayError(ErrorCode.INTERNAL_ERROR, "the answer did not finish")
+
+
+async def drain(body: RelayBody) -> None:
+    """Read ``body`` to its end and close it, keeping nothing: its wire format keeps what the
+    answer needs (a non-streamed answer is written from that)."""
     try:
         async for _ in body:
             pass
     finally:
         await body.aclose()
-    return answer

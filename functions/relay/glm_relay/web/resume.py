@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from glm_relay.chat.clock import LOOP_CLOCK, Clock, sleep
 from glm_relay.chat.relay import RelayBody
-from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse, fixed_response
 from glm_relay.sse import KEEPALIVE_FRAME, dumps_data, encode_event
@@ -136,10 +135,9 @@ class ResumableStreams:
         if not isinstance(body, RelayBody) or request.path not in RESUMABLE_ROUTES:
             return
         remaining = exchange.context.get_remaining_time_in_millis() / 1000
-        claims = exchange.claims
         writer = self.journal.writer(
             request.request_id,
-            owner=claims.sub if claims else ANONYMOUS,
+            owner=exchange.owner,
             route=request.path,
             expires_at=int(time.time() + remaining + self._settings.resumable_ttl_seconds),
         )
@@ -153,9 +151,8 @@ class ResumableStreams:
         if journal is None or error_frame is None or position is None:
             return _no_content()
         request_id, seen = position
-        owner = exchange.claims.sub if exchange.claims else ANONYMOUS
         try:
-            found = await self._find(journal, request_id, owner, request.path)
+            found = await self._find(journal, request_id, exchange.owner, request.path)
             batches = await journal.read(request_id) if found else []
         except Exception:
             raise RelayError(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from glm_relay.chat.media import describe
+from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class Exchange:
         self.claims: AccessClaims | None = None
         self.outcome: Outcome | None = None
         self.question: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """Whose records this request reads and writes: the access token's ``sub``, or
+        ``anonymous`` without tokens."""
+        return self.claims.sub if self.claims else ANONYMOUS
 
     async def start_answer(self, chats: ChatService, chat: ChatRequest) -> ChatSession:
         """Start ``chat`` for this caller within the invocation's time, and note what the summary

@@ -43,7 +43,7 @@ class Telemetry:
             from aws_lambda_powertools import Metrics
 
             self._metrics = Metrics(
-                namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE),
+                namespace=_namespace(),
                 service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
             )
         return self._metrics
@@ -51,18 +51,13 @@ class Telemetry:
     def key_sidelined(self, fingerprint: str, reason: str, cooloff_seconds: float) -> None:
         """One line (and one ``SidelinedKeys`` count) each time the upstream's refusal takes a
         key out of the pool for a while; the key is named by its fingerprint only."""
-        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+        from aws_lambda_powertools.metrics import MetricUnit
 
         self.logger.warning(
             "upstream key sidelined",
             extra={"key": fingerprint, "reason": reason, "cooloff_seconds": cooloff_seconds},
         )
-        metrics = EphemeralMetrics(
-            namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-        )
-        metrics.add_dimension("reason", reason)
-        metrics.add_metric(name=SIDELINED_KEYS, unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
+        _flush_set("reason", reason, [(SIDELINED_KEYS, MetricUnit.Count, 1)])
 
     def request_done(
         self,
@@ -122,7 +117,7 @@ class Telemetry:
 
     def _emit_metrics(self, fields: dict[str, Any]) -> None:
         """Three EMF sets: by outcome, by model (tokens and cost), by error code."""
-        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+        from aws_lambda_powertools.metrics import MetricUnit
 
         metrics = self.metrics
         metrics.add_dimension("outcome", str(fields["outcome"]))
@@ -134,20 +129,31 @@ class Telemetry:
             if fields.get(key) is not None:
                 metrics.add_metric(name=name, unit=unit, value=fields[key])
         metrics.flush_metrics()
-        namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
         model = fields.get("gen_ai.request.model")
         if model is not None:
-            by_model = EphemeralMetrics(namespace=namespace)
-            by_model.add_dimension(MODEL_DIMENSION, str(model))
-            for name, key in MODEL_METRICS.items():
-                unit = MetricUnit.NoUnit if name == COST else MetricUnit.Count
-                by_model.add_metric(name=name, unit=unit, value=fields.get(key) or 0)
-            by_model.flush_metrics()
+            count, no_unit = MetricUnit.Count, MetricUnit.NoUnit
+            by_model = [
+                (name, no_unit if name == COST else count, fields.get(key) or 0)
+                for name, key in MODEL_METRICS.items()
+            ]
+            _flush_set(MODEL_DIMENSION, str(model), by_model)
         if fields.get("error_code"):
-            errors = EphemeralMetrics(namespace=namespace)
-            errors.add_dimension(ERROR_DIMENSION, str(fields["error_code"]))
-            errors.add_metric(name=ERRORS, unit=MetricUnit.Count, value=1)
-            errors.flush_metrics()
+            _flush_set(ERROR_DIMENSION, str(fields["error_code"]), [(ERRORS, MetricUnit.Count, 1)])
+
+
+def _namespace() -> str:
+    return os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+
+
+def _flush_set(dimension: str, value: str, metrics: list[tuple[str, Any, Any]]) -> None:
+    """One EMF set of its own, under one dimension: ``(name, unit, value)`` each."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
+    ephemeral = EphemeralMetrics(namespace=_namespace())
+    ephemeral.add_dimension(dimension, value)
+    for name, unit, amount in metrics:
+        ephemeral.add_metric(name=name, unit=unit, value=amount)
+    ephemeral.flush_metrics()
 
 
 # Metric names and dimensions (the template's dashboard reads the same ones): OpenTelemetry's

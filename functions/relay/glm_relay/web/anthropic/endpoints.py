@@ -28,7 +28,7 @@ from glm_relay.web.anthropic.request import MessagesCall, parse_messages_request
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response
-from glm_relay.web.openai_wire import collect
+from glm_relay.web.openai_wire import answer_failure, collect
 
 if TYPE_CHECKING:
     from glm_relay.chat.session import ChatService, ChatSession
@@ -119,10 +119,7 @@ class MessagesEndpoints:
         answer = await collect(session)
         finish = answer.finish
         if answer.failure is not None or finish is None or not ended_normally(finish):
-            failure = answer.failure or RelayError(
-                ErrorCode.INTERNAL_ERROR, "the answer did not finish"
-            )
-            return anthropic_error(None, failure)
+            return anthropic_error(None, answer_failure(answer.failure))
         message = whole_message(
             message_head(message_id, call.chat.model),
             reasoning="".join(answer.reasoning),

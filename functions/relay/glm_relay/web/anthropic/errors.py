@@ -32,6 +32,12 @@ ERROR_TYPES = {
 }
 
 
+def from_anthropic_sdk(request: HttpRequest) -> bool:
+    """Whether the caller is an Anthropic SDK (it sends ``anthropic-version``): on the routes
+    both APIs share (``/v1/models``), it reads errors and models in Anthropic's shape."""
+    return "anthropic-version" in request.headers
+
+
 def error_type(status: int) -> str:
     """Anthropic's ``error.type`` for an HTTP status (``api_error`` for other 5xx)."""
     return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")

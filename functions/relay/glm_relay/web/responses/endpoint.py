@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.request import resolve_model
 from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
-from glm_relay.chat.session import ANONYMOUS
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
 from glm_relay.state.responses import (
@@ -38,6 +37,7 @@ from glm_relay.state.responses import (
 from glm_relay.web.body_limits import check_body_size, read_payload
 from glm_relay.web.headers import SSE_HEADERS
 from glm_relay.web.openai_errors import json_response, openai_error
+from glm_relay.web.openai_wire import answer_failure, drain
 from glm_relay.web.responses.events import ResponsesEvents
 from glm_relay.web.responses.objects import OBJECT, ResponseHead
 from glm_relay.web.responses.request import (
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
 # A follow-up may name a response whose answer the client has just read while its record is
 # still being written: not found is asked again this many times, this far apart.
 PENDING_READS = 5
-_UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9-]")  # request ids are UUIDs; item ids are written raw
 PENDING_INTERVAL = 0.2
+_UNSAFE_IN_ID = re.compile(r"[^A-Za-z0-9-]")  # request ids are UUIDs; item ids are written raw
 
 
 class ResponsesEndpoints:
@@ -89,7 +89,7 @@ class ResponsesEndpoints:
         payload = read_payload(request, settings)
         check_payload(payload, surrogates=may_hold_surrogates(request.body))
         spec = resolve_model(settings, payload.get("model"))
-        owner = _owner(exchange)
+        owner = exchange.owner
         history = await self._history(payload.get("previous_response_id"), owner)
         payload = await self._with_references(payload, owner)
         seal = await self._seal() if needs_seal(payload) else None
@@ -104,17 +104,10 @@ class ResponsesEndpoints:
         body = session.body(wire, then=keep)
         if asked.stream:
             return StreamingResponse(200, dict(SSE_HEADERS), body)
-        try:
-            async for _ in body:
-                pass
-        finally:
-            await body.aclose()
+        await drain(body)
         response = wire.response
         if response is None or wire.failure is not None:
-            failure = wire.failure or RelayError(
-                ErrorCode.INTERNAL_ERROR, "the answer did not finish"
-            )
-            return openai_error(request, failure)
+            return openai_error(request, answer_failure(wire.failure))
         return json_response(200, response)
 
     async def get(self, exchange: Exchange) -> StreamingResponse:
@@ -129,7 +122,7 @@ class ResponsesEndpoints:
         record = None
         if self._state.enabled:
             record = await _state_call(
-                self._state.responses.get(response_id, _owner(exchange)), param=None
+                self._state.responses.get(response_id, exchange.owner), param=None
             )
         if record is None:
             raise _not_found(response_id)
@@ -141,7 +134,7 @@ class ResponsesEndpoints:
         deleted = False
         if self._state.enabled:
             deleted = await _state_call(
-                self._state.responses.delete(response_id, _owner(exchange)), param=None
+                self._state.responses.delete(response_id, exchange.owner), param=None
             )
         if not deleted:
             raise _not_found(response_id)
@@ -228,10 +221,6 @@ class ResponsesEndpoints:
             await store.put(response_id, body, owner)
 
         return keep
-
-
-def _owner(exchange: Exchange) -> str:
-    return exchange.claims.sub if exchange.claims else ANONYMOUS
 
 
 def _not_found(response_id: str, *, param: str | None = None, what: str = "Response") -> RelayError:
