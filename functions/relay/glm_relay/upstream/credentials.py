@@ -16,11 +16,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.jws import encode_hs256
 from glm_relay.secrets import SecretSource
 from glm_relay.upstream.keys import ApiKey, PoolKey, parse_key_pool
+
+if TYPE_CHECKING:
+    from glm_relay.chat.sealed import ReasoningSeal
 
 # A stored key that is not of the form {id}.{secret} is read again at most this often, so a
 # container that read the placeholder before the operator stored the real key serves the very next
@@ -110,6 +114,14 @@ class CredentialStore:
         """
         secret = (await self.keys())[0].key.secret
         return hmac.new(secret.encode("utf-8"), label, hashlib.sha256).digest()
+
+    async def reasoning_seal(self) -> ReasoningSeal:
+        """The container's seal of reasoning handed to clients (``chat.sealed``: thinking
+        signatures, Responses ``encrypted_content``), keyed from this store's first key. Imported
+        here, not at the top: only the agent front ends seal, on their first request."""
+        from glm_relay.chat.sealed import KEY_LABEL, seal_for_key
+
+        return seal_for_key(await self.derive_key(KEY_LABEL))
 
     async def _read_keys(self, *, force: bool) -> tuple[PoolKey, ...]:
         """Parse the stored keys; an unusable secret is not trusted for long (see above)."""

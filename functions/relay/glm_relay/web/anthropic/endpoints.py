@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
+from glm_relay.chat.sealed import ReasoningSeal
 from glm_relay.chat.tokens import estimate_prompt_tokens
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
@@ -66,7 +66,7 @@ class MessagesEndpoints:
         """An SSE stream of Messages events, or one ``message``."""
         request = exchange.request
         payload = read_payload(request, self._settings)
-        seal = await self._reasoning_seal()
+        seal = await self._credentials.reasoning_seal()
         call = parse_messages_request(payload, self._settings, unsealer(seal))
         chat = call.chat
         check_body_size(request, self._settings, chat.messages)
@@ -95,16 +95,11 @@ class MessagesEndpoints:
                 f"{unknown[0][:64]}: unknown field",
                 extra={"param": unknown[0][:64]},
             )
-        seal = await self._reasoning_seal()
+        seal = await self._credentials.reasoning_seal()
         # The shared checks need an output cap; counting does not.
         call = parse_messages_request({**payload, "max_tokens": 1}, self._settings, unsealer(seal))
         tokens = estimate_prompt_tokens(call.chat.messages, call.chat.tools)
         return json_response(200, {"input_tokens": tokens})
-
-    async def _reasoning_seal(self) -> ReasoningSeal:
-        """The seal of thinking signatures (``chat/sealed.py``: keyed from the Zhipu key's
-        secret, so every container opens what another sealed)."""
-        return seal_for_key(await self._credentials.derive_key(KEY_LABEL))
 
     async def _whole(
         self,

@@ -25,7 +25,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from glm_relay.chat.request import resolve_model
-from glm_relay.chat.sealed import KEY_LABEL, ReasoningSeal, seal_for_key
 from glm_relay.errors import ErrorCode, RelayError
 from glm_relay.runtime import StreamingResponse
 from glm_relay.state.responses import (
@@ -92,7 +91,7 @@ class ResponsesEndpoints:
         owner = exchange.owner
         history = await self._history(payload.get("previous_response_id"), owner)
         payload = await self._with_references(payload, owner)
-        seal = await self._seal() if needs_seal(payload) else None
+        seal = await self._credentials.reasoning_seal() if needs_seal(payload) else None
         asked = read_request(payload, spec, settings, history=history, seal=seal)
         check_body_size(request, settings, asked.chat.messages)
         stored = asked.store and self._state.enabled
@@ -194,9 +193,6 @@ class ResponsesEndpoints:
             if attempt < PENDING_READS:
                 await asyncio.sleep(PENDING_INTERVAL)
         raise _not_found(response_id, param=param)
-
-    async def _seal(self) -> ReasoningSeal:
-        return seal_for_key(await self._credentials.derive_key(KEY_LABEL))
 
     def _keeper(
         self, response_id: str, wire: ResponsesEvents, asked: ResponsesRequest, owner: str
